@@ -1,0 +1,127 @@
+"""Argument validation shared by every primitive and optimizer.
+
+Concrete Python / NumPy / JAX values are checked at construction time and a
+``ValueError`` (or ``TypeError``) names the argument and its allowed range.
+Traced values (under ``jit``, ``vmap``, ``grad``...) and schedules pass
+through untouched: they cannot be inspected without a host round-trip, and a
+vmapped hyperparameter sweep must not be refused.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = [
+    "check_number",
+    "check_learning_rate",
+    "check_decay",
+    "check_non_negative",
+    "check_positive",
+    "check_int_at_least",
+    "is_python_zero",
+]
+
+
+def _concrete_values(name: str, value: Any) -> np.ndarray | None:
+  """Returns ``value`` as a float array, or ``None`` when it cannot be seen."""
+  if isinstance(value, jax.core.Tracer):
+    return None
+  if isinstance(value, bool) or isinstance(value, np.bool_):
+    raise TypeError(f"{name} must be a real number, got the bool {value!r}.")
+  if isinstance(value, numbers.Real):
+    return np.asarray(float(value))
+  if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+      raise TypeError(f"{name} must be real-valued, got dtype {array.dtype}.")
+    return array.astype(np.float64)
+  raise TypeError(
+      f"{name} must be a real number (or a JAX array), got {type(value).__name__}."
+  )
+
+
+def _describe(lower, upper, lower_inclusive, upper_inclusive) -> str:
+  if upper is None:
+    return f"{'>=' if lower_inclusive else '>'} {lower}"
+  left = "[" if lower_inclusive else "("
+  right = "]" if upper_inclusive else ")"
+  return f"in {left}{lower}, {upper}{right}"
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    lower: float | None = None,
+    upper: float | None = None,
+    lower_inclusive: bool = True,
+    upper_inclusive: bool = True,
+) -> None:
+  """Raises if a concrete ``value`` lies outside the given interval (or is NaN)."""
+  array = _concrete_values(name, value)
+  if array is None:
+    return
+  ok = ~np.isnan(array)
+  if lower is not None:
+    ok &= (array >= lower) if lower_inclusive else (array > lower)
+  if upper is not None:
+    ok &= (array <= upper) if upper_inclusive else (array < upper)
+  if not np.all(ok):
+    shown = value if array.ndim == 0 else array[~ok].ravel()[0]
+    if lower is None:
+      rule = f"{'<=' if upper_inclusive else '<'} {upper}"
+    else:
+      rule = _describe(lower, upper, lower_inclusive, upper_inclusive)
+    raise ValueError(f"{name} must be {rule}, got {shown}.")
+
+
+def check_learning_rate(value: Any, name: str = "learning_rate") -> None:
+  """A learning rate is a schedule (not inspected) or a number >= 0."""
+  if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+    return
+  check_number(name, value, lower=0.0)
+
+
+def check_decay(name: str, value: Any) -> None:
+  """EMA decay rates (``b1``, ``b2``, ``b3``, ``rho``, ``decay``) lie in [0, 1)."""
+  check_number(name, value, lower=0.0, upper=1.0, upper_inclusive=False)
+
+
+def check_non_negative(name: str, value: Any) -> None:
+  check_number(name, value, lower=0.0)
+
+
+def check_positive(name: str, value: Any) -> None:
+  check_number(name, value, lower=0.0, lower_inclusive=False)
+
+
+def check_int_at_least(name: str, value: Any, minimum: int) -> None:
+  """For counts such as ``sync_period``: a Python/NumPy integer >= minimum."""
+  if isinstance(value, jax.core.Tracer):
+    raise TypeError(f"{name} must be a concrete integer, not a traced value.")
+  if isinstance(value, (bool, np.bool_)) or not isinstance(
+      value, (numbers.Integral, np.integer)
+  ):
+    raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+  if value < minimum:
+    raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
+
+
+def is_python_zero(value: Any) -> bool:
+  """True only for a plain Python number equal to zero.
+
+  Used to leave out a stage (e.g. weight decay 0) without changing the state
+  structure of ``optax.inject_hyperparams``, which passes arrays.
+  """
+  return (
+      isinstance(value, numbers.Real)
+      and not isinstance(value, bool)
+      and not isinstance(value, (np.ndarray, np.generic))
+      and not math.isnan(value)
+      and value == 0
+  )

@@ -1,0 +1,561 @@
+r"""The survey's optimizers, each an ``optax.chain`` of primitives.
+
+Defaults reproduce the authors' reference code, or ``torch.optim`` where no
+authors' code exists (``shared/ALGORITHMS.md``, README's optimizer table).
+Every alias takes ``learning_rate`` first (a number or an optax schedule) and
+returns an ``optax.GradientTransformationExtraArgs`` usable like any optax
+optimizer.  ``weight_decay`` is applied as each reference applies it: as an
+L2 penalty on the gradient (:func:`~optax_survey.add_l2_penalty`) or
+decoupled (:func:`~optax_survey.add_decoupled_weight_decay`); ``mask``
+selects the decayed leaves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import jax.numpy as jnp
+import optax
+
+from optax_survey import _validation as check
+from optax_survey import primitives as P
+from optax_survey.primitives import MaskOrFn, ScalarOrSchedule
+
+__all__ = [
+    "sgd", "sgdm", "nag", "adagrad", "adadelta", "rmsprop", "adam", "adamw",
+    "amsgrad", "yogi", "adabelief", "diffgrad", "adadb", "adabound",
+    "amsbound", "adamod", "radam",
+]
+
+# AdaDB has no published code: defaults chosen by benchmarks/adadb_defaults.py.
+ADADB_B3 = 0.5
+ADADB_LAM = 0.5
+
+
+def _chain(*stages: Optional[optax.GradientTransformation]):
+  return optax.chain(*(s for s in stages if s is not None))
+
+
+def _l2(weight_decay: Any, mask: MaskOrFn):
+  """The L2 stage, left out when ``weight_decay`` is a plain Python 0."""
+  check.check_non_negative("weight_decay", weight_decay)
+  return None if check.is_python_zero(weight_decay) else P.add_l2_penalty(weight_decay, mask)
+
+
+def _decoupled(learning_rate: ScalarOrSchedule, weight_decay: Any, mask: MaskOrFn):
+  """The decoupled-decay stage, left out when ``weight_decay`` is a Python 0."""
+  check.check_non_negative("weight_decay", weight_decay)
+  if check.is_python_zero(weight_decay):
+    return None
+  return P.add_decoupled_weight_decay(learning_rate, weight_decay, mask)
+
+
+def _adam_moments(b1, b2, mu_dtype):
+  return P.ema_first_moment(b1, mu_dtype=mu_dtype), P.ema_second_moment(b2)
+
+
+# --------------------------------------------------------------- SGD family
+
+
+def sgd(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+):
+  r"""Stochastic gradient descent (survey Alg. 1): ``θ ← θ - α g``.
+
+  Reference: Robbins & Monro (1951); ``torch.optim.SGD`` (lr 1e-3, L2 decay).
+  Equals ``optax.sgd``.
+
+  Example::
+
+    tx = optax_survey.sgd(0.1)
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(_l2(weight_decay, mask), P.apply_learning_rate(learning_rate), P.descend())
+
+
+def sgdm(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+):
+  r"""SGD with (heavy-ball) momentum (survey Alg. 2).
+
+  .. math:: b_t = \mu b_{t-1} + g_t,\qquad \theta \leftarrow \theta - \alpha b_t
+
+  Reference: Polyak (1964); ``torch.optim.SGD(momentum=0.9)`` = ``optax.sgd(lr, 0.9)``.
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      _l2(weight_decay, mask),
+      P.trace_momentum(momentum),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+  )
+
+
+def nag(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+):
+  r"""Nesterov's accelerated gradient (survey Alg. 3), re-parametrised.
+
+  .. math:: b_t = \mu b_{t-1} + g_t,\qquad \theta \leftarrow \theta - \alpha (g_t + \mu b_t)
+
+  The survey evaluates the gradient at the look-ahead point ``θ - αμb``; this
+  is the same trajectory under ``θ' = θ - αμ b`` (Sutskever et al. 2013,
+  tested).  Reference: ``torch.optim.SGD(nesterov=True)`` = ``optax.sgd(..., nesterov=True)``.
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      _l2(weight_decay, mask),
+      P.trace_momentum(momentum, nesterov=True),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+  )
+
+
+# ----------------------------------------------------- classic adaptive rates
+
+
+def adagrad(
+    learning_rate: ScalarOrSchedule = 1e-2,
+    eps: float = 1e-10,
+    initial_accumulator_value: float = 0.0,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+):
+  r"""AdaGrad (survey Alg. 4).
+
+  .. math:: G_t = G_{t-1} + g_t^2,\qquad \theta \leftarrow \theta - \frac{\alpha g_t}{\sqrt{G_t} + \epsilon}
+
+  Reference: Duchi et al. (2011); ``torch.optim.Adagrad``.  ``optax.adagrad``
+  differs (ε inside the root, ``G_0 = 0.1``).  The survey puts ε inside.
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      _l2(weight_decay, mask),
+      P.accumulate_second_moment(initial_accumulator_value),
+      P.adaptive_step_size(eps),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+  )
+
+
+def adadelta(
+    learning_rate: ScalarOrSchedule = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+):
+  r"""Adadelta.
+
+  .. math::
+     E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) g_t^2,\quad
+     \Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}} g_t,\quad
+     \theta \leftarrow \theta - \alpha \Delta_t
+
+  Reference: Zeiler (2012); ``torch.optim.Adadelta`` = ``optax.adadelta(1.0)``
+  (``optax.adadelta()`` without a learning rate ascends).
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      _l2(weight_decay, mask),
+      P.ema_second_moment(rho),
+      P.adaptive_step_size(eps=0.0, eps_root=eps),
+      P.delta_accumulator(rho, eps),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+  )
+
+
+def rmsprop(
+    learning_rate: ScalarOrSchedule = 1e-2,
+    decay: float = 0.99,
+    eps: float = 1e-8,
+    momentum: float = 0.0,
+    centered: bool = False,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+):
+  r"""RMSProp (survey Alg. 5), optionally centred and with momentum.
+
+  .. math:: v_t = \alpha v_{t-1} + (1-\alpha) g_t^2,\qquad
+            \theta \leftarrow \theta - \frac{\lambda g_t}{\sqrt{v_t} + \epsilon}
+
+  Reference: Tieleman & Hinton (2012); ``torch.optim.RMSprop`` (decay 0.99,
+  ε outside the root).  ``optax.rmsprop(lr, decay=0.99, eps_in_sqrt=False)``
+  matches; optax's defaults (0.9, ε inside) do not.
+  """
+  check.check_learning_rate(learning_rate)
+  check.check_number("momentum", momentum, lower=0.0, upper=1.0, upper_inclusive=False)
+  return _chain(
+      _l2(weight_decay, mask),
+      P.ema_second_moment(decay),
+      P.center_second_moment(decay) if centered else None,
+      P.adaptive_step_size(eps),
+      None if check.is_python_zero(momentum) else P.trace_momentum(momentum),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+  )
+
+
+# ------------------------------------------------------------ Adam family
+
+
+def adam(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""Adam (survey Alg. 6, with ε outside the root as in the paper).
+
+  .. math:: \theta \leftarrow \theta - \alpha \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
+
+  Reference: Kingma & Ba, ICLR 2015; ``torch.optim.Adam`` (L2 ``weight_decay``)
+  = ``optax.adam``.  The survey's ``sqrt(v̂ + δ)`` is a slip.
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      _l2(weight_decay, mask),
+      *_adam_moments(b1, b2, mu_dtype),
+      P.bias_correction(b1, b2),
+      P.adaptive_step_size(eps),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+  )
+
+
+def adamw(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""AdamW: Adam with decoupled weight decay ``θ ← (1 - αλ)θ - α·adam``.
+
+  Reference: Loshchilov & Hutter, ICLR 2019; ``torch.optim.AdamW``
+  (``weight_decay=1e-2``; ``optax.adamw`` defaults to 1e-4).
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      *_adam_moments(b1, b2, mu_dtype),
+      P.bias_correction(b1, b2),
+      P.adaptive_step_size(eps),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+      _decoupled(learning_rate, weight_decay, mask),
+  )
+
+
+def amsgrad(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""AMSGrad (survey Alg. 8) in the form of ``torch.optim.Adam(amsgrad=True)``.
+
+  .. math:: v^{\max}_t = \max(v^{\max}_{t-1}, v_t),\qquad
+            \theta \leftarrow \theta - \alpha\frac{\hat m_t}{\sqrt{v^{\max}_t/(1-\beta_2^t)} + \epsilon}
+
+  The max is of the raw ``v``; ``optax.amsgrad`` and the survey take the max
+  of ``v̂`` (differs from step 2).  Reference: Reddi et al., ICLR 2018.
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      _l2(weight_decay, mask),
+      *_adam_moments(b1, b2, mu_dtype),
+      P.track_max_second_moment(),
+      P.bias_correction(b1, b2),
+      P.adaptive_step_size(eps),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+  )
+
+
+def yogi(
+    learning_rate: ScalarOrSchedule = 1e-2,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-3,
+    initial_accumulator_value: float = 1e-6,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""Yogi (survey Alg. 7, with the sign of the update fixed).
+
+  .. math:: v_t = v_{t-1} - (1-\beta_2)\,\mathrm{sign}(v_{t-1} - g_t^2)\,g_t^2,\qquad
+            \theta \leftarrow \theta - \alpha\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
+
+  ``m_0 = v_0 = 1e-6``.  Reference: Zaheer et al., NeurIPS 2018;
+  ``torch_optimizer.Yogi`` = ``optax.yogi`` (lr 1e-2, ε 1e-3, L2 decay).
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      _l2(weight_decay, mask),
+      P.ema_first_moment(b1, initial_value=initial_accumulator_value, mu_dtype=mu_dtype),
+      P.yogi_second_moment(b2, initial_accumulator_value),
+      P.bias_correction(b1, b2),
+      P.adaptive_step_size(eps),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+  )
+
+
+def adabelief(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-16,
+    weight_decay: float = 0.0,
+    rectify: bool = True,
+    degenerated_to_sgd: bool = True,
+    threshold: float = 5.0,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""AdaBelief (survey Alg. 9), as ``adabelief-pytorch==0.2.1`` computes it.
+
+  .. math:: s_t = \beta_2 s_{t-1} + (1-\beta_2)(g_t - m_t)^2 + \epsilon,\qquad
+            \theta \leftarrow \theta - \alpha\frac{\hat m_t}{\sqrt{s_t/(1-\beta_2^t)} + \epsilon}
+
+  Defaults of the authors' 0.2.1 package: ε=1e-16, ``rectify=True``
+  (RAdam-style rectification, folded, SGD below the threshold when
+  ``degenerated_to_sgd``) and decoupled weight decay.  The paper, the survey
+  and ``optax.adabelief`` have no rectification: ``rectify=False``.
+  Reference: Zhuang et al., NeurIPS 2020; juntang-zhuang/Adabelief-Optimizer.
+  """
+  check.check_learning_rate(learning_rate)
+  if rectify:
+    step_size = (
+        P.adaptive_step_size(eps),
+        P.folded_bias_correction(b1, b2),
+        P.rectification(b1, b2, threshold, degenerated_to_sgd),
+    )
+  else:
+    step_size = (P.bias_correction(b1, b2), P.adaptive_step_size(eps))
+  return _chain(
+      P.ema_first_moment(b1, mu_dtype=mu_dtype),
+      P.belief_second_moment(b2, eps),
+      *step_size,
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+      _decoupled(learning_rate, weight_decay, mask),
+  )
+
+
+def diffgrad(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""diffGrad (survey Alg. 10), as the authors' ``diffGrad_v2.py``.
+
+  .. math:: \xi_t = \frac{1}{1 + e^{-|g_{t-1} - g_t|}},\qquad
+            \theta \leftarrow \theta - \alpha\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}
+            \frac{\xi_t m_t}{\sqrt{v_t} + \epsilon}
+
+  Bias correction folded into the step, L2 weight decay.  Reference: Dubey et
+  al., IEEE TNNLS 2020; shivram1987/diffGrad = ``torch_optimizer.DiffGrad``.
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      _l2(weight_decay, mask),
+      *_adam_moments(b1, b2, mu_dtype),
+      P.diffgrad_friction(),
+      P.adaptive_step_size(eps),
+      P.folded_bias_correction(b1, b2),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+  )
+
+
+def adadb(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    b3: float = ADADB_B3,
+    lam: float = ADADB_LAM,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""AdaDB (survey Alg. 11): diffGrad with AdaDB's three-difference friction.
+
+  .. math::
+     \Delta g_t = \beta_3 (g_{t-1} - g_t) + \beta_3^2 (g_{t-2} - g_{t-1}) + \beta_3^3 (g_{t-3} - g_{t-2}),
+
+     \xi_t = \mathrm{AbsSig}(\Delta g_t)\ \text{(signs of } g_t, g_{t-1} \text{ differ)},\quad
+     1 + \lambda\,\mathrm{AbsSig}(\Delta g_t)\ \text{(otherwise)},
+
+     \theta \leftarrow \theta - \alpha\frac{\xi_t \hat m_t}{\sqrt{\hat v_t} + \epsilon}
+
+  No code is published and the paper's text is not available here, so the
+  survey's Algorithm 11 is the specification (with its ``β2²`` read as
+  ``β3²``; exact bias correction as printed).  The paper's adaptive batch
+  size is outside an optimizer's scope.  Defaults ``b3=0.5``, ``lam=0.5``
+  were chosen by ``benchmarks/adadb_defaults.py`` (a grid over b3 and λ on
+  ill-conditioned quadratics, Rosenbrock and a small MLP; see its results).
+  Reference: Khan, Jawad & Khan, IEEE Access 9 (2021).
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      _l2(weight_decay, mask),
+      *_adam_moments(b1, b2, mu_dtype),
+      P.adadb_friction(b3, lam),
+      P.bias_correction(b1, b2),
+      P.adaptive_step_size(eps),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+  )
+
+
+def adabound(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    final_lr: float = 0.1,
+    gamma: float = 1e-3,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsbound: bool = False,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""AdaBound (survey Alg. 12), as the authors' code computes it.
+
+  .. math::
+     \eta_t = \mathrm{clip}\Bigl(\frac{\alpha\sqrt{1-\beta_2^t}}{(1-\beta_1^t)(\sqrt{v_t}+\epsilon)},
+        \eta_l(t), \eta_u(t)\Bigr),\qquad \theta \leftarrow \theta - \eta_t m_t
+
+  with ``η_l = α*(1 - 1/(γt+1))``, ``η_u = α*(1 + 1/(γt))``, ``α* =
+  final_lr·α_t/α_0``.  No ``1/sqrt(t)`` factor (the paper and survey have
+  one: use :func:`~optax_survey.bound_step_size` with ``decay_by_sqrt_t``).
+  ``amsbound=True`` tracks the max of ``v``.  L2 weight decay.
+  Reference: Luo et al., ICLR 2019; Luolc/AdaBound (``adabound`` on PyPI).
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      _l2(weight_decay, mask),
+      *_adam_moments(b1, b2, mu_dtype),
+      P.track_max_second_moment() if amsbound else None,
+      P.adaptive_step_size(eps),
+      P.folded_bias_correction(b1, b2),
+      P.apply_learning_rate(learning_rate),
+      P.bound_step_size(learning_rate, final_lr, gamma),
+      P.descend(),
+  )
+
+
+def amsbound(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    final_lr: float = 0.1,
+    gamma: float = 1e-3,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""AMSBound: :func:`adabound` with the max of the raw second moment.
+
+  Reference: Luo et al., ICLR 2019; ``adabound.AdaBound(amsbound=True)``.
+  """
+  return adabound(
+      learning_rate, b1, b2, final_lr, gamma, eps, weight_decay,
+      amsbound=True, mask=mask, mu_dtype=mu_dtype,
+  )
+
+
+def adamod(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    b3: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""AdaMod (survey Alg. 13), as the authors' code computes it.
+
+  .. math::
+     \eta_t = \frac{\alpha\sqrt{1-\beta_2^t}}{(1-\beta_1^t)(\sqrt{v_t}+\epsilon)},\quad
+     s_t = \beta_3 s_{t-1} + (1-\beta_3)\eta_t,\quad
+     \theta \leftarrow \theta - \min(\eta_t, s_t)\, m_t
+
+  Folded bias correction, raw ``m``, decoupled weight decay, ``b3=0.999``.
+  Reference: Ding et al. (2019); lancopku/AdaMod (``adamod`` on PyPI).
+  """
+  check.check_learning_rate(learning_rate)
+  return _chain(
+      *_adam_moments(b1, b2, mu_dtype),
+      P.adaptive_step_size(eps),
+      P.folded_bias_correction(b1, b2),
+      P.apply_learning_rate(learning_rate),
+      P.momental_bound(b3),
+      P.descend(),
+      _decoupled(learning_rate, weight_decay, mask),
+  )
+
+
+def radam(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    threshold: float = 5.0,
+    degenerated_to_sgd: bool = False,
+    mask: MaskOrFn = None,
+    mu_dtype: Optional[Any] = None,
+):
+  r"""RAdam (survey Alg. 14), as the authors' code computes it.
+
+  Rectified steps (``ρ_t >= threshold``):
+  ``θ ← θ - α r_t sqrt(1-β2^t)/(1-β1^t) · m_t/(sqrt(v_t)+ε)``; earlier steps
+  are SGD with ``m̂`` when ``degenerated_to_sgd`` and no update otherwise
+  (the authors' default).  Decoupled weight decay, applied only on steps that
+  update, as in the authors' code.  ``torch.optim.RAdam`` is this with
+  ``degenerated_to_sgd=True`` (and ``decoupled_weight_decay=True``).
+  Reference: Liu et al., ICLR 2020; LiyuanLucasLiu/RAdam = ``pytorch_optimizer.RAdam``.
+  """
+  check.check_learning_rate(learning_rate)
+  decay_rate = learning_rate
+  if not degenerated_to_sgd and not check.is_python_zero(weight_decay):
+    lr_fn = learning_rate if callable(learning_rate) else (lambda _: learning_rate)
+    decay_rate = lambda count: lr_fn(count) * P.rectification_is_active(
+        count + 1, b2, threshold
+    )
+  return _chain(
+      *_adam_moments(b1, b2, mu_dtype),
+      P.adaptive_step_size(eps),
+      P.folded_bias_correction(b1, b2),
+      P.rectification(b1, b2, threshold, degenerated_to_sgd),
+      P.apply_learning_rate(learning_rate),
+      P.descend(),
+      _decoupled(decay_rate, weight_decay, mask),
+  )
