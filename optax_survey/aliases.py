@@ -164,6 +164,8 @@ def adadelta(
   (``optax.adadelta()`` without a learning rate ascends).
   """
   check.check_learning_rate(learning_rate)
+  check.check_decay("rho", rho)  # before the stages, which call it b2 / eps_root
+  check.check_non_negative("eps", eps)
   return _chain(
       _l2(weight_decay, mask),
       P.ema_second_moment(rho),
@@ -194,6 +196,7 @@ def rmsprop(
   """
   check.check_learning_rate(learning_rate)
   check.check_number("momentum", momentum, lower=0.0, upper=1.0, upper_inclusive=False)
+  check.check_decay("decay", decay)  # ema_second_moment would call it b2
   return _chain(
       _l2(weight_decay, mask),
       P.ema_second_moment(decay),
@@ -548,7 +551,7 @@ def radam(
   if not degenerated_to_sgd and not check.is_python_zero(weight_decay):
     lr_fn = learning_rate if callable(learning_rate) else (lambda _: learning_rate)
     decay_rate = lambda count: lr_fn(count) * P.rectification_is_active(
-        count + 1, b2, threshold
+        optax.safe_increment(count), b2, threshold  # no int32 wrap-around
     )
   return _chain(
       *_adam_moments(b1, b2, mu_dtype),

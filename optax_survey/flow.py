@@ -27,8 +27,12 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
-__all__ = ["Flow", "as_flow", "direction", "step", "scale_eta", "scale_eta_by_scalar"]
+__all__ = [
+    "Flow", "as_flow", "direction", "step", "scale_eta", "scale_eta_by_scalar",
+    "scalar_like",
+]
 
 
 class Flow(NamedTuple):
@@ -66,9 +70,19 @@ def scale_eta(flow: Flow, factor: Any) -> Flow:
   return flow._replace(eta=jax.tree.map(lambda e, f: e * f, flow.eta, factor))
 
 
+def scalar_like(scalar: Any, leaf: Any) -> jax.Array:
+  """A per-step scalar in the precision of ``leaf`` (at least float32).
+
+  Step-number scalars (``1 - β^t``, ``r_t``, bounds) are computed in the default
+  float type, float64 under ``jax_enable_x64``; as in PyTorch, where they are
+  Python floats, they must not promote float32 parameters to float64.
+  """
+  return jnp.asarray(scalar, jnp.promote_types(jnp.result_type(leaf), jnp.float32))
+
+
 def scale_eta_by_scalar(flow: Flow, scalar: Any) -> Flow:
   """Multiplies η by one scalar (a learning rate, a bias correction...).
 
   The scalar is broadcast per leaf; no full-size array is materialised.
   """
-  return scale_eta(flow, jax.tree.map(lambda _: scalar, flow.grad))
+  return scale_eta(flow, jax.tree.map(lambda g: scalar_like(scalar, g), flow.grad))

@@ -28,6 +28,7 @@ from optax_survey.flow import (
     Flow,
     as_flow,
     direction,
+    scalar_like,
     scale_eta,
     scale_eta_by_scalar,
     step,
@@ -332,11 +333,15 @@ def bias_correction(
   def correct(flow: Flow, t: jax.Array) -> Flow:
     if b1 is not None:
       bc1 = 1 - _power(b1, t)
-      flow = flow._replace(mu=jax.tree.map(lambda m: m / bc1, direction(flow)))
+      flow = flow._replace(
+          mu=jax.tree.map(lambda m: m / scalar_like(bc1, m), direction(flow))
+      )
     if b2 is not None:
       _need(flow, "nu", "bias_correction(b2=...)", "a second-moment stage")
       bc2 = 1 - _power(b2, t)
-      flow = flow._replace(nu=jax.tree.map(lambda v: v / bc2, flow.nu))
+      flow = flow._replace(
+          nu=jax.tree.map(lambda v: v / scalar_like(bc2, v), flow.nu)
+      )
     return flow
 
   return _counting(correct)
@@ -446,7 +451,12 @@ def rectification(
         lambda _: 1.0, flow.grad
     )
     return flow._replace(
-        eta=jax.tree.map(lambda e: jnp.where(active, r_t * e, fallback), eta)
+        eta=jax.tree.map(
+            lambda e: jnp.where(
+                active, scalar_like(r_t, e) * e, scalar_like(fallback, e)
+            ),
+            eta,
+        )
     )
 
   return _counting(rectify)
@@ -590,15 +600,18 @@ def bound_step_size(
   check.check_non_negative("gamma", gamma)
   if base_lr is not None:
     check.check_positive("base_lr", base_lr)
+  elif not callable(learning_rate):
+    check.check_positive("learning_rate", learning_rate)  # α_0 divides the bounds
 
   def bound(flow: Flow, t: jax.Array) -> Flow:
     lr_0 = base_lr if base_lr is not None else _at(learning_rate, 0)
     final = final_lr * _at(learning_rate, t - 1) / lr_0
     lower = final * (1 - 1 / (gamma * t + 1))
     upper = final * (1 + 1 / (gamma * t))
-    clip = lambda e: jnp.clip(e, lower, upper)
-    if decay_by_sqrt_t:
-      clip = lambda e: jnp.clip(e, lower, upper) / jnp.sqrt(t)
+    def clip(e):
+      clipped = jnp.clip(e, scalar_like(lower, e), scalar_like(upper, e))
+      return clipped / scalar_like(jnp.sqrt(t), e) if decay_by_sqrt_t else clipped
+
     _need(flow, "eta", "bound_step_size", "apply_learning_rate")
     return flow._replace(eta=jax.tree.map(clip, flow.eta))
 
@@ -765,7 +778,7 @@ def add_decoupled_weight_decay(
     if params is None:
       raise ValueError(optax.NO_PARAMS_MSG)
     rate = lr * weight_decay
-    return jax.tree.map(lambda u, p: u - rate * p, updates, params)
+    return jax.tree.map(lambda u, p: u - scalar_like(rate, p) * p, updates, params)
 
   if callable(learning_rate):
     def init_fn(params):
