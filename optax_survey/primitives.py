@@ -616,7 +616,10 @@ def bound_step_size(
     upper = final * (1 + 1 / (gamma * t))
     def clip(e):
       clipped = jnp.clip(e, scalar_like(lower, e), scalar_like(upper, e))
-      return clipped / scalar_like(jnp.sqrt(t), e) if decay_by_sqrt_t else clipped
+      if not decay_by_sqrt_t:
+        return clipped
+      sqrt_t = jnp.sqrt(jnp.asarray(t, jnp.result_type(float)))
+      return clipped / scalar_like(sqrt_t, e)
 
     _need(flow, "eta", "bound_step_size", "apply_learning_rate")
     return flow._replace(eta=jax.tree.map(clip, flow.eta))

@@ -1,0 +1,632 @@
+"""Unit tests of the primitives, one by one, against closed forms."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optax_survey
+from optax_survey import flow as F
+from optax_survey import primitives as P
+from optax_survey.flow import Flow
+
+G = jnp.array([0.5, -2.0, 0.0, 3.0])
+PARAMS = jnp.array([1.0, -1.0, 2.0, 0.5])
+
+
+def close(a, b, rtol=1e-12, atol=1e-15):
+  np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+
+
+def run(tx, grads_list, params=PARAMS):
+  """Runs ``tx`` over several inputs; returns the outputs and the final state."""
+  state = tx.init(params)
+  outs = []
+  for g in grads_list:
+    out, state = tx.update(g, state, params)
+    outs.append(out)
+  return outs, state
+
+
+# ------------------------------------------------------------ state fields
+
+STATE_FIELDS = [
+    (P.FirstMomentState, ("mu",)),
+    (P.SecondMomentState, ("nu",)),
+    (P.MaxSecondMomentState, ("nu_max",)),
+    (P.CenteredSecondMomentState, ("grad_mean",)),
+    (P.CountState, ("count",)),
+    (P.FrictionState, ("prev_grad",)),
+    (P.AdaDBFrictionState, ("prev_grad", "prev_grad_2", "prev_grad_3")),
+    (P.MomentalBoundState, ("eta_ema",)),
+    (P.MomentumState, ("momentum",)),
+    (P.DeltaAccumulatorState, ("delta_nu",)),
+    (optax_survey.LookaheadState, ("inner_state", "slow_params", "count")),
+]
+
+
+@pytest.mark.parametrize("cls,fields", STATE_FIELDS)
+def test_state_fields(cls, fields):
+  assert cls._fields == fields
+
+
+@pytest.mark.parametrize("tx,cls", [
+    (P.ema_first_moment(), P.FirstMomentState),
+    (P.ema_second_moment(), P.SecondMomentState),
+    (P.accumulate_second_moment(), P.SecondMomentState),
+    (P.yogi_second_moment(), P.SecondMomentState),
+    (P.belief_second_moment(), P.SecondMomentState),
+    (P.track_max_second_moment(), P.MaxSecondMomentState),
+    (P.center_second_moment(), P.CenteredSecondMomentState),
+    (P.bias_correction(), P.CountState),
+    (P.folded_bias_correction(), P.CountState),
+    (P.rectification(), P.CountState),
+    (P.diffgrad_friction(), P.FrictionState),
+    (P.adadb_friction(), P.AdaDBFrictionState),
+    (P.apply_learning_rate(optax.constant_schedule(0.1)), P.CountState),
+    (P.apply_learning_rate(0.1), optax.EmptyState),
+    (P.bound_step_size(0.1), P.CountState),
+    (P.momental_bound(), P.MomentalBoundState),
+    (P.trace_momentum(), P.MomentumState),
+    (P.delta_accumulator(), P.DeltaAccumulatorState),
+    (P.adaptive_step_size(), optax.EmptyState),
+    (P.descend(), optax.EmptyState),
+])
+def test_init_state_type(tx, cls):
+  state = tx.init(PARAMS)
+  assert type(state) is cls
+  for leaf in jax.tree.leaves(state):
+    if leaf.dtype == jnp.int32:
+      assert leaf.shape == () and int(leaf) == 0
+    else:
+      assert leaf.shape == PARAMS.shape
+
+
+# --------------------------------------------------------------- moments
+
+
+def test_ema_first_moment():
+  tx = P.ema_first_moment(0.8)
+  (f1, f2), state = run(tx, [G, 2 * G])
+  assert isinstance(f1, Flow) and f1.grad is G
+  close(f1.mu, 0.2 * G)
+  close(f2.mu, 0.8 * 0.2 * G + 0.2 * 2 * G)
+  close(state.mu, f2.mu)
+  assert f2.nu is None and f2.eta is None
+
+
+def test_ema_first_moment_initial_value_and_mu_dtype():
+  tx = P.ema_first_moment(0.5, initial_value=1e-6, mu_dtype=jnp.float32)
+  state = tx.init(PARAMS)
+  assert state.mu.dtype == jnp.float32
+  close(state.mu, 1e-6, rtol=1e-6)
+  out, state = tx.update(G, state, PARAMS)
+  assert state.mu.dtype == jnp.float32
+  close(out.mu, 0.5 * 1e-6 + 0.5 * G, rtol=1e-6)
+
+
+def test_ema_second_moment():
+  (f1, f2), state = run(P.ema_second_moment(0.9), [G, -G])
+  close(f1.nu, 0.1 * G**2)
+  close(f2.nu, 0.9 * 0.1 * G**2 + 0.1 * G**2)
+  close(state.nu, f2.nu)
+  assert f1.mu is None  # it does not touch the direction
+
+
+def test_accumulate_second_moment():
+  (f1, f2), state = run(P.accumulate_second_moment(0.1), [G, 2 * G])
+  close(f1.nu, 0.1 + G**2)
+  close(f2.nu, 0.1 + 5 * G**2)
+  close(state.nu, f2.nu)
+
+
+def test_yogi_second_moment_moves_toward_g2():
+  b2 = 0.9
+  v0 = 1.0
+  g = jnp.array([0.5, 2.0, 1.0, 0.0])  # g² below, above, equal to v0, zero
+  tx = P.yogi_second_moment(b2, initial_accumulator_value=v0)
+  (f1,), _ = run(tx, [g])
+  g2 = g * g
+  close(f1.nu, v0 - (1 - b2) * jnp.sign(v0 - g2) * g2)
+  # v moves toward g² (never away): down where g² < v0, up where g² > v0.
+  assert f1.nu[0] < v0 and f1.nu[1] > v0 and f1.nu[2] == v0 and f1.nu[3] == v0
+  assert np.all(np.abs(f1.nu - g2) <= np.abs(v0 - g2))
+  close(f1.nu[0], 1.0 - 0.1 * 0.25)
+  close(f1.nu[1], 1.0 + 0.1 * 4.0)
+
+
+def test_belief_second_moment_stores_eps():
+  b1, b2, eps = 0.9, 0.99, 1e-3
+  tx = optax.chain(P.ema_first_moment(b1), P.belief_second_moment(b2, eps))
+  (f1, f2), state = run(tx, [G, -G])
+  m1 = (1 - b1) * G
+  s1 = (1 - b2) * (G - m1) ** 2 + eps
+  close(f1.nu, s1)
+  m2 = b1 * m1 + (1 - b1) * (-G)
+  s2 = b2 * s1 + (1 - b2) * (-G - m2) ** 2 + eps
+  close(f2.nu, s2)
+  close(state[1].nu, s2)  # the +eps is in the stored state, every step
+  # With g = 0 and m = 0 (third element), s is exactly the accumulated eps.
+  close(f2.nu[2], b2 * eps + eps)
+
+
+def test_belief_second_moment_without_first_moment_uses_grad():
+  # direction(flow) is the grad: (g - m)² = 0, s = eps.
+  (f1,), _ = run(P.belief_second_moment(0.9, 1e-4), [G])
+  close(f1.nu, 1e-4)
+
+
+def test_track_max_second_moment():
+  tx = optax.chain(P.ema_second_moment(0.5), P.track_max_second_moment())
+  g1 = jnp.array([2.0, 0.0, 1.0, 0.0])
+  g2 = jnp.array([0.0, 2.0, 1.0, 0.0])
+  (f1, f2), state = run(tx, [g1, g2])
+  v1 = 0.5 * g1**2
+  v2 = 0.5 * v1 + 0.5 * g2**2
+  close(f1.nu, v1)
+  close(f2.nu, jnp.maximum(v1, v2))
+  close(state[1].nu_max, jnp.maximum(v1, v2))
+  assert f2.nu[0] == v1[0] > v2[0]  # the max kept the old value
+
+
+def test_center_second_moment():
+  d = 0.9
+  tx = optax.chain(P.ema_second_moment(d), P.center_second_moment(d))
+  (f1, f2), state = run(tx, [G, 3 * G])
+  close(f1.nu, (1 - d) * G**2 - ((1 - d) * G) ** 2)
+  mean2 = d * (1 - d) * G + (1 - d) * 3 * G
+  v2 = d * (1 - d) * G**2 + (1 - d) * 9 * G**2
+  close(f2.nu, v2 - mean2**2)
+  close(state[1].grad_mean, mean2)
+  assert np.all(np.asarray(f2.nu) >= 0)
+
+
+# --------------------------------------------- bias correction and step size
+
+
+def test_bias_correction():
+  b1, b2 = 0.9, 0.99
+  tx = optax.chain(P.ema_first_moment(b1), P.ema_second_moment(b2),
+                   P.bias_correction(b1, b2))
+  (f1, f2), state = run(tx, [G, G])
+  close(f1.mu, G)  # m̂_1 = g exactly
+  close(f1.nu, G**2)
+  close(f2.mu, G)  # constant gradient: m̂ = g
+  close(f2.nu, G**2)
+  assert int(state[2].count) == 2
+
+
+def test_bias_correction_one_moment_only():
+  (f1,), _ = run(optax.chain(P.ema_first_moment(0.5), P.bias_correction(0.5, None)), [G])
+  close(f1.mu, G)
+  assert f1.nu is None
+  (f1,), _ = run(optax.chain(P.ema_second_moment(0.5), P.bias_correction(None, 0.5)), [G])
+  close(f1.nu, G**2)
+  assert f1.mu is None
+
+
+def test_adaptive_step_size():
+  tx = optax.chain(P.accumulate_second_moment(), P.adaptive_step_size(1e-3))
+  (f1,), _ = run(tx, [G])
+  close(f1.eta, 1 / (jnp.abs(G) + 1e-3))
+  tx = optax.chain(P.accumulate_second_moment(), P.adaptive_step_size(0.0, eps_root=1e-2))
+  (f1,), _ = run(tx, [G])
+  close(f1.eta, 1 / jnp.sqrt(G**2 + 1e-2))
+  # It multiplies an existing η.
+  flow = Flow(grad=G, nu=jnp.full(4, 4.0), eta=jnp.full(4, 3.0))
+  out, _ = P.adaptive_step_size(0.0).update(flow, optax.EmptyState())
+  close(out.eta, 1.5)
+
+
+def test_adaptive_step_size_eps_root_keeps_grad_finite():
+  def eta0(v, eps_root):
+    out, _ = P.adaptive_step_size(1e-8, eps_root).update(
+        Flow(grad=v, nu=v), optax.EmptyState())
+    return out.eta.sum()
+  v = jnp.array([0.0, 1.0])
+  assert not np.all(np.isfinite(jax.grad(eta0)(v, 0.0)))  # d sqrt(v)/dv = inf at 0
+  assert np.all(np.isfinite(jax.grad(eta0)(v, 1e-12)))
+
+
+def test_folded_bias_correction():
+  b1, b2 = 0.9, 0.999
+  tx = P.folded_bias_correction(b1, b2)
+  (f1, f2, f3), state = run(tx, [G, G, G])
+  for t, f in ((1, f1), (2, f2), (3, f3)):
+    close(f.eta, np.sqrt(1 - b2**t) / (1 - b1**t) * np.ones(4))
+    assert f.mu is None  # only η changes
+  assert int(state.count) == 3
+
+
+# ----------------------------------------------------------- rectification
+
+
+def _rho(t, b2):
+  rho_inf = 2 / (1 - b2) - 1
+  return rho_inf - 2 * t * b2**t / (1 - b2**t), rho_inf
+
+
+def test_rectification_is_active_first_step_is_6():
+  active = [bool(P.rectification_is_active(jnp.asarray(t), 0.999, 5.0)) for t in range(1, 10)]
+  assert active == [False] * 5 + [True] * 4
+  # With the paper's ρ_t > 4 rule (threshold 4) step 5 is active too.
+  assert bool(P.rectification_is_active(jnp.asarray(5), 0.999, 4.0))
+  assert not bool(P.rectification_is_active(jnp.asarray(4), 0.999, 4.0))
+
+
+@pytest.mark.parametrize("degenerated", [False, True])
+def test_rectification_branches(degenerated):
+  b1, b2 = 0.9, 0.999
+  tx = P.rectification(b1, b2, 5.0, degenerated_to_sgd=degenerated)
+  eta_in = jnp.array([1.0, 2.0, 0.5, 4.0])
+  state = tx.init(PARAMS)
+  for t in range(1, 9):
+    out, state = tx.update(Flow(grad=G, eta=eta_in), state, PARAMS)
+    assert np.all(np.isfinite(np.asarray(out.eta)))
+    rho_t, rho_inf = _rho(t, b2)
+    if t < 6:
+      expected = eta_in * 0 + (1 / (1 - b1**t) if degenerated else 0.0)
+    else:
+      r = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                  / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+      expected = r * eta_in
+      assert 0 < r < 1
+    close(out.eta, expected, rtol=1e-10)
+
+
+def test_rectification_no_nan_anywhere():
+  # b2 = 0.5: ρ_∞ = 3 < 4, never active and (ρ - 4) < 0 inside the sqrt.
+  tx = P.rectification(0.9, 0.5, 4.0)
+  state = tx.init(PARAMS)
+  for _ in range(3):
+    out, state = tx.update(G, state, PARAMS)  # plain grads: η from 1
+    close(out.eta, 0.0)
+  # Differentiating through both branches stays finite.
+  def f(eta):
+    tx = P.rectification(0.9, 0.999, 5.0)
+    state = tx.init(PARAMS)
+    total = 0.0
+    for _ in range(7):
+      out, state = tx.update(Flow(grad=G, eta=eta), state, PARAMS)
+      total = total + jnp.sum(out.eta)
+    return total
+  g = jax.grad(f)(jnp.ones(4))
+  assert np.all(np.isfinite(np.asarray(g)))
+  assert np.all(np.asarray(g) > 0)  # steps 6 and 7 depend on η
+
+
+# ---------------------------------------------------------------- friction
+
+
+def test_diffgrad_friction():
+  sig = lambda x: 1 / (1 + np.exp(-np.abs(x)))
+  g1 = jnp.array([1.0, -1.0, 0.0, 5.0])
+  g2 = jnp.array([1.0, 1.0, 0.0, -5.0])
+  (f1, f2), state = run(P.diffgrad_friction(), [g1, g2])
+  close(f1.mu, sig(g1) * g1)  # g_0 = 0
+  close(f2.mu, sig(g1 - g2) * g2)
+  close(state.prev_grad, g2)
+  # ξ = 1/2 where the gradient did not change.
+  assert f2.mu[0] == 0.5 * g2[0]
+  # It scales an existing direction m, not the raw gradient.
+  out, _ = P.diffgrad_friction().update(
+      Flow(grad=g1, mu=jnp.ones(4)), P.diffgrad_friction().init(g1))
+  xi = np.asarray(out.mu)
+  assert np.all((xi >= 0.5) & (xi < 1.0))
+
+
+def test_adadb_friction():
+  b3, lam = 0.5, 0.5
+  sig = lambda x: 1 / (1 + np.exp(-np.abs(x)))
+  gs = [jnp.array([1.0, 1.0]), jnp.array([2.0, -1.0]), jnp.array([1.5, 2.0]),
+        jnp.array([-1.0, 3.0])]
+  tx = P.adadb_friction(b3, lam)
+  state = tx.init(gs[0])
+  hist = [np.zeros(2)] * 3
+  for g in gs:
+    out, state = tx.update(Flow(grad=g, mu=jnp.ones(2)), state, None)
+    g_, (h1, h2, h3) = np.asarray(g), hist
+    delta = b3 * (h1 - g_) + b3**2 * (h2 - h1) + b3**3 * (h3 - h2)
+    xi = np.where(g_ * h1 < 0, sig(delta), 1 + lam * sig(delta))
+    close(out.mu, xi)
+    hist = [g_, h1, h2]
+  close(state.prev_grad, gs[3])
+  close(state.prev_grad_2, gs[2])
+  close(state.prev_grad_3, gs[1])
+
+
+# -------------------------------------------------- learning rate and bounds
+
+
+def test_apply_learning_rate_constant_and_schedule():
+  (f1,), _ = run(P.apply_learning_rate(0.1), [G])
+  close(optax.tree_utils.tree_sum(f1.eta), 0.1 * 1)  # one scalar per leaf
+  schedule = lambda count: 0.1 * (count + 1.0)
+  (f1, f2, f3), state = run(P.apply_learning_rate(schedule), [G, G, G])
+  for t, f in ((1, f1), (2, f2), (3, f3)):
+    close(F.step(f), schedule(t - 1) * G)  # evaluated at the steps taken
+  assert int(state.count) == 3
+
+
+def test_bound_step_size_formula():
+  lr, final_lr, gamma = 0.01, 0.1, 1e-3
+  tx = optax.chain(P.apply_learning_rate(lr), P.bound_step_size(lr, final_lr, gamma))
+  eta_in = Flow(grad=G, eta=jnp.array([1e-6, 1.0, 1e6, 1e-2]))
+  state = tx.init(PARAMS)
+  for t in range(1, 4):
+    out, state = tx.update(eta_in, state, PARAMS)
+    lower = final_lr * (1 - 1 / (gamma * t + 1))
+    upper = final_lr * (1 + 1 / (gamma * t))
+    close(out.eta, np.clip(np.asarray(eta_in.eta) * lr, lower, upper))
+    assert out.eta[0] == pytest.approx(lower) and out.eta[2] == pytest.approx(upper)
+    assert out.eta[1] == pytest.approx(lr)  # inside the bounds: untouched
+
+
+def test_bound_step_size_follows_schedule_and_sqrt_t():
+  schedule = lambda count: 0.01 * 0.5**count
+  tx = P.bound_step_size(schedule, 0.1, 1e-3, decay_by_sqrt_t=True)
+  state = tx.init(PARAMS)
+  for t in range(1, 4):
+    out, state = tx.update(Flow(grad=G, eta=jnp.full(4, 1e-9)), state, PARAMS)
+    final = 0.1 * schedule(t - 1) / schedule(0)
+    lower = final * (1 - 1 / (1e-3 * t + 1))
+    close(out.eta, lower / np.sqrt(t) * np.ones(4))
+
+
+def test_bound_step_size_needs_eta():
+  with pytest.raises(ValueError, match=r"bound_step_size needs `eta`.*apply_learning_rate"):
+    P.bound_step_size(0.1).update(G, P.bound_step_size(0.1).init(PARAMS))
+
+
+def test_momental_bound():
+  b3 = 0.9
+  tx = P.momental_bound(b3)
+  state = tx.init(PARAMS)
+  e1 = jnp.array([1.0, 2.0, 3.0, 4.0])
+  out, state = tx.update(Flow(grad=G, eta=e1), state)
+  close(state.eta_ema, (1 - b3) * e1)
+  close(out.eta, (1 - b3) * e1)  # s_0 = 0: the first steps are damped
+  e2 = jnp.array([0.01, 2.0, 3.0, 4.0])
+  out, state = tx.update(Flow(grad=G, eta=e2), state)
+  s2 = b3 * (1 - b3) * e1 + (1 - b3) * e2
+  close(state.eta_ema, s2)
+  close(out.eta, np.minimum(e2, s2))
+  assert out.eta[0] == e2[0]  # a step below its EMA passes
+  with pytest.raises(ValueError, match=r"momental_bound needs `eta`"):
+    tx.update(G, state)
+
+
+# -------------------------------------------------------- momentum, delta
+
+
+def test_trace_momentum_heavy_ball():
+  mu = 0.9
+  (f1, f2), state = run(P.trace_momentum(mu), [G, 2 * G])
+  close(f1.mu, G)  # b_1 = d_1
+  close(f2.mu, mu * G + 2 * G)
+  close(state.momentum, f2.mu)
+  assert f2.eta is None
+
+
+def test_trace_momentum_nesterov():
+  mu = 0.9
+  (f1, f2), state = run(P.trace_momentum(mu, nesterov=True), [G, 2 * G])
+  close(f1.mu, G + mu * G)
+  b2 = mu * G + 2 * G
+  close(f2.mu, 2 * G + mu * b2)
+  close(state.momentum, b2)
+
+
+def test_trace_momentum_on_current_step():
+  # d = η ⊙ m, and η is reset to 1 afterwards.
+  flow = Flow(grad=G, mu=jnp.ones(4), eta=jnp.full(4, 0.5))
+  out, state = P.trace_momentum(0.5).update(flow, P.trace_momentum(0.5).init(G))
+  close(out.mu, 0.5)
+  close(state.momentum, 0.5)
+  assert out.eta is None
+
+
+def test_delta_accumulator():
+  rho, eps = 0.9, 1e-6
+  tx = P.delta_accumulator(rho, eps)
+  d1 = jnp.array([1.0, -2.0, 0.0, 0.5])
+  state = tx.init(d1)
+  out, state = tx.update(Flow(grad=d1), state)
+  delta1 = np.sqrt(eps) * d1
+  close(out.mu, delta1)
+  close(state.delta_nu, (1 - rho) * delta1**2)
+  out, state = tx.update(Flow(grad=G, eta=jnp.full(4, 2.0)), state)
+  acc1 = (1 - rho) * delta1**2
+  delta2 = np.sqrt(acc1 + eps) * 2 * G
+  close(out.mu, delta2)
+  close(state.delta_nu, rho * acc1 + (1 - rho) * delta2**2)
+  assert out.eta is None
+
+
+# ------------------------------------------------------------ weight decay
+
+
+def test_add_l2_penalty():
+  tx = P.add_l2_penalty(0.1)
+  out, _ = tx.update(G, tx.init(PARAMS), PARAMS)
+  close(out, G + 0.1 * PARAMS)
+  assert not isinstance(out, Flow)
+  with pytest.raises(ValueError, match=r"add_l2_penalty needs `params`"):
+    tx.update(G, tx.init(PARAMS), None)
+
+
+def test_add_l2_penalty_after_flow_stage_is_a_type_error():
+  tx = optax.chain(P.ema_first_moment(), P.add_l2_penalty(0.1))
+  with pytest.raises(TypeError, match=r"add_l2_penalty acts on the raw gradient.*before"):
+    tx.update(G, tx.init(PARAMS), PARAMS)
+
+
+def test_add_l2_penalty_mask():
+  params = {"w": jnp.ones(2), "b": jnp.ones(2)}
+  grads = {"w": jnp.zeros(2), "b": jnp.zeros(2)}
+  tx = P.add_l2_penalty(0.5, mask={"w": True, "b": False})
+  out, _ = tx.update(grads, tx.init(params), params)
+  close(out["w"], 0.5)
+  close(out["b"], 0.0)
+
+
+def test_add_decoupled_weight_decay():
+  tx = P.add_decoupled_weight_decay(0.1, 0.01)
+  out, _ = tx.update(G, tx.init(PARAMS), PARAMS)
+  close(out, G - 0.1 * 0.01 * PARAMS)
+  schedule = lambda count: 0.1 * (count + 1.0)
+  tx = P.add_decoupled_weight_decay(schedule, 0.01)
+  (u1, u2), state = run(tx, [G, G])
+  close(u1, G - 0.1 * 0.01 * PARAMS)  # schedule(0) on the first step
+  close(u2, G - 0.2 * 0.01 * PARAMS)
+  assert int(state.count) == 2
+  with pytest.raises(ValueError, match=r"add_decoupled_weight_decay needs `params`"):
+    tx.update(G, state, None)
+  # bfloat16 updates stay bfloat16.
+  pb = PARAMS.astype(jnp.bfloat16)
+  out, _ = P.add_decoupled_weight_decay(0.1, 0.01).update(pb, optax.EmptyState(), pb)
+  assert out.dtype == jnp.bfloat16
+
+
+def test_add_decoupled_weight_decay_given_a_flow_is_a_type_error():
+  tx = optax.chain(P.ema_first_moment(), P.add_decoupled_weight_decay(0.1, 0.01))
+  with pytest.raises(TypeError, match=r"acts on the final updates.*after\s+descend"):
+    tx.update(G, tx.init(PARAMS), PARAMS)
+
+
+# --------------------------------------------------------------- descend
+
+
+def test_descend_sign_and_dtype():
+  flow = Flow(grad=G.astype(jnp.float32), mu=jnp.ones(4), eta=jnp.full(4, 0.25))
+  out, _ = P.descend().update(flow, optax.EmptyState())
+  assert out.dtype == jnp.float32  # the float64 step is cast to the grads' dtype
+  close(out, -0.25)
+  out, _ = P.descend().update(G, optax.EmptyState())  # plain grads: u = -g
+  close(out, -G)
+  out, _ = P.descend().update(Flow(grad=G, eta=jnp.full(4, 2.0)), optax.EmptyState())
+  close(out, -2 * G)
+  gb = G.astype(jnp.bfloat16)
+  out, _ = P.descend().update(Flow(grad=gb, mu=jnp.ones(4), eta=jnp.full(4, 0.1)),
+                              optax.EmptyState())
+  assert out.dtype == jnp.bfloat16
+
+
+def test_adam_written_out_equals_alias():
+  tx = optax.chain(P.ema_first_moment(0.9), P.ema_second_moment(0.999),
+                   P.bias_correction(0.9, 0.999), P.adaptive_step_size(1e-8),
+                   P.apply_learning_rate(1e-3), P.descend())
+  (u1, u2), _ = run(tx, [G, -G])
+  (r1, r2), _ = run(optax_survey.adam(1e-3), [G, -G])
+  close(u1, r1)
+  close(u2, r2)
+  close(u1, -1e-3 * G / (jnp.abs(G) + 1e-8))
+
+
+# ------------------------------------------------- ordering errors, wrapping
+
+
+@pytest.mark.parametrize("tx,stage,before", [
+    (P.adaptive_step_size(), "adaptive_step_size", "a second-moment stage"),
+    (P.track_max_second_moment(), "track_max_second_moment", "a second-moment stage"),
+    (P.center_second_moment(), "center_second_moment", "ema_second_moment"),
+    (P.bias_correction(0.9, 0.999), r"bias_correction\(b2=...\)", "a second-moment stage"),
+    (P.momental_bound(), "momental_bound", "apply_learning_rate"),
+    (P.bound_step_size(0.1), "bound_step_size", "apply_learning_rate"),
+])
+def test_stage_before_its_input_raises(tx, stage, before):
+  with pytest.raises(ValueError, match=stage + r" needs `\w+` in the flow: put " + before
+                     + " before it in the chain"):
+    tx.update(G, tx.init(PARAMS), PARAMS)
+
+
+def test_adaptive_step_size_first_in_chain():
+  tx = optax.chain(P.adaptive_step_size(), P.ema_second_moment(), P.descend())
+  with pytest.raises(ValueError, match=r"adaptive_step_size needs `nu`.*second-moment stage"):
+    tx.update(G, tx.init(PARAMS), PARAMS)
+
+
+def test_plain_gradients_are_wrapped():
+  for tx in (P.ema_first_moment(), P.ema_second_moment(), P.apply_learning_rate(0.1),
+             P.diffgrad_friction(), P.trace_momentum(), P.folded_bias_correction()):
+    out, _ = tx.update(G, tx.init(PARAMS), PARAMS)
+    assert isinstance(out, Flow)
+    assert out.grad is G
+
+
+# ------------------------------------------------------------------- Flow
+
+
+def test_flow_helpers():
+  g = {"a": jnp.array([1.0, -2.0]), "b": None, "c": jnp.array(3.0)}
+  flow = F.as_flow(g)
+  assert isinstance(flow, Flow) and flow.grad is g
+  assert flow.mu is None and flow.nu is None and flow.eta is None
+  assert F.as_flow(flow) is flow
+  assert F.direction(flow) is g
+  assert F.step(flow) is g  # η = 1
+  m = {"a": jnp.array([2.0, 2.0]), "b": None, "c": jnp.array(1.0)}
+  flow = flow._replace(mu=m)
+  assert F.direction(flow) is m
+  flow = F.scale_eta_by_scalar(flow, 0.5)
+  assert flow.eta["b"] is None and flow.eta["c"].shape == ()
+  flow = F.scale_eta(flow, {"a": jnp.array([2.0, 4.0]), "b": None, "c": jnp.array(3.0)})
+  s = F.step(flow)
+  close(s["a"], [2.0, 4.0])
+  close(s["c"], 1.5)
+  assert s["b"] is None
+  assert Flow._fields == ("grad", "mu", "nu", "eta")
+
+
+def test_scale_eta_by_scalar_keeps_float32():
+  g32 = jnp.ones(3, jnp.float32)
+  flow = F.scale_eta_by_scalar(Flow(grad=g32), jnp.asarray(0.1, jnp.float64))
+  assert flow.eta.dtype == jnp.float32
+  assert F.step(flow).dtype == jnp.float32
+
+
+# -------------------------------------------- None leaves and zero-size arrays
+
+ALL_PRIMITIVE_CHAINS = [
+    optax.chain(P.ema_first_moment(), P.ema_second_moment(), P.track_max_second_moment(),
+                P.center_second_moment(), P.bias_correction(), P.adaptive_step_size(),
+                P.folded_bias_correction(), P.rectification(degenerated_to_sgd=True),
+                P.apply_learning_rate(0.1), P.bound_step_size(0.1),
+                P.momental_bound(), P.descend()),
+    optax.chain(P.add_l2_penalty(0.1), P.accumulate_second_moment(), P.yogi_second_moment(),
+                P.adaptive_step_size(0.0, 1e-8), P.delta_accumulator(),
+                P.diffgrad_friction(), P.adadb_friction(), P.trace_momentum(nesterov=True),
+                P.apply_learning_rate(optax.constant_schedule(0.1)), P.descend(),
+                P.add_decoupled_weight_decay(0.1, 0.01)),
+    optax.chain(P.ema_first_moment(), P.belief_second_moment(), P.bias_correction(),
+                P.adaptive_step_size(), P.apply_learning_rate(0.1), P.descend()),
+]
+
+
+@pytest.mark.parametrize("index", range(len(ALL_PRIMITIVE_CHAINS)))
+def test_every_primitive_handles_none_scalar_and_empty_leaves(index):
+  tx = ALL_PRIMITIVE_CHAINS[index]
+  params = {"n": None, "s": jnp.asarray(1.5), "e": jnp.zeros((0, 2)), "v": jnp.ones(3)}
+  state = tx.init(params)
+  for t in range(2):
+    grads = jax.tree.map(lambda p: p * 0.5 + t + 0.1, params)
+    updates, state = tx.update(grads, state, params)
+    assert updates["n"] is None
+    assert updates["s"].shape == () and updates["e"].shape == (0, 2)
+    assert updates["v"].shape == (3,)
+    for u in jax.tree.leaves(updates):
+      assert np.all(np.isfinite(np.asarray(u)))
+
+
+def test_empty_parameter_tree():
+  """A bare ``None`` (or empty) parameter tree is a valid, empty pytree: every
+  stage is a no-op on it, and no "needs `nu`" error is raised.  (adamw's
+  decoupled decay reads params=None as "params not given" and refuses it.)"""
+  for name in [n for n in optax_survey.OPTIMIZERS if n != "lookahead"]:
+    tx = getattr(optax_survey, name)()
+    for params in ((None, {}, [None]) if name != "adamw" else ({}, [None])):
+      updates, _ = tx.update(params, tx.init(params), params)
+      assert jax.tree.structure(updates) == jax.tree.structure(params)
