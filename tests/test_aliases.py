@@ -1,0 +1,294 @@
+"""The aliases: NAG's look-ahead form, chain structure, weight decay and masks."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import optax_survey as osv
+from optax_survey import (
+    CenteredSecondMomentState, CountState, DeltaAccumulatorState, FirstMomentState,
+    MaxSecondMomentState, MomentumState, SecondMomentState,
+)
+
+# XLA CPU -O0: halves compile time; the runs themselves take milliseconds.
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+PARAMS0 = {
+    "w": jnp.asarray([[1.0, -2.0, 0.5], [0.25, 3.0, -1.0]]),
+    "b": jnp.asarray([0.3, -0.7]),
+    "s": jnp.asarray(1.5),
+}
+_FLAT0, _UNRAVEL = ravel_pytree(PARAMS0)
+_N = _FLAT0.size
+
+
+def _spd():
+  rng = np.random.default_rng(3)
+  q, _ = np.linalg.qr(rng.normal(size=(_N, _N)))
+  eig = np.geomspace(0.1, 4.0, _N)  # condition number 40
+  return jnp.asarray(q @ np.diag(eig) @ q.T)
+
+
+A = _spd()
+C = jnp.asarray(np.random.default_rng(4).normal(size=_N))
+
+
+def coupled_grad(params):
+  """Gradient of 0.5 (x - c)ᵀ A (x - c) over the flattened pytree x."""
+  x, _ = ravel_pytree(params)
+  return _UNRAVEL(A @ (x - C))
+
+
+def diag_grad(params):
+  """Gradient of a separable quadratic: each leaf's gradient depends on itself only."""
+  return jax.tree.map(lambda p: (1.0 + jnp.abs(p)) * (p - 0.2), params)
+
+
+def _compile(fn):
+  return jax.jit(fn).lower().compile(FAST_COMPILE)
+
+
+def _trajectory(tx, grad_fn, steps):
+  """Parameters after each of ``steps`` steps (leaf arrays of shape (steps, ...))."""
+
+  def run():
+    def body(carry, _):
+      p, s = carry
+      u, s = tx.update(grad_fn(p), s, p)
+      p = optax.apply_updates(p, u)
+      return (p, s), p
+
+    return jax.lax.scan(body, (PARAMS0, tx.init(PARAMS0)), None, length=steps)[1]
+
+  return jax.device_get(_compile(run)())
+
+
+# ------------------------------------------------------------------ (a) NAG
+
+
+def test_nag_equals_survey_lookahead_form():
+  """The survey's Alg. 3 with the learning rate inside the look-ahead (Sutskever):
+
+      m_t = μ m_{t-1} + lr ∇f(θ_{t-1} - μ m_{t-1}),   θ_t = θ_{t-1} - m_t,  m_0 = 0,
+
+  and torch/optax/ours, ``b_t = μ b_{t-1} + g_t``, ``θ'_t = θ'_{t-1} - lr (g_t + μ b_t)``
+  with ``g_t = ∇f(θ'_{t-1})``, are the same trajectory under the change of variables
+  ``θ' = θ - μ m`` (= θ - lr μ b, as m = lr b): ours evaluates the gradient at the
+  survey's look-ahead point.  Proof: with φ_t = θ_t - μ m_t,
+  φ_t = φ_{t-1} - lr g_t - μ(μ m_{t-1} + lr g_t) = φ_{t-1} - lr (g_t + μ b_t).
+  """
+  lr, mu, steps = 0.05, 0.9, 150
+  ours = osv.nag(lr, mu)
+
+  def run():
+    def body(carry, _):
+      p, s, theta, m = carry
+      u, s = ours.update(coupled_grad(p), s, p)
+      p = optax.apply_updates(p, u)
+      g = coupled_grad(_UNRAVEL(theta - mu * m))  # survey: look-ahead gradient
+      m = mu * m + lr * ravel_pytree(g)[0]
+      theta = theta - m
+      return (p, s, theta, m), (ravel_pytree(p)[0], ravel_pytree(s[0].momentum)[0], theta, m)
+
+    init = (PARAMS0, ours.init(PARAMS0), _FLAT0, jnp.zeros(_N))
+    return jax.lax.scan(body, init, None, length=steps)[1]
+
+  p, buf, theta, m = jax.device_get(_compile(run)())
+  # ours' parameters are the survey's look-ahead points, at every step (measured
+  # max difference 9e-16), and ours' momentum buffer is the survey's m / lr (2e-15)
+  np.testing.assert_allclose(p, theta - mu * m, rtol=1e-13, atol=1e-14)
+  np.testing.assert_allclose(buf, m / lr, rtol=1e-13, atol=1e-14)
+  # non-trivial: it converges, and the two parametrisations are distinct points
+  x_star = np.linalg.solve(np.asarray(A), np.asarray(A @ C))
+  assert np.max(np.abs(theta[-1] - x_star)) < 1e-2 < np.max(np.abs(theta[0] - x_star))
+  assert np.max(np.abs(p[5] - theta[5])) > 1e-2
+
+
+def test_nag_survey_form_without_lr_is_different():
+  """Alg. 3 as printed drops the lr from the look-ahead (θ - μ b with b in gradient
+  units): that is a different method, which the test above would catch."""
+  lr, mu = 0.02, 0.9
+  theta = np.asarray(_FLAT0)
+  b = np.zeros(_N)
+  for _ in range(2):
+    g = np.asarray(ravel_pytree(coupled_grad(_UNRAVEL(jnp.asarray(theta - mu * b))))[0])
+    b = mu * b + g
+    theta = theta - lr * b
+  tx, p = osv.nag(lr, mu), PARAMS0
+  s = tx.init(p)
+  for _ in range(2):
+    u, s = tx.update(coupled_grad(p), s, p)
+    p = optax.apply_updates(p, u)
+  lookahead_point = theta - lr * mu * b  # the right change of variables
+  assert np.max(np.abs(ravel_pytree(p)[0] - lookahead_point)) > 1e-3
+
+
+# -------------------------------------------------------- (b) chain structure
+
+
+@pytest.mark.parametrize(
+    "name,tx,types",
+    [
+        ("adam", osv.adam(), (FirstMomentState, SecondMomentState, CountState,
+                               optax.EmptyState, optax.EmptyState, optax.EmptyState)),
+        ("amsgrad", osv.amsgrad(), (FirstMomentState, SecondMomentState,
+                                     MaxSecondMomentState, CountState, optax.EmptyState,
+                                     optax.EmptyState, optax.EmptyState)),
+        ("radam", osv.radam(), (FirstMomentState, SecondMomentState, optax.EmptyState,
+                                 CountState, CountState, optax.EmptyState,
+                                 optax.EmptyState)),
+        ("rmsprop_centered_momentum", osv.rmsprop(centered=True, momentum=0.9),
+         (SecondMomentState, CenteredSecondMomentState, optax.EmptyState,
+          MomentumState, optax.EmptyState, optax.EmptyState)),
+        ("adadelta", osv.adadelta(), (SecondMomentState, optax.EmptyState,
+                                       DeltaAccumulatorState, optax.EmptyState,
+                                       optax.EmptyState)),
+        ("nag", osv.nag(), (MomentumState, optax.EmptyState, optax.EmptyState)),
+        ("sgd", osv.sgd(), (optax.EmptyState, optax.EmptyState)),
+        # adamw: the decoupled weight decay stage (default 1e-2) after descend()
+        ("adamw", osv.adamw(), (FirstMomentState, SecondMomentState, CountState,
+                                 optax.EmptyState, optax.EmptyState, optax.EmptyState,
+                                 optax.EmptyState)),
+    ],
+)
+def test_alias_state_is_a_tuple_of_primitive_states(name, tx, types):
+  assert isinstance(tx, optax.GradientTransformationExtraArgs), name
+  state = tx.init(PARAMS0)
+  assert type(state) is tuple
+  assert tuple(type(s) for s in state) == types
+  for s in state:
+    for field in getattr(s, "_fields", ()):
+      if field != "count":  # per-parameter buffers are shaped like the params
+        assert jax.tree.structure(getattr(s, field)) == jax.tree.structure(PARAMS0)
+
+
+def test_adam_is_exactly_the_chain_of_its_primitives():
+  explicit = optax.chain(
+      osv.ema_first_moment(0.9), osv.ema_second_moment(0.999),
+      osv.bias_correction(0.9, 0.999), osv.adaptive_step_size(1e-8),
+      osv.apply_learning_rate(0.05), osv.descend())
+  a = _trajectory(osv.adam(0.05), diag_grad, 20)
+  b = _trajectory(explicit, diag_grad, 20)
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+
+
+# ------------------------------------------------ (c) weight_decay=0 and state
+
+
+@pytest.mark.parametrize("alias", [osv.adam, osv.adamw, osv.sgd, osv.radam, osv.adabelief])
+def test_python_zero_weight_decay_leaves_the_stage_out(alias):
+  n_zero = len(alias(weight_decay=0.0).init(PARAMS0))
+  n_zero_int = len(alias(weight_decay=0).init(PARAMS0))
+  n_array = len(alias(weight_decay=jnp.asarray(0.0)).init(PARAMS0))
+  n_decay = len(alias(weight_decay=1e-3).init(PARAMS0))
+  assert n_zero == n_zero_int == n_array - 1 == n_decay - 1
+
+
+@pytest.mark.parametrize("alias", [osv.adam, osv.adamw])
+def test_array_zero_weight_decay_keeps_stage_and_changes_nothing(alias):
+  tx0, tx1 = alias(0.1, weight_decay=0.0), alias(0.1, weight_decay=jnp.asarray(0.0))
+  p0 = _trajectory(tx0, diag_grad, 5)
+  p1 = _trajectory(tx1, diag_grad, 5)
+  for a, b in zip(jax.tree.leaves(p0), jax.tree.leaves(p1)):
+    np.testing.assert_array_equal(a, b)
+  assert np.max(np.abs(p1["w"][-1] - PARAMS0["w"])) > 0.1
+
+
+def test_inject_hyperparams_weight_decay_state_is_stable_and_live():
+  """Under optax.inject_hyperparams the weight decay is an array, so the stage is
+  kept even at 0: the state structure does not change, and setting the injected
+  weight_decay afterwards takes effect."""
+  tx = optax.inject_hyperparams(osv.adamw)(learning_rate=0.1, weight_decay=0.0)
+  p = PARAMS0
+  s = tx.init(p)
+  assert len(s.inner_state) == len(osv.adamw(weight_decay=0.1).init(p))
+  update = jax.jit(tx.update)  # one compilation: same structure and shapes twice
+  u0, s_next = update(diag_grad(p), s, p)
+  assert jax.tree.structure(s_next) == jax.tree.structure(s)
+  s.hyperparams["weight_decay"] = jnp.asarray(0.5)
+  u1, s_after = update(diag_grad(p), s, p)
+  assert jax.tree.structure(s_after) == jax.tree.structure(s)
+  # decoupled: the decay adds -lr·wd·θ to the update
+  lr = np.asarray(s.hyperparams["learning_rate"])
+  for a, b, x in zip(jax.tree.leaves(u1), jax.tree.leaves(u0), jax.tree.leaves(p)):
+    np.testing.assert_allclose(a - b, -lr * 0.5 * np.asarray(x), rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ (d) mask
+
+
+@pytest.mark.parametrize("alias", [osv.adam, osv.adamw], ids=["l2", "decoupled"])
+@pytest.mark.parametrize("mask_kind", ["tree", "callable"])
+def test_mask_excludes_a_leaf_from_weight_decay(alias, mask_kind):
+  mask = {"w": True, "b": False, "s": True}
+  if mask_kind == "callable":
+    mask = lambda params: {"w": True, "b": False, "s": True}  # noqa: E731
+  wd, lr, steps = 0.3, 0.05, 25
+
+  def run():
+    out = []
+    for tx in (alias(lr, weight_decay=wd, mask=mask), alias(lr, weight_decay=0.0),
+               alias(lr, weight_decay=wd)):
+      def body(carry, _, tx=tx):
+        p, s = carry
+        u, s = tx.update(diag_grad(p), s, p)
+        p = optax.apply_updates(p, u)
+        return (p, s), p
+      out.append(jax.lax.scan(body, (PARAMS0, tx.init(PARAMS0)), None, length=steps)[1])
+    return out
+
+  masked, none, full = jax.device_get(_compile(run)())
+  # the excluded leaf follows the no-decay run exactly
+  np.testing.assert_array_equal(masked["b"], none["b"])
+  # the decayed leaves follow the all-decay run exactly, and differ from no decay
+  for k in ("w", "s"):
+    np.testing.assert_array_equal(masked[k], full[k])
+    assert np.max(np.abs(masked[k] - none[k])) > 1e-3
+  assert np.max(np.abs(full["b"] - none["b"])) > 1e-3  # decay would have changed it
+
+
+# ------------------------------------------- (e) RAdam: no decay while inactive
+
+
+def test_radam_weight_decay_only_when_rectification_is_active():
+  """degenerated_to_sgd=False: no update at all in steps 1..5 (ρ_t < 5 for
+  b2 = 0.999), weight decay included; from step 6 on, the rectified step plus
+  the decoupled decay -lr·wd·θ."""
+  lr, wd, steps = 0.05, 0.1, 9
+  t = jnp.arange(1, steps + 1)
+  np.testing.assert_array_equal(
+      osv.rectification_is_active(t, 0.999), np.asarray(t) >= 6)
+  tx = osv.radam(lr, weight_decay=wd, degenerated_to_sgd=False)
+  plain = osv.radam(lr, degenerated_to_sgd=False)
+  p, s, sp = PARAMS0, tx.init(PARAMS0), plain.init(PARAMS0)
+  for step in range(1, steps + 1):
+    g = diag_grad(p)
+    u, s = tx.update(g, s, p)
+    up, sp = plain.update(g, sp, p)
+    new_p = optax.apply_updates(p, u)
+    if step <= 5:
+      for x, y, z in zip(jax.tree.leaves(new_p), jax.tree.leaves(PARAMS0), jax.tree.leaves(u)):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(z, 0.0)
+    else:
+      for a, b, x in zip(jax.tree.leaves(u), jax.tree.leaves(up), jax.tree.leaves(p)):
+        np.testing.assert_allclose(a, b - lr * wd * x, rtol=1e-14, atol=1e-16)
+        assert np.all(a != 0)
+    p = new_p
+  assert np.max(np.abs(p["w"] - PARAMS0["w"])) > 1e-3
+
+
+def test_radam_degenerated_to_sgd_decays_from_step_1():
+  lr, wd = 0.05, 0.1
+  tx = osv.radam(lr, weight_decay=wd, degenerated_to_sgd=True)
+  g = diag_grad(PARAMS0)
+  u, _ = tx.update(g, tx.init(PARAMS0), PARAMS0)
+  # step 1: SGD with m̂_1 = g, plus the decay
+  for a, gg, x in zip(jax.tree.leaves(u), jax.tree.leaves(g), jax.tree.leaves(PARAMS0)):
+    np.testing.assert_allclose(a, -lr * gg - lr * wd * x, rtol=1e-14, atol=1e-16)
