@@ -451,6 +451,7 @@ def adabound(
     amsbound: bool = False,
     mask: MaskOrFn = None,
     mu_dtype: Optional[Any] = None,
+    base_lr: Optional[float] = None,
 ):
   r"""AdaBound (survey Alg. 12), as the authors' code computes it.
 
@@ -461,7 +462,8 @@ def adabound(
   with ``η_l = α*(1 - 1/(γt+1))``, ``η_u = α*(1 + 1/(γt))``, ``α* =
   final_lr·α_t/α_0``.  No ``1/sqrt(t)`` factor (the paper and survey have
   one: use :func:`~optax_survey.bound_step_size` with ``decay_by_sqrt_t``).
-  ``amsbound=True`` tracks the max of ``v``.  L2 weight decay.
+  ``amsbound=True`` tracks the max of ``v``.  L2 weight decay.  ``base_lr``
+  replaces ``α_0`` for a schedule that starts at 0 (warm-up).
   Reference: Luo et al., ICLR 2019; Luolc/AdaBound (``adabound`` on PyPI).
   """
   check.check_learning_rate(learning_rate)
@@ -472,7 +474,7 @@ def adabound(
       P.adaptive_step_size(eps),
       P.folded_bias_correction(b1, b2),
       P.apply_learning_rate(learning_rate),
-      P.bound_step_size(learning_rate, final_lr, gamma),
+      P.bound_step_size(learning_rate, final_lr, gamma, base_lr=base_lr),
       P.descend(),
   )
 
@@ -487,6 +489,7 @@ def amsbound(
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
     mu_dtype: Optional[Any] = None,
+    base_lr: Optional[float] = None,
 ):
   r"""AMSBound: :func:`adabound` with the max of the raw second moment.
 
@@ -494,7 +497,7 @@ def amsbound(
   """
   return adabound(
       learning_rate, b1, b2, final_lr, gamma, eps, weight_decay,
-      amsbound=True, mask=mask, mu_dtype=mu_dtype,
+      amsbound=True, mask=mask, mu_dtype=mu_dtype, base_lr=base_lr,
   )
 
 

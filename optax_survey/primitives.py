@@ -578,6 +578,20 @@ def apply_learning_rate(learning_rate: ScalarOrSchedule) -> optax.GradientTransf
   return optax.GradientTransformation(lambda _: optax.EmptyState(), update_fn)
 
 
+def _check_schedule_start(schedule: optax.Schedule) -> None:
+  """The bounds divide by α_0 = schedule(0): refuse a concrete zero start."""
+  try:
+    start = float(schedule(0))
+  except (TypeError, jax.errors.ConcretizationTypeError):
+    return  # not evaluable outside a trace: nothing to check
+  if start <= 0:
+    raise ValueError(
+        f"bound_step_size scales its bounds by learning_rate(t)/learning_rate(0), "
+        f"but the schedule starts at {start}: pass base_lr > 0 (e.g. the peak "
+        "learning rate of a warm-up schedule)."
+    )
+
+
 def bound_step_size(
     learning_rate: ScalarOrSchedule,
     final_lr: float = 0.1,
@@ -608,6 +622,8 @@ def bound_step_size(
     check.check_positive("base_lr", base_lr)
   elif not callable(learning_rate):
     check.check_positive("learning_rate", learning_rate)  # α_0 divides the bounds
+  else:
+    _check_schedule_start(learning_rate)
 
   def bound(flow: Flow, t: jax.Array) -> Flow:
     lr_0 = base_lr if base_lr is not None else _at(learning_rate, 0)

@@ -630,3 +630,24 @@ def test_empty_parameter_tree():
     for params in ((None, {}, [None]) if name != "adamw" else ({}, [None])):
       updates, _ = tx.update(params, tx.init(params), params)
       assert jax.tree.structure(updates) == jax.tree.structure(params)
+
+
+def test_bound_step_size_refuses_a_schedule_starting_at_zero():
+  warmup = optax.warmup_cosine_decay_schedule(0.0, 1e-3, 10, 100)
+  with pytest.raises(ValueError, match=r"schedule starts at 0\.0: pass base_lr > 0"):
+    P.bound_step_size(warmup, 0.1, 1e-3)
+  with pytest.raises(ValueError, match="base_lr"):
+    optax_survey.adabound(warmup)
+
+
+def test_adabound_with_warmup_and_base_lr_follows_the_schedule():
+  warmup = optax.warmup_cosine_decay_schedule(0.0, 1e-2, 5, 50)
+  tx = optax_survey.adabound(warmup, final_lr=0.1, base_lr=1e-2)
+  params = {"w": jnp.ones(3)}
+  state = tx.init(params)
+  grads = {"w": jnp.array([1.0, -2.0, 0.5])}
+  updates, state = tx.update(grads, state, params)
+  close(updates["w"], jnp.zeros(3))  # α_1 = warmup(0) = 0: no step, no NaN
+  for _ in range(5):
+    updates, state = tx.update(grads, state, params)
+  assert np.all(np.isfinite(updates["w"])) and np.all(np.asarray(updates["w"]) != 0)
