@@ -75,6 +75,11 @@ def _power(decay: Any, count: jax.Array) -> jax.Array:
   return jnp.power(jnp.asarray(decay, dtype=jnp.result_type(float)), count)
 
 
+def _ema(decay: Any) -> Callable[[Any, Any], Any]:
+  """The exponential moving average update ``old -> decay·old + (1-decay)·new``."""
+  return lambda old, new: decay * old + (1 - decay) * new
+
+
 def _at(learning_rate: ScalarOrSchedule, count: jax.Array) -> Any:
   return learning_rate(count) if callable(learning_rate) else learning_rate
 
@@ -145,7 +150,7 @@ def ema_first_moment(
   def update_fn(updates, state, params=None):
     del params
     flow = as_flow(updates)
-    mu = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, flow.grad)
+    mu = jax.tree.map(_ema(b1), state.mu, flow.grad)
     return flow._replace(mu=mu), FirstMomentState(mu=_cast(mu, mu_dtype))
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -188,7 +193,8 @@ def ema_second_moment(b2: float = 0.999) -> optax.GradientTransformation:
                 apply_learning_rate(1e-2), descend())   # RMSProp
   """
   check.check_decay("b2", b2)
-  return _second_moment(lambda v, g, m: b2 * v + (1 - b2) * (g * g), 0.0)
+  ema = _ema(b2)
+  return _second_moment(lambda v, g, m: ema(v, g * g), 0.0)
 
 
 def accumulate_second_moment(
@@ -241,9 +247,11 @@ def belief_second_moment(
   check.check_decay("b2", b2)
   check.check_non_negative("eps", eps)
 
+  ema = _ema(b2)
+
   def rule(s, g, m):
     r = g - m
-    return b2 * s + (1 - b2) * (r * r) + eps
+    return ema(s, r * r) + eps
 
   return _second_moment(rule, 0.0)
 
@@ -302,9 +310,7 @@ def center_second_moment(decay: float = 0.99) -> optax.GradientTransformation:
     del params
     flow = as_flow(updates)
     _need(flow, "nu", "center_second_moment", "ema_second_moment")
-    mean = jax.tree.map(
-        lambda a, g: decay * a + (1 - decay) * g, state.grad_mean, flow.grad
-    )
+    mean = jax.tree.map(_ema(decay), state.grad_mean, flow.grad)
     nu = jax.tree.map(lambda v, a: v - a * a, flow.nu, mean)
     return flow._replace(nu=nu), CenteredSecondMomentState(grad_mean=mean)
 
@@ -667,9 +673,7 @@ def momental_bound(b3: float = 0.999) -> optax.GradientTransformation:
     del params
     flow = as_flow(updates)
     _need(flow, "eta", "momental_bound", "apply_learning_rate")
-    ema = jax.tree.map(
-        lambda s, e: b3 * s + (1 - b3) * e, state.eta_ema, flow.eta
-    )
+    ema = jax.tree.map(_ema(b3), state.eta_ema, flow.eta)
     eta = jax.tree.map(jnp.minimum, flow.eta, ema)
     return flow._replace(eta=eta), MomentalBoundState(eta_ema=ema)
 
@@ -742,9 +746,8 @@ def delta_accumulator(rho: float = 0.9, eps: float = 1e-6) -> optax.GradientTran
     del params
     flow = as_flow(updates)
     delta = jax.tree.map(lambda a, d: jnp.sqrt(a + eps) * d, state.delta_nu, step(flow))
-    acc = jax.tree.map(
-        lambda a, x: rho * a + (1 - rho) * (x * x), state.delta_nu, delta
-    )
+    ema = _ema(rho)
+    acc = jax.tree.map(lambda a, x: ema(a, x * x), state.delta_nu, delta)
     return flow._replace(mu=delta, eta=None), DeltaAccumulatorState(delta_nu=acc)
 
   return optax.GradientTransformation(init_fn, update_fn)
