@@ -57,8 +57,9 @@ __all__ = [
 
 
 def _full_like(params: Any, value: Any, dtype: Any = None) -> Any:
+  # full_like (not full(shape)) keeps each parameter's sharding, as optax does.
   return jax.tree.map(
-      lambda p: jnp.full(jnp.shape(p), value, dtype or jnp.result_type(p)), params
+      lambda p: jnp.full_like(p, value, dtype=dtype or jnp.result_type(p)), params
   )
 
 
@@ -538,8 +539,9 @@ def adadb_friction(b3: float = 0.5, lam: float = 0.5) -> optax.GradientTransform
   check.check_non_negative("lam", lam)
 
   def init_fn(params):
-    zeros = _full_like(params, 0.0)
-    return AdaDBFrictionState(zeros, zeros, zeros)
+    # Three distinct buffers: one array shared by three fields cannot be
+    # donated to a jitted step ("donate the same buffer twice").
+    return AdaDBFrictionState(*(_full_like(params, 0.0) for _ in range(3)))
 
   def xi_fn(g, g1, g2, g3):
     delta = b3 * (g1 - g) + b3**2 * (g2 - g1) + b3**3 * (g3 - g2)

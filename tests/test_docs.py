@@ -1,0 +1,38 @@
+"""The Sphinx site builds with warnings as errors and documents every public name."""
+
+import inspect
+import os
+import re
+import subprocess
+import sys
+
+import optax_survey as osv
+from optax_survey import aliases, flow, primitives, wrappers
+
+DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
+
+
+def documented_names():
+  text = open(os.path.join(DOCS, "api.rst")).read()
+  return set(re.findall(r"^\.\. auto(?:function|class|data):: (\w+)", text, re.M))
+
+
+def test_api_reference_lists_every_public_name():
+  public = {n for n in dir(osv)
+            if not n.startswith("_") and not inspect.ismodule(getattr(osv, n))}
+  public |= set(aliases.__all__) | set(primitives.__all__) | set(wrappers.__all__) | set(flow.__all__)
+  assert public - documented_names() == set()
+
+
+def test_sphinx_builds_with_warnings_as_errors(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", DOCS, str(tmp_path)],
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  api = (tmp_path / "api.html").read_text()
+  for name in osv.OPTIMIZERS + ("ema_first_moment", "bound_step_size", "Flow", "LookaheadState"):
+    assert f'id="optax_survey.{name}"' in api or f'id="optax_survey.flow.{name}"' in api, name
+  assert api.count('class="math') >= 10          # the update rules, rendered by MathJax
+  assert "Exact vs folded bias correction" in (tmp_path / "design.html").read_text()
+  assert "Yogi" in (slips := (tmp_path / "slips.html").read_text()) and "<table" in slips
+  assert "jax.distributed.initialize" in (tmp_path / "distributed.html").read_text()
