@@ -588,8 +588,8 @@ def apply_learning_rate(learning_rate: ScalarOrSchedule) -> optax.GradientTransf
 
 def _check_schedule_start(schedule: optax.Schedule) -> None:
   """The bounds divide by α_0 = schedule(0): refuse a concrete zero start."""
-  try:
-    start = float(schedule(0))
+  try:  # evaluated like the stage does: on an int32 step count
+    start = float(schedule(_zero_count()))
   except (TypeError, jax.errors.ConcretizationTypeError):
     return  # not evaluable outside a trace: nothing to check
   if start <= 0:

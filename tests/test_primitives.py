@@ -640,6 +640,17 @@ def test_bound_step_size_refuses_a_schedule_starting_at_zero():
     optax_survey.adabound(warmup)
 
 
+def test_bound_step_size_evaluates_the_schedule_on_an_int32_count():
+  seen = []
+
+  def schedule(count):
+    seen.append(count.dtype)  # optax schedules may call array methods
+    return 1e-3 * jnp.ones([], count.astype(jnp.float32).dtype)
+
+  P.bound_step_size(schedule, 0.1, 1e-3)
+  assert seen == [jnp.int32]
+
+
 def test_adabound_with_warmup_and_base_lr_follows_the_schedule():
   warmup = optax.warmup_cosine_decay_schedule(0.0, 1e-2, 5, 50)
   tx = optax_survey.adabound(warmup, final_lr=0.1, base_lr=1e-2)
