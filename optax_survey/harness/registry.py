@@ -1,0 +1,85 @@
+"""The survey's optimizers with their metadata, and a builder the harness uses.
+
+``build(name, learning_rate, **overrides)`` returns the optax_survey optimizer
+with its published defaults, except the learning rate and the keyword
+``overrides`` that the optimizer accepts (a task may fix ``b1``/``b2``, as
+Reddi et al.'s experiment does; optimizers without them ignore them).
+``learning_rate`` may be a traced value or a schedule, so the harness can
+build the optimizer inside ``jax.vmap`` over a learning-rate grid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any
+
+import optax
+
+import optax_survey as osv
+
+__all__ = ["OptimizerInfo", "OPTIMIZERS", "build", "defaults_text"]
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerInfo:
+  name: str
+  paper: str
+  code: str
+  family: str  # "sgd", "adaptive", "adam", "bounded", "wrapper"
+
+
+def _info(name, paper, code, family):
+  return name, OptimizerInfo(name, paper, code, family)
+
+
+OPTIMIZERS: dict[str, OptimizerInfo] = dict([
+    _info("sgd", "Robbins & Monro 1951", "torch.optim.SGD; optax.sgd", "sgd"),
+    _info("sgdm", "Polyak 1964", "torch.optim.SGD(momentum=0.9)", "sgd"),
+    _info("nag", "Sutskever et al. 2013", "torch.optim.SGD(nesterov=True)", "sgd"),
+    _info("adagrad", "Duchi et al. 2011", "torch.optim.Adagrad", "adaptive"),
+    _info("adadelta", "Zeiler 2012", "torch.optim.Adadelta", "adaptive"),
+    _info("rmsprop", "Tieleman & Hinton 2012", "torch.optim.RMSprop", "adaptive"),
+    _info("adam", "Kingma & Ba 2015", "torch.optim.Adam; optax.adam", "adam"),
+    _info("adamw", "Loshchilov & Hutter 2019", "torch.optim.AdamW", "adam"),
+    _info("amsgrad", "Reddi et al. 2018", "torch.optim.Adam(amsgrad=True)", "adam"),
+    _info("yogi", "Zaheer et al. 2018", "torch_optimizer.Yogi; optax.yogi", "adam"),
+    _info("adabelief", "Zhuang et al. 2020", "adabelief_pytorch 0.2.1 (authors)", "adam"),
+    _info("diffgrad", "Dubey et al. 2020", "diffGrad_v2 (authors) = torch_optimizer.DiffGrad", "adam"),
+    _info("adadb", "Khan et al. 2021", "none published: survey Alg. 11", "adam"),
+    _info("adabound", "Luo et al. 2019", "Luolc/AdaBound (authors)", "bounded"),
+    _info("amsbound", "Luo et al. 2019", "Luolc/AdaBound amsbound=True (authors)", "bounded"),
+    _info("adamod", "Ding et al. 2019", "lancopku/AdaMod (authors)", "bounded"),
+    _info("radam", "Liu et al. 2020", "LiyuanLucasLiu/RAdam (authors)", "adam"),
+    _info("lookahead", "Zhang et al. 2019", "michaelrzhang/lookahead (authors); inner: adam", "wrapper"),
+])
+
+LOOKAHEAD_INNER = "adam"
+LOOKAHEAD_ARGS = {"sync_period": 5, "slow_step_size": 0.5}
+
+
+def build(name: str, learning_rate: Any, **overrides: Any) -> optax.GradientTransformation:
+  """The optimizer ``name`` at ``learning_rate`` (number, traced value or schedule)."""
+  if name not in OPTIMIZERS:
+    raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+  if name == "lookahead":
+    return osv.lookahead(build(LOOKAHEAD_INNER, learning_rate, **overrides), **LOOKAHEAD_ARGS)
+  fn = getattr(osv, name)
+  accepted = inspect.signature(fn).parameters
+  kwargs = {k: v for k, v in overrides.items() if k in accepted}
+  return fn(learning_rate, **kwargs)
+
+
+def defaults_text(name: str) -> str:
+  """The published defaults of ``name`` as ``key=value`` pairs."""
+  if name == "lookahead":
+    args = ", ".join(f"{k}={v}" for k, v in LOOKAHEAD_ARGS.items())
+    return f"inner={LOOKAHEAD_INNER}({defaults_text(LOOKAHEAD_INNER)}), {args}"
+  params = inspect.signature(getattr(osv, name)).parameters.values()
+  shown = [
+      f"{'lr' if p.name == 'learning_rate' else p.name}={p.default}"
+      for p in params
+      if p.default is not inspect.Parameter.empty
+      and p.name not in ("mask", "mu_dtype", "base_lr", "weight_decay")
+  ]
+  return ", ".join(shown)

@@ -1,0 +1,58 @@
+"""scikit-learn's ``load_digits`` (1797 8x8 digit images shipped with the
+package): a 64-128-10 ReLU MLP, minibatches of 64, a fixed stratified 75/25
+split; the metric is test accuracy."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+
+from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.tasks._nn import classification, dense_init, lr_table, minibatch_sampler
+
+
+@functools.lru_cache(maxsize=1)
+def load():
+  try:
+    from sklearn.datasets import load_digits
+  except ImportError as e:  # pragma: no cover
+    raise RuntimeError(
+        "the digits task needs scikit-learn: pip install 'optax_survey[survey]'") from e
+  data = load_digits()
+  x = (data.data / 16.0).astype(np.float32)
+  y = data.target.astype(np.int32)
+  rng = np.random.default_rng(0)
+  test = np.zeros(len(y), bool)
+  for k in range(10):  # stratified: a quarter of each class
+    idx = rng.permutation(np.flatnonzero(y == k))
+    test[idx[: len(idx) // 4]] = True
+  return x[~test], y[~test], x[test], y[test]
+
+
+def init(key, seed, hidden=128):
+  del seed
+  k1, k2 = jax.random.split(key)
+  return [dense_init(k1, 64, hidden), dense_init(k2, hidden, 10)]
+
+
+def apply(params, x):
+  h = jax.nn.relu(x @ params[0]["w"] + params[0]["b"])
+  return h @ params[1]["w"] + params[1]["b"]
+
+
+LRS = lr_table(adaptive=3e-3, sgd=0.1, sgdm=0.01, adagrad=0.03, rmsprop=1e-3)
+
+
+def make(name: str = "digits-mlp") -> Task:
+  x, y, x_test, y_test = load()
+  loss, evaluate = classification(apply, x_test, y_test, x, y)
+  return Task(
+      name=name, description=TASK_DESCRIPTIONS[name], init_params=init, loss=loss,
+      evaluate=evaluate, metric="test_acc", mode="max", target=0.95, steps=1000,
+      lrs=LRS, sample_batch=minibatch_sampler(x, y, 64), eval_points=25, seeds=3,
+  )
+
+
+TASKS = {"digits-mlp": make}

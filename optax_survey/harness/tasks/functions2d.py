@@ -1,0 +1,101 @@
+"""2-D test functions with trajectory plots.
+
+Each task minimises ``f(x, y) - f*`` from a fixed start; seed 0 starts exactly
+there, further seeds start at a small Gaussian jitter of it.  The metric is
+``loss = f - f*`` (lower is better).  AdaBound/AMSBound get ``final_lr`` equal
+to the task's SGD rate (the authors' advice: the SGD rate that works).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optax_survey.harness.registry import OPTIMIZERS
+from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+
+F32 = jnp.float32
+
+
+def quadratic(p):
+  return 0.05 * p[0] ** 2 + 2.0 * p[1] ** 2
+
+
+def rosenbrock(p):
+  return (1.0 - p[0]) ** 2 + 100.0 * (p[1] - p[0] ** 2) ** 2
+
+
+def beale(p):
+  x, y = p[0], p[1]
+  return ((1.5 - x + x * y) ** 2 + (2.25 - x + x * y ** 2) ** 2
+          + (2.625 - x + x * y ** 3) ** 2)
+
+
+def saddle(p):
+  return 0.5 * p[0] ** 2 + 0.25 * p[1] ** 4 - 0.5 * p[1] ** 2
+
+
+def rastrigin(p):
+  return 20.0 + jnp.sum(p ** 2 - 10.0 * jnp.cos(2.0 * jnp.pi * p))
+
+
+def lr_table(sgd: float, sgdm: float, adaptive: float, adagrad: float) -> dict:
+  table = {}
+  for name, info in OPTIMIZERS.items():
+    if name == "sgd":
+      table[name] = sgd
+    elif info.family == "sgd":
+      table[name] = sgdm
+    elif name == "adagrad":
+      table[name] = adagrad
+    elif name == "adadelta":
+      table[name] = 1.0
+    else:
+      table[name] = adaptive
+  return table
+
+
+# name: (f, f*, minima, start, jitter, bounds, steps, target, lrs (sgd, sgdm, adaptive, adagrad))
+SPECS = {
+    "quadratic": (quadratic, 0.0, [(0.0, 0.0)], (-9.0, 1.5), (0.3, 0.1),
+                  ((-10.0, 2.0), (-2.5, 2.5)), 300, 1e-4, (0.45, 0.05, 0.1, 1.0)),
+    "rosenbrock": (rosenbrock, 0.0, [(1.0, 1.0)], (-1.5, 2.0), (0.05, 0.05),
+                   ((-2.0, 2.0), (-1.0, 3.0)), 2000, 1e-3, (1e-3, 2e-4, 0.02, 0.5)),
+    "beale": (beale, 0.0, [(3.0, 0.5)], (1.0, 1.5), (0.05, 0.05),
+              ((-1.0, 4.0), (-1.0, 2.0)), 2000, 1e-3, (1e-3, 2e-4, 0.01, 0.3)),
+    "saddle": (saddle, -0.25, [(0.0, 1.0), (0.0, -1.0)], (1.0, 1e-3), (0.05, 1e-3),
+               ((-1.5, 1.5), (-1.5, 1.5)), 500, 1e-3, (0.1, 0.02, 0.05, 0.5)),
+    "rastrigin": (rastrigin, 0.0, [(0.0, 0.0)], (2.2, -1.8), (0.05, 0.05),
+                  ((-3.0, 3.0), (-3.0, 3.0)), 500, 0.5, (1e-3, 2e-4, 0.05, 0.5)),
+}
+
+
+def make(name: str) -> Task:
+  f, f_star, minima, start, jitter, bounds, steps, target, lrs = SPECS[name]
+  start_arr = np.asarray(start, np.float32)
+  jitter_arr = np.asarray(jitter, np.float32)
+
+  def init_params(key, seed):
+    noise = jax.random.normal(key, (2,), F32) * jitter_arr
+    return jnp.asarray(start_arr) + jnp.where(seed == 0, 0.0, 1.0).astype(F32) * noise
+
+  def loss(params, batch):
+    del batch
+    return f(params) - f_star
+
+  def evaluate(params):
+    return {"loss": f(params) - f_star}
+
+  return Task(
+      name=name, description=TASK_DESCRIPTIONS[name], init_params=init_params,
+      loss=loss, evaluate=evaluate, metric="loss", mode="min", target=target,
+      steps=steps, lrs=lr_table(*lrs), eval_points=100, seeds=3, kind="2d",
+      optimizer_kwargs={"final_lr": lrs[0]},
+      extra={"f": f, "f_star": f_star, "minima": minima, "start": start, "bounds": bounds},
+  )
+
+
+TASKS = {name: functools.partial(make, name) for name in SPECS}

@@ -1,0 +1,116 @@
+"""MNIST-1D (Greydanus & Kobak, "Scaling down deep learning with MNIST-1D").
+
+The data set is generated offline with the ``mnist1d`` package's
+``make_dataset`` and its default arguments (4000 training and 1000 test
+sequences of length 40, seed 42), never downloaded.  The models are the
+paper's baselines (``notebooks/models.py`` of greydanus/mnist1d):
+
+* MLP: 40-100-100-10, ReLU, with the residual ``h + relu(W2 h)`` of the
+  reference code;
+* CNN: three Conv1d layers with 25 channels (kernel 5 stride 2 padding 1, then
+  kernel 3 stride 2 padding 1 twice), ReLU, a linear layer 125 -> 10.
+
+The paper trains with Adam (lr 1e-2, batch 100, 6000 steps) and reports test
+accuracies of 68% (MLP) and 94% (CNN) (logistic regression 32%, GRU 91%,
+human 96%); we train fewer steps (``steps`` below) and give every optimizer
+the same budget.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.tasks._nn import (
+    F32, classification, dense_init, lr_table, minibatch_sampler)
+
+PAPER_ACCURACY = {"logistic regression": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91,
+                  "human": 0.96}
+
+
+@functools.lru_cache(maxsize=1)
+def load():
+  """MNIST-1D from ``mnist1d.data.make_dataset`` (offline, deterministic)."""
+  try:
+    from mnist1d.data import get_dataset_args, make_dataset
+  except ImportError as e:  # pragma: no cover - depends on the environment
+    raise RuntimeError(
+        "the MNIST-1D tasks need the mnist1d package: pip install 'optax_survey[survey]'"
+    ) from e
+  state = np.random.get_state()  # make_dataset seeds NumPy's global generator
+  try:
+    data = make_dataset(get_dataset_args())
+  finally:
+    np.random.set_state(state)
+  return (np.asarray(data["x"], np.float32), np.asarray(data["y"], np.int32),
+          np.asarray(data["x_test"], np.float32), np.asarray(data["y_test"], np.int32))
+
+
+def mlp_init(key, seed, hidden=100):
+  del seed
+  k1, k2, k3 = jax.random.split(key, 3)
+  return [dense_init(k1, 40, hidden), dense_init(k2, hidden, hidden), dense_init(k3, hidden, 10)]
+
+
+def mlp_apply(params, x):
+  h = jax.nn.relu(x @ params[0]["w"] + params[0]["b"])
+  h = h + jax.nn.relu(h @ params[1]["w"] + params[1]["b"])
+  return h @ params[2]["w"] + params[2]["b"]
+
+
+def _conv_init(key, c_in, c_out, k):
+  kw, kb = jax.random.split(key)
+  bound = 1.0 / np.sqrt(c_in * k)
+  return {"w": jax.random.uniform(kw, (c_out, c_in, k), F32, -bound, bound),
+          "b": jax.random.uniform(kb, (c_out,), F32, -bound, bound)}
+
+
+def cnn_init(key, seed, channels=25):
+  del seed
+  k1, k2, k3, k4 = jax.random.split(key, 4)
+  return {"conv1": _conv_init(k1, 1, channels, 5), "conv2": _conv_init(k2, channels, channels, 3),
+          "conv3": _conv_init(k3, channels, channels, 3), "linear": dense_init(k4, channels * 5, 10)}
+
+
+def _conv(layer, h):
+  """torch.nn.Conv1d(stride=2, padding=1) + ReLU, as patches @ weights (fast under vmap)."""
+  k = layer["w"].shape[-1]
+  padded = jnp.pad(h, ((0, 0), (0, 0), (1, 1)))
+  n_out = (padded.shape[-1] - k) // 2 + 1
+  idx = np.arange(n_out)[:, None] * 2 + np.arange(k)[None, :]  # [out, k]
+  patches = padded[:, :, idx]  # [batch, c_in, out, k]
+  out = jnp.einsum("bcok,dck->bdo", patches, layer["w"])
+  return jax.nn.relu(out + layer["b"][None, :, None])
+
+
+def cnn_apply(params, x):
+  h = x[:, None, :]
+  for name in ("conv1", "conv2", "conv3"):
+    h = _conv(params[name], h)
+  h = h.reshape(h.shape[0], -1)  # [batch, channels * 5], channel-major as torch's view
+  return h @ params["linear"]["w"] + params["linear"]["b"]
+
+
+LRS = lr_table(adaptive=1e-2, sgd=0.2, sgdm=0.02, adagrad=0.05, rmsprop=1e-3)
+
+
+def make(name: str) -> Task:
+  x, y, x_test, y_test = load()
+  init, apply = (mlp_init, mlp_apply) if name == "mnist1d-mlp" else (cnn_init, cnn_apply)
+  loss, evaluate = classification(apply, x_test, y_test)
+  model = "mlp" if name == "mnist1d-mlp" else "cnn"
+  return Task(
+      name=name, description=TASK_DESCRIPTIONS[name], init_params=init, loss=loss,
+      evaluate=evaluate, metric="test_acc", mode="max",
+      target=0.6 if model == "mlp" else 0.85, steps=3000 if model == "mlp" else 2000, lrs=LRS,
+      sample_batch=minibatch_sampler(x, y, 100), eval_points=30, seeds=3,
+      extra={"paper_accuracy": PAPER_ACCURACY[model], "paper_steps": 6000,
+             "paper_optimizer": "adam, lr 1e-2, batch 100"},
+  )
+
+
+TASKS = {name: functools.partial(make, name) for name in ("mnist1d-mlp", "mnist1d-cnn")}
