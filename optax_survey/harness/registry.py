@@ -83,3 +83,27 @@ def defaults_text(name: str) -> str:
       and p.name not in ("mask", "mu_dtype", "base_lr", "weight_decay")
   ]
   return ", ".join(shown)
+
+
+def lr_table(
+    *, adaptive: float, sgd: float, sgdm: float, adagrad: float,
+    rmsprop: float | None = None,
+) -> dict:
+  """A learning rate per optimizer, by family: plain SGD, SGD with momentum
+  (sgdm, nag), AdaGrad, RMSProp (default: ``adaptive``), Adadelta (its
+  reference 1.0) and the Adam-like rest (``adaptive``)."""
+  table = {}
+  for name, info in OPTIMIZERS.items():
+    if name == "sgd":
+      table[name] = sgd
+    elif info.family == "sgd":
+      table[name] = sgdm
+    elif name == "adagrad":
+      table[name] = adagrad
+    elif name == "adadelta":
+      table[name] = 1.0
+    elif name == "rmsprop":
+      table[name] = adaptive if rmsprop is None else rmsprop
+    else:
+      table[name] = adaptive
+  return table

@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optax_survey.harness.registry import OPTIMIZERS
 
 F32 = jnp.float32
 
@@ -51,20 +50,3 @@ def classification(apply_fn, x_test, y_test, x_train=None, y_train=None):
 
   return loss, evaluate
 
-
-def lr_table(adaptive: float, sgd: float, sgdm: float, adagrad: float, rmsprop: float) -> dict:
-  table = {}
-  for name, info in OPTIMIZERS.items():
-    if name == "sgd":
-      table[name] = sgd
-    elif info.family == "sgd":
-      table[name] = sgdm
-    elif name == "adagrad":
-      table[name] = adagrad
-    elif name == "adadelta":
-      table[name] = 1.0
-    elif name == "rmsprop":
-      table[name] = rmsprop
-    else:
-      table[name] = adaptive
-  return table

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
-from optax_survey.harness.tasks._nn import lr_table
+from optax_survey.harness.registry import lr_table
 
 F32 = jnp.float32
 MODULES = ("textwrap", "string", "heapq", "bisect", "fractions", "statistics",

@@ -10,7 +10,8 @@ import jax
 import numpy as np
 
 from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
-from optax_survey.harness.tasks._nn import classification, dense_init, lr_table, minibatch_sampler
+from optax_survey.harness.registry import lr_table
+from optax_survey.harness.tasks._nn import classification, dense_init, minibatch_sampler
 
 
 @functools.lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_survey.harness.registry import OPTIMIZERS
+from optax_survey.harness.registry import lr_table
 from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
 
 F32 = jnp.float32
@@ -40,23 +40,6 @@ def saddle(p):
 
 def rastrigin(p):
   return 20.0 + jnp.sum(p ** 2 - 10.0 * jnp.cos(2.0 * jnp.pi * p))
-
-
-def lr_table(sgd: float, sgdm: float, adaptive: float, adagrad: float) -> dict:
-  table = {}
-  for name, info in OPTIMIZERS.items():
-    if name == "sgd":
-      table[name] = sgd
-    elif info.family == "sgd":
-      table[name] = sgdm
-    elif name == "adagrad":
-      table[name] = adagrad
-    elif name == "adadelta":
-      table[name] = 1.0
-    else:
-      table[name] = adaptive
-  return table
-
 
 # name: (f, f*, minima, start, jitter, bounds, steps, target, lrs (sgd, sgdm, adaptive, adagrad))
 SPECS = {
@@ -92,7 +75,7 @@ def make(name: str) -> Task:
   return Task(
       name=name, description=TASK_DESCRIPTIONS[name], init_params=init_params,
       loss=loss, evaluate=evaluate, metric="loss", mode="min", target=target,
-      steps=steps, lrs=lr_table(*lrs), eval_points=100, seeds=3, kind="2d",
+      steps=steps, lrs=lr_table(sgd=lrs[0], sgdm=lrs[1], adaptive=lrs[2], adagrad=lrs[3]), eval_points=100, seeds=3, kind="2d",
       optimizer_kwargs={"final_lr": lrs[0]},
       extra={"f": f, "f_star": f_star, "minima": minima, "start": start, "bounds": bounds},
   )

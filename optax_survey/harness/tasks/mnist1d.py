@@ -25,8 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.registry import lr_table
 from optax_survey.harness.tasks._nn import (
-    F32, classification, dense_init, lr_table, minibatch_sampler)
+    F32, classification, dense_init, minibatch_sampler)
 
 PAPER_ACCURACY = {"logistic regression": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91,
                   "human": 0.96}
