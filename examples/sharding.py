@@ -47,6 +47,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import optax_survey as osv
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _mlp import forward, init_mlp  # noqa: E402
 from train import make_optimizer  # noqa: E402  (learning rates for every optimizer)
 
 COLLECTIVES = ("all-gather", "all-reduce", "reduce-scatter", "all-to-all",
@@ -57,17 +58,7 @@ COLLECTIVES = ("all-gather", "all-reduce", "reduce-scatter", "all-to-all",
 
 
 def init_params(key, sizes=(16, 256, 256, 4)):
-  params = []
-  for fan_in, fan_out, k in zip(sizes[:-1], sizes[1:], jax.random.split(key, len(sizes) - 1)):
-    w = jax.random.normal(k, (fan_in, fan_out), jnp.float32) / np.sqrt(fan_in)
-    params.append({"w": w, "b": jnp.zeros(fan_out, jnp.float32)})
-  return params
-
-
-def forward(params, x):
-  for layer in params[:-1]:
-    x = jnp.tanh(x @ layer["w"] + layer["b"])
-  return x @ params[-1]["w"] + params[-1]["b"]
+  return init_mlp(key, sizes)
 
 
 def sum_loss(params, x, y):

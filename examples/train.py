@@ -27,6 +27,7 @@ import numpy as np
 import optax
 
 import optax_survey as osv
+from _mlp import forward, init_mlp
 
 DEFAULT_OPTIMIZERS = "sgdm,adam,amsgrad,adabelief,diffgrad,adabound,radam,lookahead"
 
@@ -68,20 +69,6 @@ def spirals(n_per_class: int = 200, seed: int = 0):
     xs.append(np.stack([r * np.cos(angle), r * np.sin(angle)], axis=1))
     ys.append(np.full(n_per_class, k))
   return jnp.asarray(np.concatenate(xs), jnp.float32), jnp.asarray(np.concatenate(ys))
-
-
-def init_mlp(key, sizes=(2, 64, 64, 3)):
-  params = []
-  for fan_in, fan_out, k in zip(sizes[:-1], sizes[1:], jax.random.split(key, len(sizes) - 1)):
-    w = jax.random.normal(k, (fan_in, fan_out), jnp.float32) / np.sqrt(fan_in)
-    params.append({"w": w, "b": jnp.zeros(fan_out, jnp.float32)})
-  return params
-
-
-def forward(params, x):
-  for layer in params[:-1]:
-    x = jnp.tanh(x @ layer["w"] + layer["b"])
-  return x @ params[-1]["w"] + params[-1]["b"]
 
 
 def loss_and_accuracy(params, x, y):
@@ -148,7 +135,7 @@ def main(argv=None) -> list[dict]:
   order = np.random.default_rng(args.seed).permutation(len(y))
   train_idx, val_idx = order[: len(y) * 4 // 5], order[len(y) * 4 // 5 :]
   data = (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
-  params = init_mlp(jax.random.PRNGKey(args.seed))
+  params = init_mlp(jax.random.PRNGKey(args.seed), (2, 64, 64, 3))
   try:
     from tqdm import tqdm
     progress = tqdm(total=len(names) * 10, desc="training", file=sys.stderr)
