@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def init_mlp(key, sizes):
+def init_mlp(key, sizes=(2, 64, 64, 3)):
   params = []
   for fan_in, fan_out, k in zip(sizes[:-1], sizes[1:], jax.random.split(key, len(sizes) - 1)):
     w = jax.random.normal(k, (fan_in, fan_out), jnp.float32) / np.sqrt(fan_in)

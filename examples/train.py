@@ -135,7 +135,7 @@ def main(argv=None) -> list[dict]:
   order = np.random.default_rng(args.seed).permutation(len(y))
   train_idx, val_idx = order[: len(y) * 4 // 5], order[len(y) * 4 // 5 :]
   data = (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
-  params = init_mlp(jax.random.PRNGKey(args.seed), (2, 64, 64, 3))
+  params = init_mlp(jax.random.PRNGKey(args.seed))
   try:
     from tqdm import tqdm
     progress = tqdm(total=len(names) * 10, desc="training", file=sys.stderr)

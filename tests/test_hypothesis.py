@@ -22,7 +22,13 @@ SETTINGS = settings(max_examples=25, deadline=None)
 ALIASES = [name for name in optax_survey.OPTIMIZERS if name != "lookahead"]
 SHAPES = [(), (0,), (3,), (2, 2), (0, 3)]
 
-values = st.one_of(st.just(0.0), st.floats(-10.0, 10.0, allow_subnormal=False, width=64))
+# Magnitudes below 1e-100 are left out: their squares are subnormal, which XLA
+# on CPU flushes to zero while NumPy keeps them (a platform convention, not a
+# property of the optimizers).
+values = st.one_of(
+    st.just(0.0),
+    st.floats(-10.0, 10.0, width=64).filter(lambda x: x == 0 or abs(x) >= 1e-100),
+)
 nonzero_values = st.one_of(st.floats(0.01, 10.0), st.floats(-10.0, -0.01))
 decays = st.floats(0.0, 0.999)
 epss = st.floats(1e-12, 1e-3)
