@@ -24,7 +24,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from common import SPEC, SPECS, make_tree, save_json, step_fn, tree_info, tree_shapes
 
@@ -90,7 +89,6 @@ def tree_info_from(shapes) -> int:
 
 
 def analysis(spec, n: int) -> dict:
-  shapes = {"w": (n,)}
   params = jax.ShapeDtypeStruct((n,), jnp.float32)
   params = {"w": params}
   tx = spec.make()

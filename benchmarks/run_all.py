@@ -10,7 +10,6 @@ Writes ``step_time.json``, ``compile_time.json``, ``memory.json``,
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time

@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import jax
-import optax
 
 from common import (
     SPECS, Contender, TorchContender, collect, copy_bandwidth, executed_bytes,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import jax.numpy as jnp
 import optax
 
 from optax_survey import _validation as check

@@ -13,8 +13,8 @@ a record of four pytrees shaped like the parameters::
 and the last stage, :func:`optax_survey.descend`, collapses it into the
 update ``u = -η ⊙ m``.  Each primitive reads the fields it needs and rewrites
 the ones it owns, so primitives stay one idea each, and can be inserted,
-removed or reordered.  Under ``jax.jit`` the whole chain is elementwise
-arithmetic per leaf, and XLA fuses it into one pass over each leaf.
+removed or reordered.  Under ``jax.jit`` the whole chain is one elementwise
+graph per leaf with no trace of the stage boundaries (``docs/design.md``).
 
 The first optax_survey stage of a chain turns plain gradients into a
 ``Flow`` (:func:`as_flow`); nothing needs to be declared.  optax built-ins

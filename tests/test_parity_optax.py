@@ -418,7 +418,7 @@ def test_radam_diverges_from_optax():
     (1.18 % shorter), at |g| = 1e-7 0.4798 times, at |g| = 2 equal.
   * with eps = 0 both agree to round-off on every step (degenerated_to_sgd=True).
   """
-  lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
+  lr, b2, eps = 0.1, 0.999, 1e-8
   g = jnp.asarray([1e-5, -2.0, 1e-7])
   p = jnp.zeros(3)
   steps = 8

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 
 import jax
