@@ -72,6 +72,19 @@ def lookahead(
     slow = jax.tree.map(jnp.array, params)  # a copy: the donated params die
     return LookaheadState(inner.init(params), slow, jnp.zeros([], jnp.int32))
 
+  def _synchronise(params, inner_updates, slow):
+    """A sync step: φ ← φ + α(θ_k − φ), and updates that put θ at the new φ."""
+    fast = jax.tree.map(
+        lambda p, u: (p + u).astype(jnp.result_type(p)), params, inner_updates
+    )
+    synced = jax.tree.map(lambda s, f: s + slow_step_size * (f - s), slow, fast)
+    return jax.tree.map(lambda p, s: s - p, params, synced), synced
+
+  def _keep_slow(params, inner_updates, slow):
+    """An inner step: the fast weights move, φ is left as it is."""
+    del params
+    return inner_updates, slow
+
   def update_fn(updates, state, params=None, **extra_args):
     if params is None:
       raise ValueError("lookahead needs `params` (the fast weights) in update().")
@@ -79,19 +92,12 @@ def lookahead(
         updates, state.inner_state, params, **extra_args
     )
     count = (state.count + 1) % sync_period
-    sync = count == 0
-
-    fast = jax.tree.map(
-        lambda p, u: (p + u).astype(jnp.result_type(p)), params, inner_updates
-    )
-    synced = jax.tree.map(
-        lambda s, f: s + slow_step_size * (f - s), state.slow_params, fast
-    )
-    new_updates = jax.tree.map(
-        lambda p, u, s: jnp.where(sync, s - p, u), params, inner_updates, synced
-    )
-    new_slow = jax.tree.map(
-        lambda old, s: jnp.where(sync, s, old), state.slow_params, synced
+    # A branch, not a jnp.where over both: between syncs the step is the inner
+    # step alone and φ is neither read nor written.  With the where, XLA on
+    # CPU copied θ and φ to temporaries every step, which cost several times
+    # the Adam step itself (before/after in benchmarks/results/perf.md).
+    new_updates, new_slow = jax.lax.cond(
+        count == 0, _synchronise, _keep_slow, params, inner_updates, state.slow_params
     )
     return new_updates, LookaheadState(inner_state, new_slow, count)
 
