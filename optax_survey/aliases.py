@@ -164,12 +164,11 @@ def adadelta(
   (``optax.adadelta()`` without a learning rate ascends).
   """
   check.check_learning_rate(learning_rate)
-  check.check_decay("rho", rho)  # before the stages, which call it b2 / eps_root
+  check.check_decay("rho", rho)  # before ema_second_moment, which calls it b2
   check.check_non_negative("eps", eps)
   return _chain(
       _l2(weight_decay, mask),
       P.ema_second_moment(rho),
-      P.adaptive_step_size(eps=0.0, eps_root=eps),
       P.delta_accumulator(rho, eps),
       P.apply_learning_rate(learning_rate),
       P.descend(),

@@ -731,17 +731,29 @@ class DeltaAccumulatorState(NamedTuple):
 
 
 def delta_accumulator(rho: float = 0.9, eps: float = 1e-6) -> optax.GradientTransformation:
-  r"""Adadelta's unit correction by the RMS of past updates.
+  r"""Adadelta's step: the RMS of past updates over the RMS of gradients.
 
-  .. math:: \Delta_t = \sqrt{E[\Delta^2]_{t-1} + \epsilon}\; d_t,\qquad
+  .. math:: \Delta_t = \sqrt{\frac{E[\Delta^2]_{t-1} + \epsilon}{E[g^2]_t + \epsilon}}\; m_t,\qquad
             E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1-\rho)\Delta_t^2
 
-  with ``d = η ⊙ m = g/sqrt(E[g²] + ε)`` from ``adaptive_step_size(0, eps)``.
-  Writes ``flow.mu = Δ_t`` and resets ``η``.  Reference: Zeiler (2012);
+  ``E[g²]_t`` is ``flow.nu`` (put a second-moment stage such as
+  :func:`ema_second_moment` first) and ``m_t`` the current direction (the
+  raw gradient, or a first moment).  Writes ``flow.mu = Δ_t``; it sets the
+  step size itself, so no step-size stage may come before it.  One square
+  root of the ratio, not ``sqrt(E[Δ²]+ε) / sqrt(E[g²]+ε)`` as the reference
+  writes it: the same number to round-off, and XLA on CPU then keeps one
+  parameter-sized temporary per step instead of two
+  (benchmarks/results/perf.md).  Reference: Zeiler (2012);
   ``torch.optim.Adadelta`` (= ``optax.adadelta`` with a learning rate).
+
+  Example::
+
+    optax.chain(ema_second_moment(0.9), delta_accumulator(0.9, 1e-6),
+                apply_learning_rate(1.0), descend())   # Adadelta
   """
   check.check_decay("rho", rho)
   check.check_non_negative("eps", eps)
+  ema = _ema(rho)
 
   def init_fn(params):
     return DeltaAccumulatorState(delta_nu=_full_like(params, 0.0))
@@ -749,10 +761,19 @@ def delta_accumulator(rho: float = 0.9, eps: float = 1e-6) -> optax.GradientTran
   def update_fn(updates, state, params=None):
     del params
     flow = as_flow(updates)
-    delta = jax.tree.map(lambda a, d: jnp.sqrt(a + eps) * d, state.delta_nu, step(flow))
-    ema = _ema(rho)
-    acc = jax.tree.map(lambda a, x: ema(a, x * x), state.delta_nu, delta)
-    return flow._replace(mu=delta, eta=None), DeltaAccumulatorState(delta_nu=acc)
+    _need(flow, "nu", "delta_accumulator", "a second-moment stage (ema_second_moment)")
+    if flow.eta is not None:
+      raise ValueError(
+          "delta_accumulator sets Adadelta's step size itself: put it before any "
+          "step-size stage (adaptive_step_size, apply_learning_rate, ...), right "
+          "after the second moment."
+      )
+    delta = jax.tree.map(
+        lambda a, v, m: jnp.sqrt((a + eps) / (v + eps)) * m,
+        state.delta_nu, flow.nu, direction(flow),
+    )
+    acc = jax.tree.map(lambda a, d: ema(a, d * d), state.delta_nu, delta)
+    return flow._replace(mu=delta), DeltaAccumulatorState(delta_nu=acc)
 
   return optax.GradientTransformation(init_fn, update_fn)
 

@@ -145,9 +145,8 @@ def test_nag_survey_form_without_lr_is_different():
         ("rmsprop_centered_momentum", osv.rmsprop(centered=True, momentum=0.9),
          (SecondMomentState, CenteredSecondMomentState, optax.EmptyState,
           MomentumState, optax.EmptyState, optax.EmptyState)),
-        ("adadelta", osv.adadelta(), (SecondMomentState, optax.EmptyState,
-                                       DeltaAccumulatorState, optax.EmptyState,
-                                       optax.EmptyState)),
+        ("adadelta", osv.adadelta(), (SecondMomentState, DeltaAccumulatorState,
+                                       optax.EmptyState, optax.EmptyState)),
         ("nag", osv.nag(), (MomentumState, optax.EmptyState, optax.EmptyState)),
         ("sgd", osv.sgd(), (optax.EmptyState, optax.EmptyState)),
         # adamw: the decoupled weight decay stage (default 1e-2) after descend()

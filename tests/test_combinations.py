@@ -299,7 +299,7 @@ def nesterov_rmsprop_ref(theta, grad, steps):
 def belief_adadelta():
   return optax.chain(
       S.add_l2_penalty(1e-2), S.ema_first_moment(0.9), S.belief_second_moment(0.95, 1e-16),
-      S.adaptive_step_size(0.0, eps_root=1e-6), S.delta_accumulator(0.95, 1e-6),
+      S.delta_accumulator(0.95, 1e-6),
       S.apply_learning_rate(0.5), S.descend(), S.add_decoupled_weight_decay(0.5, 1e-3))
 
 

@@ -432,18 +432,30 @@ def test_trace_momentum_on_current_step():
 def test_delta_accumulator():
   rho, eps = 0.9, 1e-6
   tx = P.delta_accumulator(rho, eps)
-  d1 = jnp.array([1.0, -2.0, 0.0, 0.5])
-  state = tx.init(d1)
-  out, state = tx.update(Flow(grad=d1), state)
-  delta1 = np.sqrt(eps) * d1
+  g1 = jnp.array([1.0, -2.0, 0.0, 0.5])
+  v1 = jnp.array([4.0, 1.0, 0.25, 0.0])
+  state = tx.init(g1)
+  out, state = tx.update(Flow(grad=g1, nu=v1), state)
+  delta1 = np.sqrt(eps) / np.sqrt(v1 + eps) * g1  # the reference's two roots
   close(out.mu, delta1)
   close(state.delta_nu, (1 - rho) * delta1**2)
-  out, state = tx.update(Flow(grad=G, eta=jnp.full(4, 2.0)), state)
+  # a first moment, when there is one, is the direction
+  m2, v2 = jnp.full(4, 0.3), jnp.full(4, 2.0)
+  out, state = tx.update(Flow(grad=G, mu=m2, nu=v2), state)
   acc1 = (1 - rho) * delta1**2
-  delta2 = np.sqrt(acc1 + eps) * 2 * G
+  delta2 = np.sqrt(acc1 + eps) / np.sqrt(v2 + eps) * m2
   close(out.mu, delta2)
   close(state.delta_nu, rho * acc1 + (1 - rho) * delta2**2)
   assert out.eta is None
+
+
+def test_delta_accumulator_needs_nu_and_no_step_size_before_it():
+  tx = P.delta_accumulator()
+  state = tx.init(G)
+  with pytest.raises(ValueError, match="delta_accumulator needs `nu`.*ema_second_moment"):
+    tx.update(Flow(grad=G), state)
+  with pytest.raises(ValueError, match="before any step-size stage"):
+    tx.update(Flow(grad=G, nu=G * G, eta=jnp.ones(4)), state)
 
 
 # ------------------------------------------------------------ weight decay
@@ -597,7 +609,7 @@ ALL_PRIMITIVE_CHAINS = [
                 P.apply_learning_rate(0.1), P.bound_step_size(0.1),
                 P.momental_bound(), P.descend()),
     optax.chain(P.add_l2_penalty(0.1), P.accumulate_second_moment(), P.yogi_second_moment(),
-                P.adaptive_step_size(0.0, 1e-8), P.delta_accumulator(),
+                P.delta_accumulator(), P.adaptive_step_size(0.0, 1e-8),
                 P.diffgrad_friction(), P.adadb_friction(), P.trace_momentum(nesterov=True),
                 P.apply_learning_rate(optax.constant_schedule(0.1)), P.descend(),
                 P.add_decoupled_weight_decay(0.1, 0.01)),
