@@ -9,7 +9,8 @@ import numpy as np
 def init_mlp(key, sizes=(2, 64, 64, 3)):
   params = []
   for fan_in, fan_out, k in zip(sizes[:-1], sizes[1:], jax.random.split(key, len(sizes) - 1)):
-    w = jax.random.normal(k, (fan_in, fan_out), jnp.float32) / np.sqrt(fan_in)
+    # a Python float: float32 weights also under jax_enable_x64
+    w = jax.random.normal(k, (fan_in, fan_out), jnp.float32) / float(np.sqrt(fan_in))
     params.append({"w": w, "b": jnp.zeros(fan_out, jnp.float32)})
   return params
 

@@ -6,6 +6,7 @@ from optax_survey.aliases import (
     adabelief, adabound, adadb, adadelta, adagrad, adam, adamod, adamw,
     amsbound, amsgrad, diffgrad, nag, radam, rmsprop, sgd, sgdm, yogi,
 )
+from optax_survey.flat import flat_loss, flat_mask, flatten_params
 from optax_survey.flow import Flow, as_flow
 from optax_survey.primitives import (
     AdaDBFrictionState, CenteredSecondMomentState, CountState,

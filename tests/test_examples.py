@@ -4,9 +4,12 @@ import json
 import os
 import sys
 
+import jax
+import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+import flat_params  # noqa: E402
 import train  # noqa: E402
 
 
@@ -37,3 +40,27 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys, tmp_path):
     train.main(argv + ["--out", str(tmp_path)])
   assert exit_info.value.code == 2
   assert message in capsys.readouterr().err
+
+
+def test_flat_params_learns_and_follows_the_tree_run(capsys):
+  """examples/flat_params.py: tree and flat runs of Adam, 6 chunks of 10 steps."""
+  out = flat_params.main(["--steps", "60", "--chunk", "10"])
+  tree, flat = out["losses"]["tree"], out["losses"]["flat"]
+  assert len(tree) == len(flat) == 60
+  assert tree[-1] < 0.6 * tree[0] and flat[-1] < 0.6 * flat[0]
+  # the same trajectory, to float32 round-off
+  np.testing.assert_allclose(flat, tree, rtol=1e-5)
+  assert len(out["param_diffs"]) == 6 and max(out["param_diffs"]) < 1e-5
+  for a, b in zip(jax.tree.leaves(out["tree_params"]), jax.tree.leaves(out["flat_params"])):
+    assert a.shape == b.shape and a.dtype == b.dtype == np.float32
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert all(ms > 0 for ms in out["ms_per_step"].values())
+  printed = capsys.readouterr().out
+  assert "66 leaves" in printed and "flat speed-up x" in printed
+
+
+def test_flat_params_bad_arguments_exit_2(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    flat_params.main(["--depth", "0"])
+  assert exit_info.value.code == 2
+  assert "--depth must be >= 1" in capsys.readouterr().err
