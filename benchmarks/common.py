@@ -12,7 +12,8 @@ Every optimizer of the survey is paired with
 
 All timings are medians over interleaved repeats after warm-up: the
 contenders of one comparison are timed in turns inside the same loop, so a
-slow moment of the machine hits all of them.
+slow moment of the machine hits all of them (for PyTorch's threads see
+``TorchContender``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ import optax
 import optax_survey as osv
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+# Cores this process may use: the size of XLA:CPU's intra-op pool.
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 # ------------------------------------------------------------------ the trees
@@ -228,6 +232,7 @@ class Contender:
     state = tx.init(params)
     self.params, self.state = params, state
     self.times: list[float] = []
+    self.faults: list[float] = []  # minor page faults per step, per trial
     if compiled is not None:  # share an executable compiled for the same shapes
       self.compiled, self.compile_s = compiled, None
       return
@@ -265,21 +270,80 @@ def calibrate(contenders, target_s: float) -> int:
   return max(1, int(target_s / max(worst, 1e-7)))
 
 
+def minor_faults() -> int:
+  """Minor page faults of this process so far (first touches of fresh pages)."""
+  import resource
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def interleaved(contenders, repeats: int, target_s: float, warmup: int = 2):
-  """Median seconds per step of each contender, timed in turns."""
+  """Median seconds per step of each contender, timed in turns.
+
+  Also keeps each contender's minor page faults per step (``c.faults``,
+  counted outside the timed region): a temporary above glibc's largest mmap
+  threshold (32 MiB) is a fresh mapping at every step, whose pages are
+  faulted in and zeroed again, in XLA's temp buffers as in PyTorch's.
+  """
   for c in contenders:
     c.run(warmup)
   n = calibrate(contenders, target_s)
   for r in range(repeats):
     order = contenders if r % 2 == 0 else contenders[::-1]
     for c in order:
+      f0 = minor_faults()
       c.times.append(c.run(n))
+      if hasattr(c, "faults"):
+        c.faults.append((minor_faults() - f0) / (n * getattr(c, "passes", 1)))
   return [statistics.median(c.times) for c in contenders]
 
 
+def torch_setup() -> dict[str, Any]:
+  """Puts PyTorch on the footing XLA:CPU runs on; returns the settings.
+
+  * flush-to-zero / denormals-are-zero, as XLA:CPU computes.  No subnormal
+    arises with the benchmark's scales (parameters N(0, 1), gradients
+    1e-2 N(0, 1)): none in any parameter or state of any contender after 40
+    steps, so this changes no timing, it only rules the trap out;
+  * threads: 1 and all cores (XLA's pool has all cores), the faster per
+    trial (``TorchContender.run`` says why).
+  """
+  import torch
+  flush = torch.set_flush_denormal(True)
+  return {"torch_threads": f"1 or {CORES}" if CORES > 1 else 1,
+          "torch_thread_choice": "the faster per trial (TorchContender)",
+          "torch_omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+          "torch_flush_denormal": bool(flush)}
+
+
 class TorchContender:
+  """A PyTorch reference optimizer on tensors of the same shapes.
+
+  Every trial runs the steps on all cores, then on 1 thread, and keeps the
+  faster (``wins`` counts the wins, ``by_threads`` keeps both times).
+  ``torch.optim`` on CPU loops over the tensors and runs one OpenMP region
+  per op on every leaf over 32768 elements, ~50 to 300 regions a step on
+  the transformer tree, each ending at a barrier that libgomp spin-waits
+  at.  On the shared 2-core machine, while other sessions ran, 2 threads
+  stalled at those barriers: torch SGD on the transformer tree took
+  390-400 ms per step instead of 3-5 ms (the 404 ms, and NAG's 1205 ms, of
+  an earlier run; NAG up to 2.9 s), erratic from trial to trial, while the
+  JAX contenders (XLA's pool spins briefly, then blocks, and steals work)
+  slowed like any other program, and the spinning workers slowed those
+  timed right after them by 3-35 %.  1 thread has no barrier and stayed at
+  4-7 ms in the same minutes; on an idle machine all cores are faster
+  (transformer: Adam 17-18 vs 23-24 ms; 64 MiB leaf: 54-57 vs 88 ms).
+  Choosing once in warm-up did not hold (a run stalled after picking 2
+  threads: SGD-momentum 33 ms instead of 9-13), and OMP_WAIT_POLICY=PASSIVE,
+  which also avoids the stalls, pays a wake-up per region: 2x on the
+  transformer tree in this VM (Adam 40 ms).  1 thread runs second, so the
+  workers' spinning after their last region falls in torch's own trial.
+  Taking the faster of two may favour torch by the noise where both are
+  equally fast (the tiny tree, whose leaves are too small to parallelise).
+  """
+
   def __init__(self, label, make_opt, shapes):
     import torch
+    torch_setup()
     self.label = label
     params = [torch.nn.Parameter(t) for t in make_torch_tree(shapes, 0)]
     self.grads = (make_torch_tree(shapes, 1, 1e-2), make_torch_tree(shapes, 2, 1e-2))
@@ -288,9 +352,16 @@ class TorchContender:
     self.params = params
     self.opt = make_opt(params)
     self.times = []
+    self.faults = []
+    self.options = sorted({1, CORES}, reverse=True)  # all cores first
+    self.by_threads: dict[int, list[float]] = {t: [] for t in self.options}
+    self.wins: dict[int, int] = {t: 0 for t in self.options}  # runs won
+    self.passes = len(self.options)  # run(n) takes n steps per thread count
 
-  def run(self, n: int) -> float:
+  def _run(self, n: int, threads: int) -> float:
     import torch
+    if torch.get_num_threads() != threads:
+      torch.set_num_threads(threads)
     t0 = time.perf_counter()
     with torch.no_grad():
       for i in range(n):
@@ -298,6 +369,14 @@ class TorchContender:
           p.grad = g  # swaps the gradient tensor in, no copy
         self.opt.step()
     return (time.perf_counter() - t0) / n
+
+  def run(self, n: int) -> float:
+    dts = {t: self._run(n, t) for t in self.options}
+    best = min(dts, key=dts.get)
+    for t, dt in dts.items():
+      self.by_threads[t].append(dt)
+    self.wins[best] += 1
+    return dts[best]
 
   def free(self):
     self.params = self.opt = None
@@ -411,10 +490,11 @@ def machine() -> dict[str, Any]:
           break
   except OSError:
     pass
+  info["cores_available"] = CORES
   try:
     import torch
     info["torch"] = torch.__version__
-    info["torch_threads"] = torch.get_num_threads()
+    info.update(torch_setup())
   except ImportError:
     pass
   return info

@@ -3,13 +3,16 @@
     python benchmarks/run_all.py            # ~8-10 min on 2 idle CPU cores
     python benchmarks/run_all.py --quick    # 3 optimizers, smaller scaling sweep
 
-Writes ``step_time.json``, ``compile_time.json``, ``memory.json``,
-``scaling.json``, ``scaling.png`` and the summary ``perf.md``.
+Writes ``step_time.json``, ``compute_floor.json``, ``compile_time.json``,
+``memory.json``, ``scaling.json``, ``scaling.png`` and the summary ``perf.md``.
+If ``results/before/`` holds the JSON of an earlier run (the state before the
+changes made for the performance issue), ``perf.md`` also compares with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -19,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
 import compile_time  # noqa: E402
+import compute_floor  # noqa: E402
 import memory  # noqa: E402
 import scaling  # noqa: E402
 import step_time  # noqa: E402
@@ -30,7 +34,7 @@ def _f(x, d=2):
   return "–" if x is None else f"{x:.{d}f}"
 
 
-def summary(st, ct, mem, sc, wall) -> str:
+def summary(st, cf, ct, mem, sc, wall) -> str:
   L = []
   m = st["machine"]
   L += ["# optax_survey performance", "",
@@ -39,7 +43,8 @@ def summary(st, ct, mem, sc, wall) -> str:
         f"optax {m['optax']}, torch {m.get('torch', '–')} with {m.get('torch_threads', '?')} threads). "
         "No GPU was available: CPU only. Every number is a median over interleaved repeats after "
         "warm-up, the contenders of a comparison timed in turns in one process; ratios are "
-        "osv / other (< 1: optax_survey faster).", ""]
+        "osv / other (< 1: optax_survey faster); the step-time ratio to optax is the median of the "
+        "per-trial ratios (the two are timed back to back in each trial).", ""]
   bw = st["bandwidth"]["used_GBps"]
   L += [f"Copy bandwidth measured in the same run: **{bw:.1f} GB/s** (jitted, donated `x -> 2x` "
         f"on 128 MiB, read + write; numpy `copyto` {st['bandwidth']['before']['numpy_copy_GBps']:.1f} GB/s).", ""]
@@ -49,7 +54,9 @@ def summary(st, ct, mem, sc, wall) -> str:
         "kind: **same** = optax built-in computes the same maths; **same-cost** = same buffers and "
         "arithmetic, constants differ (adagrad: ε inside the root; amsgrad: max of v̂; radam: exact vs folded "
         "bias correction); **nearest** = no optax built-in, compared with the nearest one (the survey "
-        "optimizer keeps more state or does more arithmetic, so a ratio above 1 is its extra work, not overhead).", ""]
+        "optimizer keeps more state or does more arithmetic, so a ratio above 1 is its extra work, not overhead). "
+        "*A/A*: the baseline timed against a second instance of itself in the same trials (same "
+        "program, other buffers): how far from 1 a ratio reads on this machine with no difference at all.", ""]
   rows = st["rows"]
   by = {(r["tree"], r["optimizer"]): r for r in rows}
   names = list(dict.fromkeys(r["optimizer"] for r in rows))
@@ -61,11 +68,23 @@ def summary(st, ct, mem, sc, wall) -> str:
     cells, ok = [], True
     for t in trees:
       r = by.get((t, n))
-      cells += [_f(r["seconds"]["osv"] * 1e3, 3), _f(r["ratio_vs_optax"], 3)]
+      aa = f" (A/A {_f(r['aa_ratio'], 3)})" if r.get("aa_ratio") is not None else ""
+      cells += [_f(r["seconds"]["osv"] * 1e3, 3), _f(r["ratio_vs_optax"], 3) + aa]
       if r0["kind"] != "nearest" and r["ratio_vs_optax"] > TARGET_RATIO:
         ok = False
     met = "n/a (nearest)" if r0["kind"] == "nearest" else ("yes" if ok else "**no**")
     L.append(f"| {n} | `{r0['baseline']}` | {r0['kind']} | " + " | ".join(cells) + f" | {met} |")
+  spread = []
+  for t in trees:
+    aa = [r["aa_ratio"] for r in rows if r["tree"] == t and r.get("aa_ratio") is not None]
+    if aa:
+      spread.append(f"`{t}` {min(aa):.3f}–{max(aa):.3f}")
+  over = [f"{r['optimizer']} on `{r['tree']}` {r['ratio_vs_optax']:.3f}" for r in rows
+          if r["kind"] != "nearest" and r["ratio_vs_optax"] > TARGET_RATIO]
+  if spread:
+    L += ["", "A/A readings in this run (no difference at all): " + ", ".join(spread) + ". "
+          + (f"Same-maths or same-cost ratios over {TARGET_RATIO}: " + ", ".join(over) + "."
+             if over else f"No same-maths or same-cost ratio is over {TARGET_RATIO}.")]
   L += ["", "### Speed-up over the PyTorch reference (same CPU, float32, same shapes)", "",
         "| optimizer | PyTorch reference | " + " | ".join(f"{t} torch ms | {t} speed-up" for t in trees) + " |",
         "|---|---|" + "---|---|" * len(trees)]
@@ -94,8 +113,16 @@ def summary(st, ct, mem, sc, wall) -> str:
         "per fusion and has no multi-output fusion, so buffers read by several loops are read several "
         "times, and a state buffer overwritten in place while a later loop still needs its old value is "
         "first copied to a temporary).", "",
-        "| optimizer | min B/elem | executed B/elem (osv / optax) | loops | osv ms | roofline ms | roofline fraction | optax fraction | fraction of executed-bytes roofline |",
-        "|---|---|---|---|---|---|---|---|---|"]
+        "",
+        f"*In-cache share* (benchmark 1b, `compute_floor.py`): the step's time per element on a "
+        f"{cf['n_elements']:,}-element leaf whose buffers stay in cache, over its time per element on the "
+        "large leaf. Near 1 the step costs the same with memory out of the way: it is bound by the "
+        "instructions per element on this CPU (roots, divisions, the friction stages' sigmoid, one "
+        "loop per output), and no change of its memory traffic can reach the roofline; well below 1, "
+        "memory traffic (and the temporaries of section 3) dominates.", "",
+        "| optimizer | min B/elem | executed B/elem (osv / optax) | loops | osv ms | roofline ms | roofline fraction | optax fraction | fraction of executed-bytes roofline | ns/elem large | ns/elem in cache | in-cache share |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+  floor = {r["optimizer"]: r["ns_per_element"] for r in cf["rows"]}
   for n in names:
     r = by.get(("large", n))
     if not r:
@@ -103,7 +130,9 @@ def summary(st, ct, mem, sc, wall) -> str:
     e = r["elements"]
     L.append(f"| {n} | {r['bytes_min']/e:.0f} | {r['bytes_executed']/e:.0f} / {r['bytes_executed_optax']/e:.0f} | "
              f"{r['kernels']} | {_f(r['seconds']['osv']*1e3, 2)} | {_f(r['roofline_s']*1e3, 2)} | "
-             f"**{_f(r['roofline_fraction'])}** | {_f(r['optax_roofline_fraction'])} | {_f(r['executed_roofline_fraction'])} |")
+             f"**{_f(r['roofline_fraction'])}** | {_f(r['optax_roofline_fraction'])} | {_f(r['executed_roofline_fraction'])} | "
+             f"{_f(r['seconds']['osv'] / e * 1e9, 3)} | {_f(floor.get(n), 3)} | "
+             f"{_f(floor[n] / (r['seconds']['osv'] / e * 1e9) if n in floor else None)} |")
   L += ["", "## 2. Compile time (trace + lower + compile, `transformer` tree)", "",
         "| optimizer | baseline | osv s | optax s | ratio | target <= 1.5 |", "|---|---|---|---|---|---|"]
   for r in ct["rows"]:
@@ -132,7 +161,48 @@ def summary(st, ct, mem, sc, wall) -> str:
   for k, v in t.items():
     L.append(f"| {k} | {_f(v['seconds']*1e3, 3)} | {_f(v['compile_s']['total'], 1)} |")
   L.append("")
+  L += before_after(st, mem)
   return "\n".join(L)
+
+
+def _load_before(name):
+  path = os.path.join(common.RESULTS, "before", name)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def before_after(st, mem) -> list[str]:
+  """Large-leaf step time and XLA temporaries against ``results/before/``.
+
+  Runs on different days differ in machine load, so each step time is also
+  given relative to the same run's optax baseline (``ratio``), which cancels
+  most of it.
+  """
+  st0, mem0 = _load_before("step_time.json"), _load_before("memory.json")
+  if st0 is None or mem0 is None:
+    return []
+  now = {r["optimizer"]: r for r in st["rows"] if r["tree"] == "large"}
+  then = {r["optimizer"]: r for r in st0["rows"] if r["tree"] == "large"}
+  temp_now = {r["optimizer"]: r["xla"]["temp"] for r in mem["rows"]}
+  temp_then = {r["optimizer"]: r["xla"]["temp"] for r in mem0["rows"]}
+  L = ["## 5. Before and after the changes made for the performance issue", "",
+       "`results/before/` holds the first run (its `perf.md` in full). Changed since: AdaBelief "
+       "adds its stored ε to the new term (XLA no longer copies `s`), Lookahead branches on the "
+       "sync step (`lax.cond`) instead of selecting, `delta_accumulator` takes one square root "
+       "of a ratio (Adadelta), and PyTorch is timed on XLA's footing (benchmarks/README.md).", "",
+       "| optimizer | large osv ms before | after | ratio to optax before | after | XLA temp buffers before | after |",
+       "|---|---|---|---|---|---|---|"]
+  for n, r in now.items():
+    b = then.get(n)
+    if b is None:
+      continue
+    L.append(f"| {n} | {_f(b['seconds']['osv']*1e3, 2)} | {_f(r['seconds']['osv']*1e3, 2)} | "
+             f"{_f(b['ratio_vs_optax'], 3)} | {_f(r['ratio_vs_optax'], 3)} | "
+             f"{temp_then.get(n, 0):.0f} | {temp_now.get(n, 0):.0f} |")
+  L.append("")
+  return L
 
 
 def main():
@@ -143,7 +213,9 @@ def main():
   log = lambda s: print(s, flush=True)
   opt = ["--optimizers", "sgd,adam,adadb"] if a.quick else []
   log("== 1. step time")
-  st = step_time.main(opt + ["--repeats", "3" if a.quick else "7"], log)
+  st = step_time.main(opt + ["--repeats", "3" if a.quick else "9"], log)
+  log(f"== 1b. compute floor  [{time.perf_counter()-t0:.0f}s]")
+  cf = compute_floor.main(opt + ["--repeats", "3" if a.quick else "7"], log)
   log(f"== 2. compile time  [{time.perf_counter()-t0:.0f}s]")
   ct = compile_time.main(opt + ["--repeats", "1" if a.quick else "2"], log)
   log(f"== 3. memory  [{time.perf_counter()-t0:.0f}s]")
@@ -151,7 +223,7 @@ def main():
   log(f"== 4. scaling  [{time.perf_counter()-t0:.0f}s]")
   sc = scaling.main(["--max", "1e7", "--repeats", "3"] if a.quick else [], log)
   wall = time.perf_counter() - t0
-  md = summary(st, ct, mem, sc, wall)
+  md = summary(st, cf, ct, mem, sc, wall)
   path = os.path.join(common.RESULTS, "perf.md")
   with open(path, "w") as f:
     f.write(md)

@@ -8,20 +8,28 @@ For every survey optimizer and each tree (``large``, ``transformer``,
   nearest);
 * ``torch``: its PyTorch reference implementation, ``opt.step()`` on float32
   tensors of the same shapes (default implementation; ``torch.optim`` on CPU
-  uses its per-tensor loop);
+  uses its per-tensor loop), denormals flushed as in XLA, each trial on
+  all cores and on 1 thread, the faster kept (``common.TorchContender``);
+* ``optax_again`` (same-maths and same-cost pairs): a second instance of the
+  baseline, the same executable on its own buffers, timed in the same trials:
+  the A/A control, how far from 1 a ratio reads where there is no difference;
 * ``osv_flat`` (``tiny`` only): the same optimizer in flat mode, the
   parameters kept as one raveled vector (``jax.flatten_util.ravel_pytree``;
   ``optax.flatten(tx)`` instead re-ravels every step and keeps the per-leaf
   cost, 37 vs 52 ms on the 2000-leaf tree in a trial run).
 
-Reports median seconds per step, the ratios osv/optax (target <= 1.05 where
-the baseline computes the same maths or at the same cost), the PyTorch
-speed-up, and on ``large`` the fraction of the memory-bandwidth roofline.
+Reports median seconds per step, minor page faults per step (a temporary
+over 32 MiB is faulted in afresh at every step: the ``large`` leaf's in
+torch NAG and Adam, XLA's temp buffer where a state is copied), the ratios
+osv/optax (target <= 1.05 where the baseline computes the same maths or at
+the same cost), the PyTorch speed-up, and on ``large`` the fraction of the
+memory-bandwidth roofline.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 
@@ -32,6 +40,16 @@ from common import (
 )
 
 TREES = ("large", "transformer", "tiny")
+
+
+def paired_ratio(a, b) -> float:
+  """Median over trials of a's time / b's time in the same trial.
+
+  The two are timed back to back in each trial, so a slow stretch of the
+  machine slows both and cancels in their ratio; the ratio of the two
+  medians does not pair them and wandered by up to 0.2 between runs.
+  """
+  return statistics.median(x / y for x, y in zip(a.times, b.times))
 
 
 def bench_tree(tree: str, specs, repeats: int, target_s: float, torch_too: bool,
@@ -49,6 +67,9 @@ def bench_tree(tree: str, specs, repeats: int, target_s: float, torch_too: bool,
     if shared is None:
       compiled_baselines[spec.baseline] = base.compiled
     contenders.append(base)
+    if spec.kind != "nearest":  # A/A control: the baseline against itself
+      contenders.append(Contender("optax_again", spec.make_baseline(), shapes,
+                                  lookahead_params=spec.lookahead, compiled=base.compiled))
     if tree == "tiny":  # flat mode: the same elements as one raveled vector
       contenders.append(Contender("osv_flat", spec.make(), {"flat": (info["elements"],)}))
     if torch_too and spec.make_torch is not None:
@@ -57,13 +78,24 @@ def bench_tree(tree: str, specs, repeats: int, target_s: float, torch_too: bool,
     t = {c.label: tm for c, tm in zip(contenders, times)}
     row = {"tree": tree, "optimizer": spec.name, "baseline": spec.baseline,
            "kind": spec.kind, "torch_ref": spec.torch_ref, "seconds": t,
-           "ratio_vs_optax": t["osv"] / t["optax"],
+           "ratio_vs_optax": paired_ratio(contenders[0], contenders[1]),
+           "ratio_of_medians_vs_optax": t["osv"] / t["optax"],
+           # the same program, another instance (its own buffers), timed in
+           # the same trials: how far from 1 a ratio reads with no difference
+           "aa_ratio": (paired_ratio(contenders[2], contenders[1])
+                        if "optax_again" in t else None),
+           "minor_faults_per_step": {c.label: statistics.median(c.faults)
+                                     for c in contenders},
            "compile_s": {c.label: c.compile_s for c in contenders
                          if isinstance(c, Contender) and c.compile_s},
            "finite": all(c.finite() for c in contenders if isinstance(c, Contender)),
            "elements": info["elements"], "leaves": info["leaves"]}
     if "torch" in t:
       row["speedup_vs_torch"] = t["torch"] / t["osv"]
+      tc = contenders[-1]  # the trials (and warm-up) each thread count won
+      row["torch_threads_won"] = tc.wins
+      row["torch_seconds_by_threads"] = {k: statistics.median(v)
+                                         for k, v in tc.by_threads.items()}
     if "osv_flat" in t:
       row["flat_speedup"] = t["osv"] / t["osv_flat"]
       row["flat_ratio_vs_optax"] = t["osv_flat"] / t["optax"]
@@ -76,8 +108,11 @@ def bench_tree(tree: str, specs, repeats: int, target_s: float, torch_too: bool,
       row["kernels"] = eb["kernels"]
     rows.append(row)
     msg = f"  {tree:11s} {spec.name:10s} osv {t['osv']*1e3:9.3f} ms  optax {t['optax']*1e3:9.3f} ms  ratio {row['ratio_vs_optax']:.3f}"
+    if row["aa_ratio"] is not None:
+      msg += f" (A/A {row['aa_ratio']:.3f})"
     if "torch" in t:
-      msg += f"  torch {t['torch']*1e3:9.3f} ms (x{row['speedup_vs_torch']:.1f})"
+      won = "/".join(f"{k}t:{v}" for k, v in row["torch_threads_won"].items())
+      msg += f"  torch {t['torch']*1e3:9.3f} ms (x{row['speedup_vs_torch']:.1f}, {won})"
     if "osv_flat" in t:
       msg += f"  flat {t['osv_flat']*1e3:8.3f} ms (x{row['flat_speedup']:.1f})"
     log(msg + f"  [{time.perf_counter() - t0:.1f}s]")
@@ -105,7 +140,7 @@ def main(argv=None, log=print):
   ap = argparse.ArgumentParser()
   ap.add_argument("--trees", default=",".join(TREES))
   ap.add_argument("--optimizers", default="")
-  ap.add_argument("--repeats", type=int, default=7)
+  ap.add_argument("--repeats", type=int, default=9)
   ap.add_argument("--target-s", type=float, default=0.04)
   ap.add_argument("--no-torch", action="store_true")
   ap.add_argument("--out", default="step_time.json")
