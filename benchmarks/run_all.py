@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -155,6 +156,13 @@ def summary(st, cf, ct, mem, sc, wall) -> str:
         "| contender | log-log slope >= 1e6 | fixed cost per call | per element |", "|---|---|---|---|"]
   for k, f in sc["fits"].items():
     L.append(f"| {k} | {f['loglog_slope_ge_1e6']:.3f} | {f['fixed_s']*1e6:.1f} µs | {f['per_element_s']*1e9:.3f} ns |")
+  sizes = sc["sizes"]
+  if len(sizes) >= 2 and sizes[-1] > 3 * sizes[-2] / 1.01:
+    tail = {k: math.log(v[-1] / v[-2]) / math.log(sizes[-1] / sizes[-2]) for k, v in sc["seconds"].items()}
+    L += ["", "A slope above 1 from 1e6 up is the buffers leaving the cache (Adam's four buffers "
+          "are 16 MiB at 1e6 elements, 1.6 GB at 1e8; compare the in-cache column of section 1); "
+          f"between the two largest sizes, all in main memory, the slopes are "
+          + ", ".join(f"{k} {v:.2f}" for k, v in tail.items()) + "."]
   t = sc["tiny2000_adam"]
   L += ["", "Overhead-bound tree of the issue (2000 leaves x 100 elements), Adam:", "",
         "| variant | ms per step | compile s |", "|---|---|---|"]
