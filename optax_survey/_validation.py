@@ -14,6 +14,7 @@ import numbers
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "check_non_negative",
     "check_positive",
     "check_int_at_least",
+    "check_float_dtype",
     "is_python_zero",
 ]
 
@@ -110,6 +112,28 @@ def check_int_at_least(name: str, value: Any, minimum: int) -> None:
     raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}.")
   if value < minimum:
     raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
+
+
+def check_float_dtype(name: str, dtype: Any) -> Any:
+  """For state dtypes such as ``mu_dtype``: ``None`` or a floating dtype.
+
+  Returns ``None`` or the dtype as a ``numpy.dtype`` (``jnp.bfloat16``,
+  ``"bfloat16"`` and ``np.dtype("bfloat16")`` are the same); anything else
+  (an integer, bool or complex dtype, or not a dtype) is a ``TypeError``.
+  """
+  if dtype is None:
+    return None
+  try:
+    resolved = jnp.dtype(dtype)
+  except (TypeError, ValueError):
+    resolved = None
+  if resolved is None or not jnp.issubdtype(resolved, jnp.floating):
+    shown = resolved if resolved is not None else repr(dtype)
+    raise TypeError(
+        f"{name} must be None or a floating dtype (e.g. jnp.bfloat16 or "
+        f"jnp.float32), got {shown}."
+    )
+  return resolved
 
 
 def is_python_zero(value: Any) -> bool:

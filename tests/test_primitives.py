@@ -172,6 +172,116 @@ def test_track_max_second_moment():
   assert f2.nu[0] == v1[0] > v2[0]  # the max kept the old value
 
 
+# (builder of a stage with the given nu_dtype, the rule it applies to (v, g, m))
+SECOND_MOMENTS = {
+    "ema": (lambda d: P.ema_second_moment(0.9, nu_dtype=d),
+            lambda v, g, m: 0.9 * v + 0.1 * g * g),
+    "accumulate": (lambda d: P.accumulate_second_moment(0.1, nu_dtype=d),
+                   lambda v, g, m: v + g * g),
+    "yogi": (lambda d: P.yogi_second_moment(0.9, 0.5, nu_dtype=d),
+             lambda v, g, m: v - 0.1 * jnp.sign(v - g * g) * g * g),
+    "belief": (lambda d: P.belief_second_moment(0.9, 1e-3, nu_dtype=d),
+               lambda v, g, m: 0.9 * v + (0.1 * (g - m) ** 2 + 1e-3)),
+}
+G32 = jnp.array([0.3, -1.7, 0.0, 2.9], jnp.float32)
+PARAMS32 = PARAMS.astype(jnp.float32)
+
+
+@pytest.mark.parametrize("name", SECOND_MOMENTS)
+def test_second_moment_nu_dtype_casts_only_the_stored_state(name):
+  build, rule = SECOND_MOMENTS[name]
+  tx = build(jnp.bfloat16)
+  state = tx.init(PARAMS32)
+  assert state.nu.dtype == jnp.bfloat16
+  v = state.nu
+  for g in (G32, -2 * G32, G32 + 1):
+    flow, state = tx.update(g, state, PARAMS32)
+    # The flow's nu is computed in float32 from the stored (bfloat16) nu ...
+    assert flow.nu.dtype == jnp.float32
+    expected = rule(v.astype(jnp.float32), g, g)
+    np.testing.assert_array_equal(flow.nu, expected)
+    # ... and only the stored copy is rounded.
+    assert state.nu.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(state.nu, expected.astype(jnp.bfloat16))
+    v = state.nu
+
+
+@pytest.mark.parametrize("name", SECOND_MOMENTS)
+def test_second_moment_nu_dtype_none_or_same_dtype_changes_nothing(name):
+  build, _ = SECOND_MOMENTS[name]
+  gs = [G32, -2 * G32, G32 + 1]
+  outs, state = run(build(None), gs, PARAMS32)
+  for dtype in (jnp.float32, "float32"):
+    outs_same, state_same = run(build(dtype), gs, PARAMS32)
+    assert state_same.nu.dtype == state.nu.dtype == jnp.float32
+    np.testing.assert_array_equal(state_same.nu, state.nu)
+    for a, b in zip(outs, outs_same):
+      np.testing.assert_array_equal(a.nu, b.nu)
+
+
+@pytest.mark.parametrize("name", SECOND_MOMENTS)
+def test_second_moment_nu_dtype_float32_for_bfloat16_params(name):
+  build, rule = SECOND_MOMENTS[name]
+  tx = build(jnp.float32)
+  p16 = PARAMS.astype(jnp.bfloat16)
+  state = tx.init(p16)
+  assert state.nu.dtype == jnp.float32
+  flow, state = tx.update(G32.astype(jnp.bfloat16), state, p16)
+  assert flow.nu.dtype == state.nu.dtype == jnp.float32
+
+
+def test_track_max_second_moment_nu_dtype():
+  tx = optax.chain(P.ema_second_moment(0.5, nu_dtype=jnp.bfloat16),
+                   P.track_max_second_moment(nu_dtype=jnp.bfloat16))
+  state = tx.init(PARAMS32)
+  assert state[0].nu.dtype == state[1].nu_max.dtype == jnp.bfloat16
+  g1 = jnp.array([2.0, 0.0, 1.1, 0.3], jnp.float32)
+  g2 = jnp.array([0.0, 2.0, 1.1, 0.1], jnp.float32)
+  f1, state = tx.update(g1, state, PARAMS32)
+  f2, state = tx.update(g2, state, PARAMS32)
+  v1 = 0.5 * g1**2
+  v2 = 0.5 * v1.astype(jnp.bfloat16).astype(jnp.float32) + 0.5 * g2**2
+  assert f2.nu.dtype == jnp.float32 and state[1].nu_max.dtype == jnp.bfloat16
+  expected = jnp.maximum(v1.astype(jnp.bfloat16).astype(jnp.float32), v2)
+  np.testing.assert_array_equal(f2.nu, expected)
+  np.testing.assert_array_equal(state[1].nu_max, expected.astype(jnp.bfloat16))
+  # nu_dtype=None is the old stage: the same as leaving it out.
+  a = run(optax.chain(P.ema_second_moment(0.5), P.track_max_second_moment()), [g1, g2],
+          PARAMS32)
+  b = run(optax.chain(P.ema_second_moment(0.5, nu_dtype=None),
+                      P.track_max_second_moment(nu_dtype=None)), [g1, g2], PARAMS32)
+  assert a[1][1].nu_max.dtype == jnp.float32
+  np.testing.assert_array_equal(a[1][1].nu_max, b[1][1].nu_max)
+
+
+def test_bfloat16_ema_second_moment_at_b2_0999_cannot_decrease():
+  """The documented limit of a bfloat16 nu: a change (1 - b2)|g² - v| below
+  half an ulp of v (>= 2^-9 v) is rounded away, so at b2 = 0.999 the stored v
+  never decreases, and under a constant g it stops growing near g²/4."""
+  tx = P.ema_second_moment(0.999, nu_dtype=jnp.bfloat16)
+  p = jnp.zeros(1, jnp.float32)
+
+  def body(state, g):
+    return tx.update(g, state, p)[1], None
+
+  ones = jnp.ones((2000, 1), jnp.float32)
+  state = jax.lax.scan(body, tx.init(p), ones)[0]
+  assert float(state.nu[0]) == 0.25  # float32: 1 - 0.999^2000 = 0.865
+  state = jax.lax.scan(body, state, 0.1 * ones)[0]
+  assert float(state.nu[0]) == 0.25  # float32: 0.126
+
+
+def test_ema_first_moment_mu_dtype_bfloat16():
+  tx = P.ema_first_moment(0.5, mu_dtype=jnp.bfloat16)
+  state = tx.init(PARAMS32)
+  assert state.mu.dtype == jnp.bfloat16
+  flow, state = tx.update(G32, state, PARAMS32)
+  flow, state = tx.update(-G32, state, PARAMS32)
+  expected = 0.5 * (0.5 * G32).astype(jnp.bfloat16).astype(jnp.float32) - 0.5 * G32
+  assert flow.mu.dtype == jnp.float32 and state.mu.dtype == jnp.bfloat16
+  np.testing.assert_array_equal(flow.mu, expected)
+
+
 def test_center_second_moment():
   d = 0.9
   tx = optax.chain(P.ema_second_moment(d), P.center_second_moment(d))

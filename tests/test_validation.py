@@ -212,6 +212,52 @@ def test_bad_lam():
     optax_survey.adadb(lam=-0.5)
 
 
+# ----------------------------------------------------- state dtypes
+
+DTYPE = r"must be None or a floating dtype"
+BAD_DTYPES = [jnp.int32, "int8", bool, jnp.complex64, "not a dtype", 0.5, 3]
+
+
+@pytest.mark.parametrize("arg", ["mu_dtype", "nu_dtype"])
+@pytest.mark.parametrize("bad", BAD_DTYPES)
+def test_bad_state_dtype(arg, bad):
+  for name in aliases_with(arg):
+    with pytest.raises(TypeError, match=r"^" + arg + " " + DTYPE):
+      getattr(optax_survey, name)(**{arg: bad})
+
+
+def test_bad_state_dtype_message_shows_it():
+  with pytest.raises(TypeError, match=r"nu_dtype .*got int32\.$"):
+    optax_survey.adam(nu_dtype=jnp.int32)
+  with pytest.raises(TypeError, match=r"mu_dtype .*got 'nope'\.$"):
+    optax_survey.adam(mu_dtype="nope")
+
+
+@pytest.mark.parametrize("build", [
+    lambda d: P.ema_first_moment(mu_dtype=d),
+    lambda d: P.ema_second_moment(nu_dtype=d),
+    lambda d: P.accumulate_second_moment(nu_dtype=d),
+    lambda d: P.yogi_second_moment(nu_dtype=d),
+    lambda d: P.belief_second_moment(nu_dtype=d),
+    lambda d: P.track_max_second_moment(nu_dtype=d),
+])
+def test_primitive_state_dtypes(build):
+  for bad in (jnp.int32, "uint8", "not a dtype"):
+    with pytest.raises(TypeError, match=r"^(mu|nu)_dtype " + DTYPE):
+      build(bad)
+  for good in (None, jnp.bfloat16, "bfloat16", np.float16, np.dtype("float32")):
+    build(good)
+
+
+def test_state_dtype_aliases():
+  assert set(aliases_with("mu_dtype")) == set(aliases_with("b1"))
+  assert set(aliases_with("nu_dtype")) == set(aliases_with("b1")) | {
+      "adagrad", "adadelta", "rmsprop"}
+  # The bad dtype is named even where the stage it feeds is left out.
+  with pytest.raises(TypeError, match=r"^nu_dtype " + DTYPE):
+    optax_survey.adabound(amsbound=False, nu_dtype=jnp.int32)
+
+
 # -------------------------------------------------------------- lookahead
 
 

@@ -80,7 +80,7 @@ def defaults_text(name: str) -> str:
       f"{'lr' if p.name == 'learning_rate' else p.name}={p.default}"
       for p in params
       if p.default is not inspect.Parameter.empty
-      and p.name not in ("mask", "mu_dtype", "base_lr", "weight_decay")
+      and p.name not in ("mask", "mu_dtype", "nu_dtype", "base_lr", "weight_decay")
   ]
   return ", ".join(shown)
 
