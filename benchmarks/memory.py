@@ -20,14 +20,19 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax_survey as osv
 
 from common import SPEC, SPECS, make_tree, save_json, step_fn, tree_info, tree_shapes
 
 N_RSS = 1 << 24
+
+
+BF16_MOMENTS = ("adam", "amsgrad", "adabelief", "adabound")
 
 
 def _rss() -> int:
@@ -144,10 +149,19 @@ def main(argv=None, log=print):
     log(f"  memory {spec.name:10s} state {sb['buffers']:.0f} buffers ({sb['bytes_per_param']:.2f} B/param; "
         f"min {spec.min_buffers})  XLA temp {an['temp']:.0f} param-sized buffers  "
         f"RSS extra during steps {r.get('extra_param_copies', float('nan')):.2f} x params")
+  # opt-in bfloat16 moments (``mu_dtype``/``nu_dtype``): state bytes and XLA temps
+  bf16 = []
+  for name in BF16_MOMENTS:
+    spec = types.SimpleNamespace(make=lambda name=name: getattr(osv, name)(
+        1e-3, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16))
+    sb, an = state_bytes(spec, shapes), analysis(spec, a.n)
+    bf16.append({"optimizer": name, "state_bytes_per_param": sb["bytes_per_param"], "xla": an})
+    log(f"  memory {name:10s} bfloat16 moments: {sb['bytes_per_param']:.2f} B/param, "
+        f"XLA temp {an['temp']:.2f} param-sized (float32) buffers")
   nd = rss[("adam", 0)]
   log(f"  memory adam without donation: RSS extra {nd.get('extra_param_copies', float('nan')):.2f} x params")
   out = {"n_elements": a.n, "tree_for_state_bytes": tree_info("transformer"),
-         "rows": rows, "adam_no_donation": nd}
+         "rows": rows, "adam_no_donation": nd, "bf16_moments": bf16}
   save_json(a.out, out)
   return out
 

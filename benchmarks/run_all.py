@@ -146,6 +146,12 @@ def summary(st, cf, ct, mem, sc, wall) -> str:
   for r in mem["rows"]:
     L.append(f"| {r['optimizer']} | {r['state_buffers']:.0f} ({r['min_buffers']}) | {r['state_bytes_per_param']:.2f} | "
              f"{r['xla']['temp']:.0f} | {_f(r['rss'].get('extra_param_copies'))} |")
+  if mem.get("bf16_moments"):
+    L += ["", "Opt-in bfloat16 moments (`mu_dtype=nu_dtype=jnp.bfloat16`; numerical limits in "
+          "docs/performance.md):", "", "| optimizer | state B/param | XLA temp (float32 param-sized buffers) |",
+          "|---|---|---|"]
+    for r in mem["bf16_moments"]:
+      L.append(f"| {r['optimizer']} | {r['state_bytes_per_param']:.2f} | {r['xla']['temp']:.2f} |")
   L += ["", f"Adam without donation: RSS extra {_f(mem['adam_no_donation'].get('extra_param_copies'))} x params "
         "(new parameters and state allocated each step), against 0 with donation.", ""]
   L += ["## 4. Scaling (one leaf, 1e4 to 1e8 elements)", "", "![scaling](scaling.png)", "",
