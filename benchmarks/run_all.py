@@ -44,11 +44,17 @@ def summary(st, cf, ct, mem, sc, wall) -> str:
         f"optax {m['optax']}, torch {m.get('torch', '–')} with {m.get('torch_threads', '?')} threads). "
         "No GPU was available: CPU only. Every number is a median over interleaved repeats after "
         "warm-up, the contenders of a comparison timed in turns in one process; ratios are "
-        "osv / other (< 1: optax_survey faster); the step-time ratio to optax is the median of the "
-        "per-trial ratios (the two are timed back to back in each trial).", ""]
+        "osv / other (< 1: optax_survey faster); the step-time ratio to optax of the same-maths and "
+        "same-cost pairs is taken over two instances of each (median over trials of the geometric mean of "
+        "the two pairs' ratios; benchmarks/README.md says why).", ""]
   bw = st["bandwidth"]["used_GBps"]
+  b0, b1 = st["bandwidth"]["before"]["jax_scale_GBps"], st["bandwidth"]["after"]["jax_scale_GBps"]
   L += [f"Copy bandwidth measured in the same run: **{bw:.1f} GB/s** (jitted, donated `x -> 2x` "
-        f"on 128 MiB, read + write; numpy `copyto` {st['bandwidth']['before']['numpy_copy_GBps']:.1f} GB/s).", ""]
+        f"on 128 MiB, read + write; numpy `copyto` {st['bandwidth']['before']['numpy_copy_GBps']:.1f} GB/s), "
+        f"probed just before the large-leaf runs (again after all step benchmarks: {b1:.1f} GB/s; on "
+        "this VM the probe reads about twice as much once the process has run the many-leaf trees, "
+        "reproduced, cause not found, and more than SGD's one-loop step then reaches, so the roofline "
+        "uses the probe taken in the large-leaf runs' conditions).", ""]
   info = st["trees"]
   L += ["## 1. Step time (`update` + `apply_updates`, jitted, parameters and state donated)", "",
         "Trees: " + ", ".join(f"`{k}` {v['leaves']} leaves / {v['elements']:,} elements" for k, v in info.items()) + ".", "",
@@ -56,8 +62,8 @@ def summary(st, cf, ct, mem, sc, wall) -> str:
         "arithmetic, constants differ (adagrad: ε inside the root; amsgrad: max of v̂; radam: exact vs folded "
         "bias correction); **nearest** = no optax built-in, compared with the nearest one (the survey "
         "optimizer keeps more state or does more arithmetic, so a ratio above 1 is its extra work, not overhead). "
-        "*A/A*: the baseline timed against a second instance of itself in the same trials (same "
-        "program, other buffers): how far from 1 a ratio reads on this machine with no difference at all.", ""]
+        "*A/A*: the baseline's second instance against its first in the same trials (same program, "
+        "other buffers): how far from 1 a single pair reads on this machine with no difference at all.", ""]
   rows = st["rows"]
   by = {(r["tree"], r["optimizer"]): r for r in rows}
   names = list(dict.fromkeys(r["optimizer"] for r in rows))
