@@ -441,6 +441,21 @@ def executed_bytes(compiled) -> dict[str, int]:
 
 # ----------------------------------------------------------------- bandwidth
 
+def time_chained(f, x, warmup: int, calls: int, repeats: int) -> list[float]:
+  """Seconds per call of ``x = f(x)`` (jitted, donated), one value per trial."""
+  for _ in range(warmup):
+    x = f(x)
+  x.block_until_ready()
+  ts = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    for _ in range(calls):
+      x = f(x)
+    x.block_until_ready()
+    ts.append((time.perf_counter() - t0) / calls)
+  return ts
+
+
 def copy_bandwidth(n_elements: int = 1 << 25, repeats: int = 15) -> dict[str, float]:
   """The machine's memory bandwidth as a jitted, donated ``x -> 2x`` sees it.
 
@@ -448,18 +463,8 @@ def copy_bandwidth(n_elements: int = 1 << 25, repeats: int = 15) -> dict[str, fl
   simplest memory-bound XLA program: the roofline for an optimizer step that
   moves B bytes is ``B / bandwidth``.  numpy's ``copyto`` is reported too.
   """
-  x = jnp.ones((n_elements,), jnp.float32)
   f = jax.jit(lambda a: a * 2.0, donate_argnums=0)
-  for _ in range(3):
-    x = f(x)
-  x.block_until_ready()
-  ts = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    for _ in range(4):
-      x = f(x)
-    x.block_until_ready()
-    ts.append((time.perf_counter() - t0) / 4)
+  ts = time_chained(f, jnp.ones((n_elements,), jnp.float32), 3, 4, repeats)
   nbytes = 2 * 4 * n_elements
   a = np.ones(n_elements, np.float32)
   b = np.empty_like(a)
@@ -468,7 +473,7 @@ def copy_bandwidth(n_elements: int = 1 << 25, repeats: int = 15) -> dict[str, fl
     t0 = time.perf_counter()
     np.copyto(b, a)
     tn.append(time.perf_counter() - t0)
-  del x, a, b
+  del a, b
   return {"jax_scale_GBps": nbytes / statistics.median(ts) / 1e9,
           "jax_scale_best_GBps": nbytes / min(ts) / 1e9,
           "numpy_copy_GBps": nbytes / statistics.median(tn) / 1e9,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +23,8 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 import optax_survey as osv
-from common import Contender, collect, interleaved, save_json, tree_shapes, RESULTS
+from common import (Contender, collect, interleaved, save_json, time_chained, tree_shapes,
+                    RESULTS)
 
 SIZES = [int(x) for x in (1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7, 3e7, 1e8)]
 CONTENDERS = {
@@ -36,17 +36,7 @@ CONTENDERS = {
 
 def empty_call_s(repeats: int = 7) -> float:
   f = jax.jit(lambda x: x, donate_argnums=0)
-  x = jnp.zeros((4,))
-  for _ in range(10):
-    x = f(x)
-  ts = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    for _ in range(200):
-      x = f(x)
-    x.block_until_ready()
-    ts.append((time.perf_counter() - t0) / 200)
-  return statistics.median(ts)
+  return statistics.median(time_chained(f, jnp.zeros((4,)), 10, 200, repeats))
 
 
 def fit(sizes, times):

@@ -59,7 +59,7 @@ def two_instance_ratio(osv, optax, optax_again, osv_again) -> float:
 
   Where an instance's buffers land in memory moved one instance's time by up to
   ±9% for a whole run here (the A/A control); over three instances each, Adam
-  on the large leaf read osv/optax 1.002 while single pairs read 1.01-1.10.
+  on the large leaf read osv/optax 1.002 in a one-off probe, while single pairs read 1.01-1.10 across runs.
   """
   return statistics.median(
       ((a * d) / (b * c)) ** 0.5
