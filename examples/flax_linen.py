@@ -47,7 +47,7 @@ def make_tx(name: str, steps: int) -> optax.GradientTransformation:
       "amsbound": lambda: osv.amsbound(schedule, final_lr=0.1),
       "diffgrad": lambda: osv.diffgrad(schedule),
       "adamw": lambda: osv.adamw(schedule, weight_decay=1e-4),
-      "lookahead": lambda: osv.lookahead(osv.adam(schedule), 5, 0.5),
+      "lookahead": lambda: osv.lookahead(osv.adam(schedule), sync_period=5, slow_step_size=0.5),
   }[name]()
   return optax.chain(optax.clip_by_global_norm(1.0), inner)
 

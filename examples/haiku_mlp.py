@@ -35,7 +35,7 @@ OPTIMIZERS = {
     "adamod": lambda: osv.adamod(1e-2, weight_decay=1e-4, mask=weights_only),
     "adabelief": lambda: osv.adabelief(1e-2, weight_decay=1e-4, mask=weights_only),
     "adadb": lambda: osv.adadb(1e-2),
-    "lookahead": lambda: osv.lookahead(osv.yogi(1e-2), 5, 0.5),
+    "lookahead": lambda: osv.lookahead(osv.yogi(1e-2), sync_period=5, slow_step_size=0.5),
 }
 
 

@@ -52,7 +52,7 @@ def make_optimizer(name: str) -> optax.GradientTransformation:
       "amsbound": lambda: osv.amsbound(1e-2, final_lr=0.1),
       "adamod": lambda: osv.adamod(1e-2),
       "radam": lambda: osv.radam(1e-2),
-      "lookahead": lambda: osv.lookahead(osv.adam(1e-2), 5, 0.5),
+      "lookahead": lambda: osv.lookahead(osv.adam(1e-2), sync_period=5, slow_step_size=0.5),
   }
   if name not in table:
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(table)}")

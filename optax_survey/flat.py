@@ -129,6 +129,9 @@ def flat_loss(
     loss_fn: a function whose first argument is the parameter tree.
     unravel: the second output of :func:`flatten_params`.
 
+  Returns:
+    The loss as a function of the flat vector (then the other arguments).
+
   Example::
 
     flat, unravel = flatten_params(params)

@@ -1,54 +1,266 @@
-"""The value that flows through an optax_survey chain.
+r"""The value that flows through an optax_survey chain, and the helpers to write a stage.
 
 A plain ``optax.chain`` hands each stage only the previous stage's output, so
 Adam cannot be written as "first moment, then second moment": both moments
 need the raw gradient.  optax_survey stages therefore pass a :class:`Flow`,
-a record of four pytrees shaped like the parameters::
+a record of pytrees shaped like the parameters and of what has been done to
+them::
 
-    grad  g_t   the raw gradient (after any L2 penalty), never rewritten
-    mu    m     the numerator of the step, the "direction"   (None: use grad)
-    nu    v     the second-moment estimate the step divides by (None: none yet)
-    eta   η     the per-element step size                      (None: 1)
+    grad   g_t   the raw gradient (after any L2 penalty), never rewritten
+    mu     m     the numerator of the step, the "direction"   (None: use grad)
+    nu     v     the second-moment estimate the step divides by (None: none yet)
+    nu_divisor   a scalar that divides nu (bias correction)    (None: 1)
+    eta    η     the per-element step size, real               (None: 1)
+    scale  s     a per-step scalar factor of the step size     (None: 1)
+    count  t     the number of this step, 1, 2, ...            (None: not counted)
+    decay  d     decoupled weight decay, subtracted at the end (None: none)
+    facts        what the stages so far have done (``Flow.facts``)
+    stages       their names, in order (for error messages)
 
-and the last stage, :func:`optax_survey.descend`, collapses it into the
-update ``u = -η ⊙ m``.  Each primitive reads the fields it needs and rewrites
-the ones it owns, so primitives stay one idea each, and can be inserted,
-removed or reordered.  Under ``jax.jit`` the whole chain is one elementwise
-graph per leaf with no trace of the stage boundaries (``docs/design.md``).
+The last stage, :func:`optax_survey.descend`, collapses it into the update
+``u = -s η ⊙ m - d``.  Scalars that depend on the step only (the learning
+rate, bias corrections, RAdam's ``r_t``) multiply ``s``, not ``η``: they are
+multiplied together as scalars (in float64 under ``jax_enable_x64``) and
+rounded once per element, as PyTorch rounds its one ``step_size``.  Each primitive reads the fields it needs, checks that the
+stages before it produced them (a clear ``ValueError`` naming the stage to put
+first otherwise) and rewrites the ones it owns, so primitives stay one idea
+each and can be inserted, removed or reordered.  The checks read Python-side
+facts while the update is traced: they cost nothing at run time.
 
-The first optax_survey stage of a chain turns plain gradients into a
-``Flow`` (:func:`as_flow`); nothing needs to be declared.  optax built-ins
-such as ``optax.clip_by_global_norm`` act on plain trees: put them before the
-first optax_survey stage or after ``descend()``.  See ``docs/design.md``.
+A ``Flow`` is not a pytree.  ``jax.tree.map`` and everything built on it
+(``optax.clip``, ``optax.clip_by_global_norm``, ``optax.apply_updates``, a
+jitted function returning it) raise a ``TypeError`` that says what went wrong:
+an optax built-in between optax_survey stages, or a chain that does not end
+with ``descend()``.  Put optax built-ins before the first optax_survey stage
+or after ``descend()``.  ``docs/design.md`` shows how to write a new stage
+with the helpers below.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import dataclasses
+from typing import Any, Iterable, Optional
 
 import jax
 import jax.numpy as jnp
 
 __all__ = [
-    "Flow", "as_flow", "direction", "step", "scale_eta", "scale_eta_by_scalar",
-    "scalar_like",
+    "Flow", "as_flow", "direction", "second_moment", "step", "full_eta", "with_full_eta",
+    "scale_eta", "scale_eta_by_scalar",
+    "scalar_like", "real_dtype", "record", "require", "refuse", "step_number",
+    "FIRST_MOMENT", "FRICTION", "MOMENTUM", "MU_BIAS_CORRECTED",
+    "NU_BIAS_CORRECTED", "NU_MAX", "NU_USED", "FOLDED_BIAS_CORRECTION",
+    "RECTIFIED", "LEARNING_RATE",
 ]
 
+# The facts a stage records (``Flow.facts``) and later stages check.
+FIRST_MOMENT = "first_moment"  # mu is an EMA of gradients (ema_first_moment)
+FRICTION = "friction"  # mu was multiplied elementwise by a friction coefficient
+MOMENTUM = "momentum"  # mu is a momentum trace of steps (trace_momentum)
+MU_BIAS_CORRECTED = "mu_bias_corrected"  # mu = m / (1 - b1^t) (bias_correction)
+NU_BIAS_CORRECTED = "nu_bias_corrected"  # nu = v / (1 - b2^t) (bias_correction)
+NU_MAX = "nu_max"  # nu is a running maximum (track_max_second_moment)
+NU_USED = "nu_used"  # a step size was computed from nu: changing nu is too late
+FOLDED_BIAS_CORRECTION = "folded_bias_correction"  # eta *= sqrt(bc2)/bc1
+RECTIFIED = "rectified"  # RAdam's rectification acted on eta
+LEARNING_RATE = "learning_rate"  # eta (or mu, after momentum) includes α_t
 
-class Flow(NamedTuple):
-  """Per-step record passed between optax_survey stages (see module doc)."""
+_NOT_A_PYTREE = (
+    "An optax_survey Flow (the record that optax_survey stages pass to each "
+    "other) was used as a pytree{after}. Either the chain does not end with "
+    "optax_survey.descend() (its output is then this Flow, not updates), or a "
+    "transformation that is not an optax_survey stage (optax.clip, "
+    "optax.clip_by_global_norm, optax.scale, optax.masked, ...) sits between "
+    "optax_survey stages, where it would act on every field of the record. End "
+    "the chain with descend(), and put optax built-ins before the first "
+    "optax_survey stage or after descend()."
+)
+
+
+class _FlowType(type):
+  """Flow's metaclass: JAX names a pytree's types in its structure errors.
+
+  ``optax.apply_updates(params, flow)`` on a dict or list of parameters fails
+  in JAX's structure check before any code of ours runs; the message then
+  shows ``repr(type(flow))``, which says what went wrong.
+  """
+
+  def __repr__(cls) -> str:
+    return (
+        "<optax_survey.Flow, the record passed between optax_survey stages: an "
+        "optimizer whose chain does not end with optax_survey.descend() returns it "
+        "instead of updates; end the chain with descend()>"
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Flow(metaclass=_FlowType):
+  """Per-step record passed between optax_survey stages (see the module doc).
+
+  Attributes:
+    grad: the raw gradient ``g_t``, never rewritten.
+    mu: the direction ``m`` (``None``: the gradient).
+    nu: the second-moment estimate ``v`` (``None``: none yet); real.
+    nu_divisor: a scalar that divides ``nu`` (``1 - β2^t`` after
+      :func:`~optax_survey.bias_correction`); ``None``: 1.  Kept apart so
+      that :func:`~optax_survey.adaptive_step_size` divides after the square
+      root, as PyTorch does (``v / (1 - β2^t)`` overflows float32 where ``v``
+      is near its maximum); :func:`second_moment` reads the quotient.
+    eta: the per-element step size ``η`` (``None``: 1); real.
+    scale: a scalar factor ``s`` of the step size (``None``: 1); real, in
+      the default float dtype.
+    count: the number of this step, ``t = 1, 2, ...`` (int32 scalar), set by
+      :func:`~optax_survey.count_steps`.
+    decay: the decoupled weight-decay term ``d`` that :func:`descend`
+      subtracts (``None``: none).
+    facts: frozenset of the facts the stages so far recorded (the constants
+      ``FIRST_MOMENT``, ``NU_USED``, ... of this module).
+    stages: the names of the stages so far, in order.
+  """
 
   grad: Any
   mu: Any = None
   nu: Any = None
+  nu_divisor: Any = None
   eta: Any = None
+  scale: Any = None
+  count: Any = None
+  decay: Any = None
+  facts: frozenset = frozenset()
+  stages: tuple = ()
+
+  def _replace(self, **changes: Any) -> "Flow":
+    """A copy with the given fields replaced (as ``NamedTuple._replace``)."""
+    return dataclasses.replace(self, **changes)
+
+  def __jax_array__(self):
+    # ``params + flow`` (a single-array parameter tree, or jnp on a Flow).
+    _refuse_flatten(self)
+
+  __array__ = __jax_array__
+
+  def __repr__(self) -> str:
+    fields = [f for f in _FIELDS if getattr(self, f) is not None]
+    return (
+        f"Flow(after {' -> '.join(self.stages) or 'no stage'}; set: "
+        f"grad{''.join(', ' + f for f in fields)})"
+    )
+
+
+def _refuse_flatten(flow: Flow):
+  after = f" after the stages {' -> '.join(flow.stages)}" if flow.stages else ""
+  raise TypeError(_NOT_A_PYTREE.format(after=after))
+
+
+jax.tree_util.register_pytree_node(
+    Flow, _refuse_flatten, lambda aux, children: None  # never unflattened
+)
 
 
 def as_flow(updates: Any) -> Flow:
-  """Wraps plain gradients in a :class:`Flow`; passes a ``Flow`` through."""
+  """Wraps plain gradients in a :class:`Flow`; passes a ``Flow`` through.
+
+  Args:
+    updates: the ``updates`` argument of a stage's ``update``: plain gradients
+      (the stage is the first optax_survey stage) or a ``Flow``.
+
+  Returns:
+    A ``Flow``.
+  """
   if isinstance(updates, Flow):
     return updates
   return Flow(grad=updates)
+
+
+def record(flow: Flow, stage: str, *, add: Iterable[str] = (),
+           remove: Iterable[str] = (), **fields: Any) -> Flow:
+  """The flow after ``stage``: its fields replaced, its facts updated.
+
+  Args:
+    flow: the incoming flow.
+    stage: the stage's name (used in later error messages).
+    add: facts the stage establishes.
+    remove: facts that no longer hold after it.
+    **fields: fields the stage rewrites (``mu=...``, ``eta=...``).
+
+  Returns:
+    The new ``Flow``.
+  """
+  facts = (flow.facts - frozenset(remove)) | frozenset(add)
+  return flow._replace(facts=facts, stages=flow.stages + (stage,), **fields)
+
+
+def _absent(flow: Flow) -> bool:
+  # A gradient tree without leaves (no parameters): nothing to check.
+  return flow.grad is None or not jax.tree.leaves(flow.grad)
+
+
+def require(flow: Flow, stage: str, what: str, hint: str) -> None:
+  """Raises ``ValueError`` unless ``what`` (a field or a fact) is in the flow.
+
+  Args:
+    flow: the incoming flow.
+    stage: the name of the stage that checks (named in the message).
+    what: a field name (``"nu"``) or a fact (``NU_USED``).
+    hint: what to put where, e.g. ``"put ema_second_moment() before it"``.
+  """
+  present = (
+      getattr(flow, what) is not None if what in _FIELDS else what in flow.facts
+  )
+  if not present and not _absent(flow):
+    raise ValueError(f"{stage} needs {_describe(what)}: {hint}.")
+
+
+def refuse(flow: Flow, stage: str, fact: str, message: str) -> None:
+  """Raises ``ValueError`` if ``fact`` (a fact or a field) is already in the flow.
+
+  The message reads ``"{stage} cannot come after {the stages so far}:
+  {message}."``.
+  """
+  present = (
+      getattr(flow, fact) is not None if fact in _FIELDS else fact in flow.facts
+  )
+  if present and not _absent(flow):
+    after = " -> ".join(flow.stages) or "the stages before it"
+    raise ValueError(f"{stage} cannot come after {after}: {message}.")
+
+
+_FIELDS = ("mu", "nu", "eta", "scale", "count", "decay")
+_DESCRIPTIONS = {
+    "mu": "a direction `mu` in the flow",
+    "nu": "a second moment `nu` in the flow",
+    "eta": "a step size `eta` in the flow",
+    "scale": "a scalar step-size factor in the flow",
+    "count": "the step number t",
+    FIRST_MOMENT: "a first moment (an EMA of the gradients) in `mu`",
+    NU_USED: "a step size computed from the second moment",
+    LEARNING_RATE: "the learning rate applied to the step size",
+}
+
+
+def _describe(what: str) -> str:
+  return _DESCRIPTIONS.get(what, f"`{what}`")
+
+
+def step_number(flow: Flow, stage: str) -> Optional[jax.Array]:
+  """The number ``t = 1, 2, ...`` of this step, set by ``count_steps()``.
+
+  Raises:
+    ValueError: if no :func:`~optax_survey.count_steps` stage came before.
+  """
+  require(
+      flow, stage, "count",
+      "put optax_survey.count_steps() first in the chain (every optax_survey "
+      "optimizer starts with it)",
+  )
+  return flow.count
+
+
+def second_moment(flow: Flow) -> Any:
+  """The second moment ``nu / nu_divisor`` (``nu`` itself without a divisor)."""
+  if flow.nu_divisor is None or flow.nu is None:
+    return flow.nu
+  return jax.tree.map(lambda v: v / scalar_like(flow.nu_divisor, v), flow.nu)
 
 
 def direction(flow: Flow) -> Any:
@@ -56,33 +268,64 @@ def direction(flow: Flow) -> Any:
   return flow.grad if flow.mu is None else flow.mu
 
 
-def step(flow: Flow) -> Any:
-  """The current step ``η ⊙ m``, i.e. the update up to its sign."""
+def full_eta(flow: Flow) -> Any:
+  """The whole per-element step size ``s η`` (``None`` when both are 1)."""
+  if flow.scale is None:
+    return flow.eta
   if flow.eta is None:
+    return jax.tree.map(lambda g: scalar_like(flow.scale, g), flow.grad)
+  return jax.tree.map(lambda e: scalar_like(flow.scale, e) * e, flow.eta)
+
+
+def with_full_eta(flow: Flow) -> Flow:
+  """The same flow with the scalar factor folded into ``eta`` (``scale=None``)."""
+  return flow._replace(eta=full_eta(flow), scale=None)
+
+
+def step(flow: Flow) -> Any:
+  """The current step ``s η ⊙ m``, i.e. the update up to its sign and the decay."""
+  eta = full_eta(flow)
+  if eta is None:
     return direction(flow)
-  return jax.tree.map(lambda e, m: e * m, flow.eta, direction(flow))
+  return jax.tree.map(lambda e, m: e * m, eta, direction(flow))
 
 
 def scale_eta(flow: Flow, factor: Any) -> Flow:
-  """Multiplies the step size η by ``factor``, a pytree shaped like the grads."""
+  """Multiplies the per-element step size η by ``factor``, shaped like the grads."""
   if flow.eta is None:
     return flow._replace(eta=factor)
   return flow._replace(eta=jax.tree.map(lambda e, f: e * f, flow.eta, factor))
 
 
-def scalar_like(scalar: Any, leaf: Any) -> jax.Array:
-  """A per-step scalar in the precision of ``leaf`` (at least float32).
+def real_dtype(leaf: Any) -> jnp.dtype:
+  """The real counterpart of ``leaf``'s dtype: float32 for complex64, else its own."""
+  dtype = jnp.result_type(leaf)
+  if jnp.issubdtype(dtype, jnp.complexfloating):
+    return jnp.finfo(dtype).dtype
+  return dtype
 
-  Step-number scalars (``1 - β^t``, ``r_t``, bounds) are computed in the default
-  float type, float64 under ``jax_enable_x64``; as in PyTorch, where they are
-  Python floats, they must not promote float32 parameters to float64.
+
+def scalar_like(scalar: Any, leaf: Any) -> jax.Array:
+  """A real per-step scalar in the precision of ``leaf`` (at least float32).
+
+  Step-number scalars (``1 - β^t``, ``r_t``, bounds) are computed in the
+  default float type (float64 under ``jax_enable_x64``); as in PyTorch, where
+  they are Python floats, they are rounded once to the parameters' precision
+  and do not promote float32 parameters to float64.  Complex leaves get a
+  real scalar (float32 for complex64).
   """
-  return jnp.asarray(scalar, jnp.promote_types(jnp.result_type(leaf), jnp.float32))
+  scalar = jnp.asarray(scalar)
+  if jnp.iscomplexobj(scalar):  # e.g. a hyperparameter injected as complex64
+    scalar = jnp.real(scalar)
+  return scalar.astype(jnp.promote_types(real_dtype(leaf), jnp.float32))
 
 
 def scale_eta_by_scalar(flow: Flow, scalar: Any) -> Flow:
-  """Multiplies η by one scalar (a learning rate, a bias correction...).
+  """Multiplies the step size by one scalar (a learning rate, a bias correction...).
 
-  The scalar is broadcast per leaf; no full-size array is materialised.
+  The scalar joins ``flow.scale``: scalars are multiplied together, and the
+  product multiplies each element once, in :func:`step`.
   """
-  return scale_eta(flow, jax.tree.map(lambda g: scalar_like(scalar, g), flow.grad))
+  if flow.scale is None:
+    return flow._replace(scale=scalar)
+  return flow._replace(scale=flow.scale * scalar)

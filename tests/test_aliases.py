@@ -13,8 +13,8 @@ from jax.flatten_util import ravel_pytree
 
 import optax_survey as osv
 from optax_survey import (
-    CenteredSecondMomentState, CountState, DeltaAccumulatorState, FirstMomentState,
-    MaxSecondMomentState, MomentumState, SecondMomentState,
+    BoundStepSizeState, CenteredSecondMomentState, CountState, DeltaAccumulatorState,
+    FirstMomentState, MaxSecondMomentState, MomentumState, SecondMomentState,
 )
 
 # XLA CPU -O0: halves compile time; the runs themselves take milliseconds.
@@ -85,7 +85,7 @@ def test_nag_equals_survey_lookahead_form():
   φ_t = φ_{t-1} - lr g_t - μ(μ m_{t-1} + lr g_t) = φ_{t-1} - lr (g_t + μ b_t).
   """
   lr, mu, steps = 0.05, 0.9, 150
-  ours = osv.nag(lr, mu)
+  ours = osv.nag(lr, momentum=mu)
 
   def run():
     def body(carry, _):
@@ -95,7 +95,8 @@ def test_nag_equals_survey_lookahead_form():
       g = coupled_grad(_UNRAVEL(theta - mu * m))  # survey: look-ahead gradient
       m = mu * m + lr * ravel_pytree(g)[0]
       theta = theta - m
-      return (p, s, theta, m), (ravel_pytree(p)[0], ravel_pytree(s[0].momentum)[0], theta, m)
+      buf = optax.tree_utils.tree_get(s, "momentum")
+      return (p, s, theta, m), (ravel_pytree(p)[0], ravel_pytree(buf)[0], theta, m)
 
     init = (PARAMS0, ours.init(PARAMS0), _FLAT0, jnp.zeros(_N))
     return jax.lax.scan(body, init, None, length=steps)[1]
@@ -121,7 +122,7 @@ def test_nag_survey_form_without_lr_is_different():
     g = np.asarray(ravel_pytree(coupled_grad(_UNRAVEL(jnp.asarray(theta - mu * b))))[0])
     b = mu * b + g
     theta = theta - lr * b
-  tx, p = osv.nag(lr, mu), PARAMS0
+  tx, p = osv.nag(lr, momentum=mu), PARAMS0
   s = tx.init(p)
   for _ in range(2):
     u, s = tx.update(coupled_grad(p), s, p)
@@ -133,28 +134,32 @@ def test_nag_survey_form_without_lr_is_different():
 # -------------------------------------------------------- (b) chain structure
 
 
+E = optax.EmptyState
+L2 = E  # add_l2_penalty: always in the chain, idle at a Python 0
+
+
 @pytest.mark.parametrize(
     "name,tx,types",
     [
-        ("adam", osv.adam(), (FirstMomentState, SecondMomentState, CountState,
-                               optax.EmptyState, optax.EmptyState, optax.EmptyState)),
-        ("amsgrad", osv.amsgrad(), (FirstMomentState, SecondMomentState,
-                                     MaxSecondMomentState, CountState, optax.EmptyState,
-                                     optax.EmptyState, optax.EmptyState)),
-        ("radam", osv.radam(), (FirstMomentState, SecondMomentState, optax.EmptyState,
-                                 CountState, CountState, optax.EmptyState,
-                                 optax.EmptyState)),
+        ("adam", osv.adam(), (L2, CountState, FirstMomentState, SecondMomentState,
+                               E, E, E, E)),
+        ("amsgrad", osv.amsgrad(), (L2, CountState, FirstMomentState, SecondMomentState,
+                                     MaxSecondMomentState, E, E, E, E)),
+        ("radam", osv.radam(), (CountState, FirstMomentState, SecondMomentState,
+                                 E, E, E, E, E, E)),
         ("rmsprop_centered_momentum", osv.rmsprop(centered=True, momentum=0.9),
-         (SecondMomentState, CenteredSecondMomentState, optax.EmptyState,
-          MomentumState, optax.EmptyState, optax.EmptyState)),
-        ("adadelta", osv.adadelta(), (SecondMomentState, DeltaAccumulatorState,
-                                       optax.EmptyState, optax.EmptyState)),
-        ("nag", osv.nag(), (MomentumState, optax.EmptyState, optax.EmptyState)),
-        ("sgd", osv.sgd(), (optax.EmptyState, optax.EmptyState)),
-        # adamw: the decoupled weight decay stage (default 1e-2) after descend()
-        ("adamw", osv.adamw(), (FirstMomentState, SecondMomentState, CountState,
-                                 optax.EmptyState, optax.EmptyState, optax.EmptyState,
-                                 optax.EmptyState)),
+         (L2, CountState, SecondMomentState, CenteredSecondMomentState, E,
+          MomentumState, E, E)),
+        ("rmsprop", osv.rmsprop(), (L2, CountState, SecondMomentState, E, E, E)),
+        ("adadelta", osv.adadelta(), (L2, CountState, SecondMomentState,
+                                       DeltaAccumulatorState, E, E)),
+        ("nag", osv.nag(), (L2, CountState, MomentumState, E, E)),
+        ("sgd", osv.sgd(), (L2, CountState, E, E)),
+        ("adabound", osv.adabound(), (L2, CountState, FirstMomentState, SecondMomentState,
+                                       E, E, E, BoundStepSizeState, E)),
+        # adamw: the decoupled weight decay stage (default 1e-2) before descend()
+        ("adamw", osv.adamw(), (CountState, FirstMomentState, SecondMomentState,
+                                 E, E, E, E, E)),
     ],
 )
 def test_alias_state_is_a_tuple_of_primitive_states(name, tx, types):
@@ -164,31 +169,85 @@ def test_alias_state_is_a_tuple_of_primitive_states(name, tx, types):
   assert tuple(type(s) for s in state) == types
   for s in state:
     for field in getattr(s, "_fields", ()):
-      if field != "count":  # per-parameter buffers are shaped like the params
+      if field not in ("count", "base_lr"):  # per-parameter buffers are shaped like the params
         assert jax.tree.structure(getattr(s, field)) == jax.tree.structure(PARAMS0)
 
 
-def test_adam_is_exactly_the_chain_of_its_primitives():
+ALIASES = [name for name in osv.OPTIMIZERS if name != "lookahead"]
+
+
+@pytest.mark.parametrize("name", ALIASES + ["lookahead"])
+@pytest.mark.parametrize("schedule", [False, True], ids=["constant", "schedule"])
+def test_one_step_counter_readable_with_tree_get(name, schedule):
+  """Every optimizer has exactly one ``count`` (optax.tree_utils.tree_get used
+  to raise "multiple values" for radam, adabound and adamw with a schedule),
+  and it is the number of updates done."""
+  lr = optax.exponential_decay(1e-2, 10, 0.9) if schedule else 1e-2
+  tx = osv.lookahead(osv.adam(lr)) if name == "lookahead" else getattr(osv, name)(lr)
+  state = tx.init(PARAMS0)
+  assert len(optax.tree_utils.tree_get_all_with_path(state, "count")) == 1
+  for k in range(1, 4):
+    _, state = tx.update(diag_grad(PARAMS0), state, PARAMS0)
+    assert int(optax.tree_utils.tree_get(state, "count")) == k
+
+
+def test_adam_written_out_as_primitives_is_adam():
+  """The recipe in the README and the adam alias, against optax.adam (an
+  independent implementation of the same rule) over 20 steps."""
   explicit = optax.chain(
-      osv.ema_first_moment(0.9), osv.ema_second_moment(0.999),
+      osv.count_steps(), osv.ema_first_moment(0.9), osv.ema_second_moment(0.999),
       osv.bias_correction(0.9, 0.999), osv.adaptive_step_size(1e-8),
       osv.apply_learning_rate(0.05), osv.descend())
-  a = _trajectory(osv.adam(0.05), diag_grad, 20)
-  b = _trajectory(explicit, diag_grad, 20)
-  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-    np.testing.assert_array_equal(x, y)
+  reference = _trajectory(optax.adam(0.05), diag_grad, 20)
+  for tx in (explicit, osv.adam(0.05)):
+    ours = _trajectory(tx, diag_grad, 20)
+    for x, y in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
+      np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ALIASES)
+def test_arguments_after_the_learning_rate_are_keyword_only(name):
+  """``osv.sgd(0.1, 0.9)`` used to mean weight_decay=0.9 (optax's is momentum)."""
+  params = inspect.signature(getattr(osv, name)).parameters.values()
+  first, *rest = params
+  assert first.name == "learning_rate"
+  assert rest and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in rest)
+  with pytest.raises(TypeError, match="positional argument"):
+    getattr(osv, name)(0.1, 0.9)
+
+
+def test_adam_family_offers_what_optax_adam_offers():
+  """eps_root and nesterov (NAdam), checked against optax."""
+  p, g = PARAMS0, diag_grad(PARAMS0)
+  for ours, theirs in (
+      (osv.adam(0.1, eps_root=1e-6), optax.adam(0.1, eps_root=1e-6)),
+      (osv.adam(0.1, nesterov=True), optax.nadam(0.1)),
+      (osv.adamw(0.1, nesterov=True, weight_decay=0.1),
+       optax.adamw(0.1, nesterov=True, weight_decay=0.1)),
+  ):
+    so, st = ours.init(p), theirs.init(p)
+    for _ in range(5):
+      uo, so = ours.update(g, so, p)
+      ut, st = theirs.update(g, st, p)
+      for a, b in zip(jax.tree.leaves(uo), jax.tree.leaves(ut)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+  eps_root = [n for n in ALIASES if "eps_root" in inspect.signature(getattr(osv, n)).parameters]
+  assert set(eps_root) >= {"adam", "adamw", "amsgrad", "yogi", "adabelief", "diffgrad",
+                           "adadb", "adabound", "amsbound", "adamod", "radam"}
 
 
 # ------------------------------------------------ (c) weight_decay=0 and state
 
 
 @pytest.mark.parametrize("alias", [osv.adam, osv.adamw, osv.sgd, osv.radam, osv.adabelief])
-def test_python_zero_weight_decay_leaves_the_stage_out(alias):
-  n_zero = len(alias(weight_decay=0.0).init(PARAMS0))
-  n_zero_int = len(alias(weight_decay=0).init(PARAMS0))
-  n_array = len(alias(weight_decay=jnp.asarray(0.0)).init(PARAMS0))
-  n_decay = len(alias(weight_decay=1e-3).init(PARAMS0))
-  assert n_zero == n_zero_int == n_array - 1 == n_decay - 1
+def test_weight_decay_stage_is_always_there(alias):
+  """Python 0, int 0, an array 0 (inject_hyperparams) and a decay all give the
+  same state structure, so checkpoints of one restore into the others."""
+  structures = {
+      jax.tree.structure(alias(weight_decay=wd).init(PARAMS0))
+      for wd in (0.0, 0, jnp.asarray(0.0), 1e-3)
+  }
+  assert len(structures) == 1
 
 
 @pytest.mark.parametrize("alias", [osv.adam, osv.adamw])
@@ -208,7 +267,8 @@ def test_inject_hyperparams_weight_decay_state_is_stable_and_live():
   tx = optax.inject_hyperparams(osv.adamw)(learning_rate=0.1, weight_decay=0.0)
   p = PARAMS0
   s = tx.init(p)
-  assert len(s.inner_state) == len(osv.adamw(weight_decay=0.1).init(p))
+  assert jax.tree.structure(s.inner_state) == jax.tree.structure(
+      osv.adamw(weight_decay=0.1).init(p))
   update = jax.jit(tx.update)  # one compilation: same structure and shapes twice
   u0, s_next = update(diag_grad(p), s, p)
   assert jax.tree.structure(s_next) == jax.tree.structure(s)
@@ -340,6 +400,12 @@ def _leaves_by_field(state):
   return out
 
 
+MU_DTYPE_ALIASES = [
+    name for name in NU_DTYPE_ALIASES
+    if "b1" in inspect.signature(getattr(osv, name)).parameters
+]
+
+
 def _dtype_kwargs(name, dtype):
   takes_mu = "mu_dtype" in inspect.signature(getattr(osv, name)).parameters
   return {"nu_dtype": dtype, **({"mu_dtype": dtype} if takes_mu else {})}
@@ -361,13 +427,16 @@ def test_bfloat16_moments_store_bfloat16_and_track_float32(name):
     if field in MOMENT_FIELDS:  # (a) the moments are stored in bfloat16 ...
       fields.add(field)
       assert a.dtype == jnp.bfloat16 and b.dtype == jnp.float32, field
+    elif field == "base_lr":  # AdaBound's α_0: a scalar in the default float
+      assert a.dtype == b.dtype == jnp.result_type(float) and a.shape == ()
     elif jnp.issubdtype(a.dtype, jnp.floating):  # ... the other buffers are not
       assert a.dtype == b.dtype == jnp.float32, field
     else:  # ... and the counts are the same
       assert a.dtype == b.dtype == jnp.int32, field
       np.testing.assert_array_equal(a, b)
   assert "nu" in fields
-  assert ("mu" in fields) == ("mu_dtype" in _dtype_kwargs(name, None))
+  # (rmsprop's mu_dtype is for its momentum buffer, absent by default)
+  assert ("mu" in fields) == (name in MU_DTYPE_ALIASES)
   assert ("nu_max" in fields) == (name in ("amsgrad", "amsbound"))
   # (b) the updates and parameters keep the parameters' dtype.
   for u, p in zip(jax.tree.leaves(u16), jax.tree.leaves(p16)):
@@ -387,7 +456,7 @@ def test_default_state_dtypes_are_unchanged(name):
   """(d) None (the default) and the parameters' own dtype change nothing, bit for bit."""
   p, s, u = _dtype_run(name)
   for field, leaf in _leaves_by_field(s):
-    if field != "count":
+    if field not in ("count", "base_lr"):  # (the scalars: int32, default float)
       assert leaf.dtype == jnp.float32, field
   for dtype in (None, jnp.float32):
     p2, s2, u2 = _dtype_run(name, **_dtype_kwargs(name, dtype))

@@ -122,7 +122,7 @@ def LR1(count):
 
 def belief_bound():
   return optax.chain(
-      S.ema_first_moment(0.9), S.belief_second_moment(0.99, eps=1e-12),
+      S.count_steps(), S.ema_first_moment(0.9), S.belief_second_moment(0.99, eps=1e-12),
       S.adaptive_step_size(1e-8), S.folded_bias_correction(0.9, 0.99),
       S.apply_learning_rate(LR1), S.bound_step_size(LR1, final_lr=0.05, gamma=0.05),
       S.descend())
@@ -155,7 +155,8 @@ def belief_bound_ref(theta, grad, steps, stats=None):
 # 2. Yogi's second moment with RAdam's rectification (SGD fallback before ρ_t >= 5).
 def yogi_radam():
   return optax.chain(
-      S.ema_first_moment(0.9, initial_value=1e-6), S.yogi_second_moment(0.99, 1e-6),
+      S.count_steps(), S.ema_first_moment(0.9, initial_value=1e-6),
+      S.yogi_second_moment(0.99, 1e-6),
       S.adaptive_step_size(1e-3), S.folded_bias_correction(0.9, 0.99),
       S.rectification(0.9, 0.99, threshold=5.0, degenerated_to_sgd=True),
       S.apply_learning_rate(3e-2), S.descend())
@@ -185,7 +186,8 @@ def yogi_radam_ref(theta, grad, steps):
 # 3. diffGrad's friction on AMSGrad (max of the raw v, exact bias correction).
 def amsgrad_diffgrad():
   return optax.chain(
-      S.ema_first_moment(0.9), S.ema_second_moment(0.999), S.track_max_second_moment(),
+      S.count_steps(), S.ema_first_moment(0.9), S.ema_second_moment(0.999),
+      S.track_max_second_moment(),
       S.diffgrad_friction(), S.bias_correction(0.9, 0.999), S.adaptive_step_size(1e-8),
       S.apply_learning_rate(1e-2), S.descend())
 
@@ -239,7 +241,8 @@ def lookahead_rmsprop_bound_ref(theta, grad, steps, return_slow=False):
 # 5. AdaDB's friction with AdaMod's momental bound.
 def adadb_momental():
   return optax.chain(
-      S.ema_first_moment(0.9), S.ema_second_moment(0.999), S.adadb_friction(0.7, 0.5),
+      S.count_steps(), S.ema_first_moment(0.9), S.ema_second_moment(0.999),
+      S.adadb_friction(0.7, 0.5),
       S.bias_correction(0.9, 0.999), S.adaptive_step_size(1e-8),
       S.apply_learning_rate(1e-2), S.momental_bound(0.95), S.descend())
 
@@ -300,7 +303,7 @@ def belief_adadelta():
   return optax.chain(
       S.add_l2_penalty(1e-2), S.ema_first_moment(0.9), S.belief_second_moment(0.95, 1e-16),
       S.delta_accumulator(0.95, 1e-6),
-      S.apply_learning_rate(0.5), S.descend(), S.add_decoupled_weight_decay(0.5, 1e-3))
+      S.apply_learning_rate(0.5), S.add_decoupled_weight_decay(0.5, 1e-3), S.descend())
 
 
 def belief_adadelta_ref(theta, grad, steps):
@@ -392,7 +395,8 @@ def test_branches_are_exercised():
   assert rho[0] < 5 <= rho[-1]     # both rectification branches are used
   # changing a rule the tests rely on changes the trajectory measurably
   alt = optax.chain(
-      S.ema_first_moment(0.9), S.ema_second_moment(0.999), S.adadb_friction(0.7, 0.5),
+      S.count_steps(), S.ema_first_moment(0.9), S.ema_second_moment(0.999),
+      S.adadb_friction(0.7, 0.5),
       S.bias_correction(0.9, 0.999), S.adaptive_step_size(1e-8),
       S.apply_learning_rate(1e-2), S.descend())   # no momental bound
   without, _ = run_single(alt, problem, jit=True)

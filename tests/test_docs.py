@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 import optax_survey as osv
 from optax_survey import aliases, flow, primitives, wrappers
 
@@ -22,6 +24,40 @@ def test_api_reference_lists_every_public_name():
             if not n.startswith("_") and not inspect.ismodule(getattr(osv, n))}
   public |= set(aliases.__all__) | set(primitives.__all__) | set(wrappers.__all__) | set(flow.__all__)
   assert public - documented_names() == set()
+
+
+PUBLIC_FUNCTIONS = [
+    name for name in (*aliases.__all__, *primitives.__all__, *wrappers.__all__,
+                      "flatten_params", "flat_loss", "flat_mask")
+    if not inspect.isclass(getattr(osv, name))
+]
+ACCESSORS = {"lookahead_slow_params", "flatten_params", "flat_loss"}  # no update rule
+OWN_HELPERS = ACCESSORS | {"flat_mask"}  # no paper or reference code to name
+
+
+@pytest.mark.parametrize("name", PUBLIC_FUNCTIONS)
+def test_public_functions_document_rule_reference_args_returns_example(name):
+  fn = getattr(osv, name)
+  doc = inspect.getdoc(fn) or ""
+  signature = inspect.signature(fn)
+  if signature.parameters:
+    assert "\nArgs:\n" in doc, name
+    for param in signature.parameters:
+      assert re.search(rf"^\s+{param}:", doc, re.M), (name, param)
+  assert "\nReturns:\n" in doc, name
+  assert "Example::" in doc, name
+  assert signature.return_annotation is not inspect.Signature.empty, name
+  if name not in ACCESSORS:
+    assert ".. math::" in doc, name  # the update rule
+  if name not in OWN_HELPERS:
+    assert "Reference" in doc or "reference" in doc, name
+
+
+def test_all_lists_the_public_names():
+  assert set(osv.__all__) >= set(osv.OPTIMIZERS) | set(primitives.__all__) | {
+      "lookahead_slow_params", "Flow", "as_flow", "LookaheadState"}
+  for name in osv.__all__:
+    assert hasattr(osv, name), name
 
 
 def test_sphinx_builds_with_warnings_as_errors(tmp_path):

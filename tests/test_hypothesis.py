@@ -6,6 +6,7 @@ Eager (no jit) on a small set of shapes, so few kernels are compiled.
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +16,12 @@ from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import optax_survey
+from conftest import require
 from optax_survey import primitives as P
 from optax_survey.flow import Flow
+
+torch = require("torch")
+adabound_ref = require("adabound")
 
 SETTINGS = settings(max_examples=25, deadline=None)
 ALIASES = [name for name in optax_survey.OPTIMIZERS if name != "lookahead"]
@@ -122,7 +127,7 @@ def test_sgd_is_minus_lr_times_grad(tree, lr):
 @given(tree=trees, lr=lrs, b1=decays, b2=decays, eps=epss)
 def test_adam_first_update_closed_form(tree, lr, b1, b2, eps):
   params, grads = split(tree)
-  tx = optax_survey.adam(lr, b1, b2, eps)
+  tx = optax_survey.adam(lr, b1=b1, b2=b2, eps=eps)
   updates, _ = tx.update(grads, tx.init(params), params)
   for u, g in zip(jax.tree.leaves(updates), jax.tree.leaves(grads)):
     g = np.asarray(g)
@@ -144,38 +149,44 @@ def test_adagrad_first_update_closed_form(tree, lr, eps, g0):
 
 @SETTINGS
 @given(
-    grads=st.lists(hnp.arrays(np.float64, (4,), elements=values), min_size=1, max_size=4),
+    grads=st.lists(hnp.arrays(np.float64, (4,), elements=values), min_size=1, max_size=6),
     lr=lrs, final_lr=st.floats(1e-3, 1.0), gamma=st.floats(1e-4, 0.5),
-    b1=decays, b2=decays, eps=epss,
+    b1=decays, b2=decays, eps=epss, amsbound=st.booleans(),
 )
-def test_adabound_step_sizes_within_bounds(grads, lr, final_lr, gamma, b1, b2, eps):
-  tx = optax.chain(
-      P.ema_first_moment(b1), P.ema_second_moment(b2), P.adaptive_step_size(eps),
-      P.folded_bias_correction(b1, b2), P.apply_learning_rate(lr),
-      P.bound_step_size(lr, final_lr, gamma))
+def test_adabound_matches_the_authors_code(grads, lr, final_lr, gamma, b1, b2, eps, amsbound):
+  """Random hyperparameters and gradients (zeros, tiny and large ones, where
+  the bounds bite): the parameters after every step equal the authors'
+  ``adabound.AdaBound`` (float64)."""
+  tx = optax_survey.adabound(lr, b1=b1, b2=b2, final_lr=final_lr, gamma=gamma, eps=eps,
+                             amsbound=amsbound)
   params = jnp.zeros(4)
   state = tx.init(params)
-  for t, g in enumerate(grads, start=1):
-    flow, state = tx.update(jnp.asarray(g), state, params)
-    assert isinstance(flow, Flow)
-    lower = final_lr * (1 - 1 / (gamma * t + 1))
-    upper = final_lr * (1 + 1 / (gamma * t))
-    eta = np.asarray(flow.eta)
-    assert np.all(eta >= lower * (1 - 1e-12)) and np.all(eta <= upper * (1 + 1e-12))
+  ref_param = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # the package's deprecated add(scalar, t)
+    ref = adabound_ref.AdaBound([ref_param], lr=lr, betas=(b1, b2), final_lr=final_lr,
+                                gamma=gamma, eps=eps, amsbound=amsbound)
+    for g in grads:
+      updates, state = tx.update(jnp.asarray(g), state, params)
+      params = optax.apply_updates(params, updates)
+      ref_param.grad = torch.tensor(g, dtype=torch.float64)
+      ref.step()
+      np.testing.assert_allclose(params, ref_param.detach().numpy(), rtol=1e-10,
+                                 atol=1e-12 * max(1.0, float(np.max(np.abs(params)))))
 
 
 @SETTINGS
 @given(grads=st.lists(hnp.arrays(np.float64, (5,), elements=values), min_size=2, max_size=5),
        b1=decays, b2=decays)
 def test_amsgrad_max_never_decreases(grads, b1, b2):
-  tx = optax_survey.amsgrad(1e-2, b1, b2)
+  tx = optax_survey.amsgrad(1e-2, b1=b1, b2=b2)
   params = jnp.zeros(5)
   state = tx.init(params)
   previous = np.zeros(5)
   for g in grads:
     _, state = tx.update(jnp.asarray(g), state, params)
-    nu_max = np.asarray(state[2].nu_max)
-    nu = np.asarray(state[1].nu)
+    nu_max = np.asarray(optax.tree_utils.tree_get(state, "nu_max"))
+    nu = np.asarray(optax.tree_utils.tree_get(state, "nu"))
     assert np.all(nu_max >= previous)
     assert np.all(nu_max >= nu)
     previous = nu_max

@@ -74,5 +74,5 @@ def test_build_your_own(tmp_path, monkeypatch):
   assert len(losses) == 8
   assert losses["belief_bound (new)"] < 0.3 and losses["adam"] < 0.3
   assert all(v < 1.0 for v in losses.values()), losses
-  assert "ValueError: adaptive_step_size needs `nu`" in text
+  assert "ValueError: adaptive_step_size needs a second moment `nu`" in text
   assert images == 1

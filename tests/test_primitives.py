@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,6 +33,22 @@ def run(tx, grads_list, params=PARAMS):
   return outs, state
 
 
+def counted(*stages):
+  """The stages after ``count_steps()``, which gives them the step number t."""
+  return optax.chain(P.count_steps(), *stages)
+
+
+def flow_at(t, *facts, **fields):
+  """A flow as earlier stages leave it at step ``t`` (``None``: not counted)."""
+  count = None if t is None else jnp.asarray(t, jnp.int32)
+  return Flow(count=count, facts=frozenset(facts), **fields)
+
+
+def eta(f):
+  """The whole per-element step size of a flow (its scalar factor folded in)."""
+  return F.full_eta(f)
+
+
 # ------------------------------------------------------------ state fields
 
 STATE_FIELDS = [
@@ -39,12 +57,14 @@ STATE_FIELDS = [
     (P.MaxSecondMomentState, ("nu_max",)),
     (P.CenteredSecondMomentState, ("grad_mean",)),
     (P.CountState, ("count",)),
+    (P.BoundStepSizeState, ("base_lr",)),
     (P.FrictionState, ("prev_grad",)),
     (P.AdaDBFrictionState, ("prev_grad", "prev_grad_2", "prev_grad_3")),
     (P.MomentalBoundState, ("eta_ema",)),
     (P.MomentumState, ("momentum",)),
     (P.DeltaAccumulatorState, ("delta_nu",)),
-    (optax_survey.LookaheadState, ("inner_state", "slow_params", "count")),
+    (optax_survey.LookaheadState,
+     ("inner_state", "slow_params", "steps_since_sync", "slow_momentum")),
 ]
 
 
@@ -61,14 +81,15 @@ def test_state_fields(cls, fields):
     (P.belief_second_moment(), P.SecondMomentState),
     (P.track_max_second_moment(), P.MaxSecondMomentState),
     (P.center_second_moment(), P.CenteredSecondMomentState),
-    (P.bias_correction(), P.CountState),
-    (P.folded_bias_correction(), P.CountState),
-    (P.rectification(), P.CountState),
+    (P.count_steps(), P.CountState),
+    (P.bias_correction(), optax.EmptyState),
+    (P.folded_bias_correction(), optax.EmptyState),
+    (P.rectification(), optax.EmptyState),
     (P.diffgrad_friction(), P.FrictionState),
     (P.adadb_friction(), P.AdaDBFrictionState),
-    (P.apply_learning_rate(optax.constant_schedule(0.1)), P.CountState),
+    (P.apply_learning_rate(optax.constant_schedule(0.1)), optax.EmptyState),
     (P.apply_learning_rate(0.1), optax.EmptyState),
-    (P.bound_step_size(0.1), P.CountState),
+    (P.bound_step_size(0.1), P.BoundStepSizeState),
     (P.momental_bound(), P.MomentalBoundState),
     (P.trace_momentum(), P.MomentumState),
     (P.delta_accumulator(), P.DeltaAccumulatorState),
@@ -81,6 +102,8 @@ def test_init_state_type(tx, cls):
   for leaf in jax.tree.leaves(state):
     if leaf.dtype == jnp.int32:
       assert leaf.shape == () and int(leaf) == 0
+    elif isinstance(state, P.BoundStepSizeState):
+      assert leaf.shape == () and float(leaf) == 0.1  # α_0, the lr at init
     else:
       assert leaf.shape == PARAMS.shape
 
@@ -153,10 +176,16 @@ def test_belief_second_moment_stores_eps():
   close(f2.nu[2], b2 * eps + eps)
 
 
-def test_belief_second_moment_without_first_moment_uses_grad():
-  # direction(flow) is the grad: (g - m)² = 0, s = eps.
-  (f1,), _ = run(P.belief_second_moment(0.9, 1e-4), [G])
-  close(f1.nu, 1e-4)
+def test_belief_second_moment_needs_the_first_moment_itself():
+  # It used to take the raw gradient as m: (g - g)² = 0, s = eps, silently.
+  with pytest.raises(ValueError, match=r"belief_second_moment needs a first moment .*"
+                     r"put ema_first_moment\(\) before it"):
+    run(P.belief_second_moment(0.9, 1e-4), [G])
+  for stage in (P.diffgrad_friction(), counted(P.bias_correction(0.9, None))):
+    tx = optax.chain(P.ema_first_moment(0.9), stage, P.belief_second_moment())
+    with pytest.raises(ValueError, match=r"belief_second_moment cannot come after .*"
+                       r"first moment m_t itself"):
+      run(tx, [G])
 
 
 def test_track_max_second_moment():
@@ -181,8 +210,13 @@ SECOND_MOMENTS = {
     "yogi": (lambda d: P.yogi_second_moment(0.9, 0.5, nu_dtype=d),
              lambda v, g, m: v - 0.1 * jnp.sign(v - g * g) * g * g),
     "belief": (lambda d: P.belief_second_moment(0.9, 1e-3, nu_dtype=d),
-               lambda v, g, m: 0.9 * v + (0.1 * (g - m) ** 2 + 1e-3)),
+               lambda v, g, m: 0.9 * v + (0.1 * (g - m) * (g - m) + 1e-3)),
 }
+
+
+def as_first_moment(g):
+  """Gradients with ``m = g`` as ema_first_moment would hand them on (belief needs it)."""
+  return flow_at(None, F.FIRST_MOMENT, grad=g, mu=g)
 G32 = jnp.array([0.3, -1.7, 0.0, 2.9], jnp.float32)
 PARAMS32 = PARAMS.astype(jnp.float32)
 
@@ -195,7 +229,7 @@ def test_second_moment_nu_dtype_casts_only_the_stored_state(name):
   assert state.nu.dtype == jnp.bfloat16
   v = state.nu
   for g in (G32, -2 * G32, G32 + 1):
-    flow, state = tx.update(g, state, PARAMS32)
+    flow, state = tx.update(as_first_moment(g), state, PARAMS32)
     # The flow's nu is computed in float32 from the stored (bfloat16) nu ...
     assert flow.nu.dtype == jnp.float32
     expected = rule(v.astype(jnp.float32), g, g)
@@ -209,7 +243,7 @@ def test_second_moment_nu_dtype_casts_only_the_stored_state(name):
 @pytest.mark.parametrize("name", SECOND_MOMENTS)
 def test_second_moment_nu_dtype_none_or_same_dtype_changes_nothing(name):
   build, _ = SECOND_MOMENTS[name]
-  gs = [G32, -2 * G32, G32 + 1]
+  gs = [as_first_moment(g) for g in (G32, -2 * G32, G32 + 1)]
   outs, state = run(build(None), gs, PARAMS32)
   for dtype in (jnp.float32, "float32"):
     outs_same, state_same = run(build(dtype), gs, PARAMS32)
@@ -226,7 +260,7 @@ def test_second_moment_nu_dtype_float32_for_bfloat16_params(name):
   p16 = PARAMS.astype(jnp.bfloat16)
   state = tx.init(p16)
   assert state.nu.dtype == jnp.float32
-  flow, state = tx.update(G32.astype(jnp.bfloat16), state, p16)
+  flow, state = tx.update(as_first_moment(G32.astype(jnp.bfloat16)), state, p16)
   assert flow.nu.dtype == state.nu.dtype == jnp.float32
 
 
@@ -299,22 +333,43 @@ def test_center_second_moment():
 
 def test_bias_correction():
   b1, b2 = 0.9, 0.99
-  tx = optax.chain(P.ema_first_moment(b1), P.ema_second_moment(b2),
-                   P.bias_correction(b1, b2))
+  tx = counted(P.ema_first_moment(b1), P.ema_second_moment(b2),
+                P.bias_correction(b1, b2))
   (f1, f2), state = run(tx, [G, G])
   close(f1.mu, G)  # m̂_1 = g exactly
-  close(f1.nu, G**2)
+  close(F.second_moment(f1), G**2)
   close(f2.mu, G)  # constant gradient: m̂ = g
-  close(f2.nu, G**2)
-  assert int(state[2].count) == 2
+  close(F.second_moment(f2), G**2)
+  close(f2.nu, (1 - b2**2) * G**2)  # v itself; v̂ = v / nu_divisor
+  close(f2.nu_divisor, 1 - b2**2)
+  assert int(state[0].count) == 2
+
+
+def test_bias_correction_nesterov_is_nadam():
+  """NAdam's m̂ (Dozat 2016): b1 m_t/(1 - b1^{t+1}) + (1 - b1) g_t/(1 - b1^t),
+  checked against optax.nadam's first two updates (a ~ 1/(|g|+eps) direction)."""
+  b1, b2 = 0.9, 0.999
+  tx = counted(P.ema_first_moment(b1), P.ema_second_moment(b2),
+               P.bias_correction(b1, b2, nesterov=True), P.adaptive_step_size(1e-8),
+               P.apply_learning_rate(0.1), P.descend())
+  ref = optax.nadam(0.1)
+  (u1, u2), _ = run(tx, [G, -0.5 * G])
+  (r1, r2), _ = run(ref, [G, -0.5 * G])
+  close(u1, r1, rtol=1e-13)
+  close(u2, r2, rtol=1e-13)
+  m1 = (1 - b1) * G
+  close(u1, -0.1 * (b1 * m1 / (1 - b1**2) + (1 - b1) * G / (1 - b1))
+        / (jnp.abs(G) + 1e-8), rtol=1e-13)
+  with pytest.raises(ValueError, match="nesterov=True.*needs b1"):
+    P.bias_correction(None, 0.9, nesterov=True)
 
 
 def test_bias_correction_one_moment_only():
-  (f1,), _ = run(optax.chain(P.ema_first_moment(0.5), P.bias_correction(0.5, None)), [G])
+  (f1,), _ = run(counted(P.ema_first_moment(0.5), P.bias_correction(0.5, None)), [G])
   close(f1.mu, G)
   assert f1.nu is None
-  (f1,), _ = run(optax.chain(P.ema_second_moment(0.5), P.bias_correction(None, 0.5)), [G])
-  close(f1.nu, G**2)
+  (f1,), _ = run(counted(P.ema_second_moment(0.5), P.bias_correction(None, 0.5)), [G])
+  close(F.second_moment(f1), G**2)
   assert f1.mu is None
 
 
@@ -343,12 +398,12 @@ def test_adaptive_step_size_eps_root_keeps_grad_finite():
 
 def test_folded_bias_correction():
   b1, b2 = 0.9, 0.999
-  tx = P.folded_bias_correction(b1, b2)
+  tx = counted(P.folded_bias_correction(b1, b2))
   (f1, f2, f3), state = run(tx, [G, G, G])
   for t, f in ((1, f1), (2, f2), (3, f3)):
-    close(f.eta, np.sqrt(1 - b2**t) / (1 - b1**t) * np.ones(4))
-    assert f.mu is None  # only η changes
-  assert int(state.count) == 3
+    close(eta(f), np.sqrt(1 - b2**t) / (1 - b1**t))
+    assert f.mu is None and f.eta is None  # only the scalar factor changes
+  assert int(state[0].count) == 3
 
 
 # ----------------------------------------------------------- rectification
@@ -374,8 +429,9 @@ def test_rectification_branches(degenerated):
   eta_in = jnp.array([1.0, 2.0, 0.5, 4.0])
   state = tx.init(PARAMS)
   for t in range(1, 9):
-    out, state = tx.update(Flow(grad=G, eta=eta_in), state, PARAMS)
-    assert np.all(np.isfinite(np.asarray(out.eta)))
+    flow = flow_at(t, F.NU_USED, F.FOLDED_BIAS_CORRECTION, grad=G, eta=eta_in)
+    out, state = tx.update(flow, state, PARAMS)
+    assert np.all(np.isfinite(np.asarray(eta(out))))
     rho_t, rho_inf = _rho(t, b2)
     if t < 6:
       expected = eta_in * 0 + (1 / (1 - b1**t) if degenerated else 0.0)
@@ -384,24 +440,26 @@ def test_rectification_branches(degenerated):
                   / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
       expected = r * eta_in
       assert 0 < r < 1
-    close(out.eta, expected, rtol=1e-10)
+    close(eta(out), expected, rtol=1e-10)
 
 
 def test_rectification_no_nan_anywhere():
   # b2 = 0.5: ρ_∞ = 3 < 4, never active and (ρ - 4) < 0 inside the sqrt.
   tx = P.rectification(0.9, 0.5, 4.0)
   state = tx.init(PARAMS)
-  for _ in range(3):
-    out, state = tx.update(G, state, PARAMS)  # plain grads: η from 1
-    close(out.eta, 0.0)
+  for t in range(1, 4):
+    out, state = tx.update(flow_at(t, F.NU_USED, F.FOLDED_BIAS_CORRECTION, grad=G),
+                           state, PARAMS)  # η from 1
+    close(eta(out), 0.0)
   # Differentiating through both branches stays finite.
-  def f(eta):
+  def f(eta_in):
     tx = P.rectification(0.9, 0.999, 5.0)
     state = tx.init(PARAMS)
     total = 0.0
-    for _ in range(7):
-      out, state = tx.update(Flow(grad=G, eta=eta), state, PARAMS)
-      total = total + jnp.sum(out.eta)
+    for t in range(1, 8):
+      flow = flow_at(t, F.NU_USED, F.FOLDED_BIAS_CORRECTION, grad=G, eta=eta_in)
+      out, state = tx.update(flow, state, PARAMS)
+      total = total + jnp.sum(eta(out))
     return total
   g = jax.grad(f)(jnp.ones(4))
   assert np.all(np.isfinite(np.asarray(g)))
@@ -453,24 +511,27 @@ def test_adadb_friction():
 
 def test_apply_learning_rate_constant_and_schedule():
   (f1,), _ = run(P.apply_learning_rate(0.1), [G])
-  close(optax.tree_utils.tree_sum(f1.eta), 0.1 * 1)  # one scalar per leaf
+  assert f1.eta is None and f1.scale == 0.1  # a scalar factor, not an array
   schedule = lambda count: 0.1 * (count + 1.0)
-  (f1, f2, f3), state = run(P.apply_learning_rate(schedule), [G, G, G])
+  (f1, f2, f3), state = run(counted(P.apply_learning_rate(schedule)), [G, G, G])
   for t, f in ((1, f1), (2, f2), (3, f3)):
     close(F.step(f), schedule(t - 1) * G)  # evaluated at the steps taken
-  assert int(state.count) == 3
+  assert int(state[0].count) == 3
+  with pytest.raises(ValueError, match=r"apply_learning_rate needs the step number t: "
+                     r"put optax_survey.count_steps\(\) first"):
+    run(P.apply_learning_rate(schedule), [G])
 
 
 def test_bound_step_size_formula():
   lr, final_lr, gamma = 0.01, 0.1, 1e-3
   tx = optax.chain(P.apply_learning_rate(lr), P.bound_step_size(lr, final_lr, gamma))
-  eta_in = Flow(grad=G, eta=jnp.array([1e-6, 1.0, 1e6, 1e-2]))
+  eta_in = jnp.array([1e-6, 1.0, 1e6, 1e-2])
   state = tx.init(PARAMS)
   for t in range(1, 4):
-    out, state = tx.update(eta_in, state, PARAMS)
+    out, state = tx.update(flow_at(t, grad=G, eta=eta_in), state, PARAMS)
     lower = final_lr * (1 - 1 / (gamma * t + 1))
     upper = final_lr * (1 + 1 / (gamma * t))
-    close(out.eta, np.clip(np.asarray(eta_in.eta) * lr, lower, upper))
+    close(out.eta, np.clip(np.asarray(eta_in) * lr, lower, upper))
     assert out.eta[0] == pytest.approx(lower) and out.eta[2] == pytest.approx(upper)
     assert out.eta[1] == pytest.approx(lr)  # inside the bounds: untouched
 
@@ -480,15 +541,18 @@ def test_bound_step_size_follows_schedule_and_sqrt_t():
   tx = P.bound_step_size(schedule, 0.1, 1e-3, decay_by_sqrt_t=True)
   state = tx.init(PARAMS)
   for t in range(1, 4):
-    out, state = tx.update(Flow(grad=G, eta=jnp.full(4, 1e-9)), state, PARAMS)
+    flow = flow_at(t, F.LEARNING_RATE, grad=G, eta=jnp.full(4, 1e-9))
+    out, state = tx.update(flow, state, PARAMS)
     final = 0.1 * schedule(t - 1) / schedule(0)
     lower = final * (1 - 1 / (1e-3 * t + 1))
     close(out.eta, lower / np.sqrt(t) * np.ones(4))
 
 
-def test_bound_step_size_needs_eta():
-  with pytest.raises(ValueError, match=r"bound_step_size needs `eta`.*apply_learning_rate"):
-    P.bound_step_size(0.1).update(G, P.bound_step_size(0.1).init(PARAMS))
+def test_bound_step_size_needs_the_learning_rate():
+  tx = counted(P.adaptive_step_size(), P.bound_step_size(0.1))
+  with pytest.raises(ValueError, match=r"bound_step_size needs the learning rate applied "
+                     r"to the step size: put apply_learning_rate\(\) before it"):
+    run(optax.chain(P.ema_second_moment(), tx), [G])
 
 
 def test_momental_bound():
@@ -496,16 +560,16 @@ def test_momental_bound():
   tx = P.momental_bound(b3)
   state = tx.init(PARAMS)
   e1 = jnp.array([1.0, 2.0, 3.0, 4.0])
-  out, state = tx.update(Flow(grad=G, eta=e1), state)
+  out, state = tx.update(flow_at(None, F.LEARNING_RATE, grad=G, eta=e1), state)
   close(state.eta_ema, (1 - b3) * e1)
   close(out.eta, (1 - b3) * e1)  # s_0 = 0: the first steps are damped
   e2 = jnp.array([0.01, 2.0, 3.0, 4.0])
-  out, state = tx.update(Flow(grad=G, eta=e2), state)
+  out, state = tx.update(flow_at(None, F.LEARNING_RATE, grad=G, eta=e2), state)
   s2 = b3 * (1 - b3) * e1 + (1 - b3) * e2
   close(state.eta_ema, s2)
   close(out.eta, np.minimum(e2, s2))
   assert out.eta[0] == e2[0]  # a step below its EMA passes
-  with pytest.raises(ValueError, match=r"momental_bound needs `eta`"):
+  with pytest.raises(ValueError, match=r"momental_bound needs the learning rate applied"):
     tx.update(G, state)
 
 
@@ -562,7 +626,8 @@ def test_delta_accumulator():
 def test_delta_accumulator_needs_nu_and_no_step_size_before_it():
   tx = P.delta_accumulator()
   state = tx.init(G)
-  with pytest.raises(ValueError, match="delta_accumulator needs `nu`.*ema_second_moment"):
+  with pytest.raises(ValueError, match="delta_accumulator needs a second moment `nu`.*"
+                     "ema_second_moment"):
     tx.update(Flow(grad=G), state)
   with pytest.raises(ValueError, match="before any step-size stage"):
     tx.update(Flow(grad=G, nu=G * G, eta=jnp.ones(4)), state)
@@ -596,27 +661,40 @@ def test_add_l2_penalty_mask():
 
 
 def test_add_decoupled_weight_decay():
-  tx = P.add_decoupled_weight_decay(0.1, 0.01)
+  tx = optax.chain(P.add_decoupled_weight_decay(0.1, 0.01), P.descend())
   out, _ = tx.update(G, tx.init(PARAMS), PARAMS)
-  close(out, G - 0.1 * 0.01 * PARAMS)
+  close(out, -G - 0.1 * 0.01 * PARAMS)  # descend() subtracts the decay term
   schedule = lambda count: 0.1 * (count + 1.0)
-  tx = P.add_decoupled_weight_decay(schedule, 0.01)
+  tx = counted(P.add_decoupled_weight_decay(schedule, 0.01), P.descend())
   (u1, u2), state = run(tx, [G, G])
-  close(u1, G - 0.1 * 0.01 * PARAMS)  # schedule(0) on the first step
-  close(u2, G - 0.2 * 0.01 * PARAMS)
-  assert int(state.count) == 2
+  close(u1, -G - 0.1 * 0.01 * PARAMS)  # schedule(0) on the first step
+  close(u2, -G - 0.2 * 0.01 * PARAMS)
+  assert int(state[0].count) == 2
   with pytest.raises(ValueError, match=r"add_decoupled_weight_decay needs `params`"):
     tx.update(G, state, None)
   # bfloat16 updates stay bfloat16.
   pb = PARAMS.astype(jnp.bfloat16)
-  out, _ = P.add_decoupled_weight_decay(0.1, 0.01).update(pb, optax.EmptyState(), pb)
+  tx = optax.chain(P.add_decoupled_weight_decay(0.1, 0.01), P.descend())
+  out, _ = tx.update(pb, tx.init(pb), pb)
   assert out.dtype == jnp.bfloat16
-
-
-def test_add_decoupled_weight_decay_given_a_flow_is_a_type_error():
-  tx = optax.chain(P.ema_first_moment(), P.add_decoupled_weight_decay(0.1, 0.01))
-  with pytest.raises(TypeError, match=r"acts on the final updates.*after\s+descend"):
+  # A Python zero does nothing; twice is refused.
+  tx = optax.chain(P.add_decoupled_weight_decay(0.1, 0.0), P.descend())
+  close(tx.update(G, tx.init(PARAMS), PARAMS)[0], -G)
+  tx = optax.chain(P.add_decoupled_weight_decay(0.1, 0.01),
+                   P.add_decoupled_weight_decay(0.1, 0.01), P.descend())
+  with pytest.raises(ValueError, match="decoupled weight decay is already set"):
     tx.update(G, tx.init(PARAMS), PARAMS)
+
+
+def test_add_decoupled_weight_decay_after_descend_leaves_a_flow():
+  """Placed after descend() (its old place) it ends the chain with a Flow:
+  apply_updates then raises the Flow's own TypeError, which says to end the
+  chain with descend()."""
+  tx = optax.chain(P.apply_learning_rate(0.1), P.descend(),
+                   P.add_decoupled_weight_decay(0.1, 0.01))
+  updates, _ = tx.update(G, tx.init(PARAMS), PARAMS)
+  with pytest.raises(TypeError, match=r"does not end with optax_survey.descend\(\)"):
+    optax.apply_updates(PARAMS, updates)
 
 
 # --------------------------------------------------------------- descend
@@ -627,8 +705,8 @@ def test_descend_sign_and_dtype():
   out, _ = P.descend().update(flow, optax.EmptyState())
   assert out.dtype == jnp.float32  # the float64 step is cast to the grads' dtype
   close(out, -0.25)
-  out, _ = P.descend().update(G, optax.EmptyState())  # plain grads: u = -g
-  close(out, -G)
+  with pytest.raises(ValueError, match=r"descend\(\) received plain updates"):
+    P.descend().update(G, optax.EmptyState())
   out, _ = P.descend().update(Flow(grad=G, eta=jnp.full(4, 2.0)), optax.EmptyState())
   close(out, -2 * G)
   gb = G.astype(jnp.bfloat16)
@@ -637,43 +715,161 @@ def test_descend_sign_and_dtype():
   assert out.dtype == jnp.bfloat16
 
 
-def test_adam_written_out_equals_alias():
-  tx = optax.chain(P.ema_first_moment(0.9), P.ema_second_moment(0.999),
-                   P.bias_correction(0.9, 0.999), P.adaptive_step_size(1e-8),
-                   P.apply_learning_rate(1e-3), P.descend())
+def test_adam_written_out_equals_optax_adam():
+  tx = counted(P.ema_first_moment(0.9), P.ema_second_moment(0.999),
+               P.bias_correction(0.9, 0.999), P.adaptive_step_size(1e-8),
+               P.apply_learning_rate(1e-3), P.descend())
   (u1, u2), _ = run(tx, [G, -G])
-  (r1, r2), _ = run(optax_survey.adam(1e-3), [G, -G])
+  (r1, r2), _ = run(optax.adam(1e-3), [G, -G])  # an independent Adam
   close(u1, r1)
   close(u2, r2)
-  close(u1, -1e-3 * G / (jnp.abs(G) + 1e-8))
+  close(u1, -1e-3 * G / (jnp.abs(G) + 1e-8))  # the closed form of step 1
 
 
 # ------------------------------------------------- ordering errors, wrapping
 
 
-@pytest.mark.parametrize("tx,stage,before", [
-    (P.adaptive_step_size(), "adaptive_step_size", "a second-moment stage"),
-    (P.track_max_second_moment(), "track_max_second_moment", "a second-moment stage"),
-    (P.center_second_moment(), "center_second_moment", "ema_second_moment"),
-    (P.bias_correction(0.9, 0.999), r"bias_correction\(b2=...\)", "a second-moment stage"),
-    (P.momental_bound(), "momental_bound", "apply_learning_rate"),
-    (P.bound_step_size(0.1), "bound_step_size", "apply_learning_rate"),
+@pytest.mark.parametrize("tx,message", [
+    (P.adaptive_step_size(), r"adaptive_step_size needs a second moment `nu` in the flow: "
+     r"put a second-moment stage \(ema_second_moment\) before it"),
+    (P.track_max_second_moment(), r"track_max_second_moment needs a second moment `nu`"),
+    (P.center_second_moment(), r"center_second_moment needs a second moment `nu` in the "
+     r"flow: put ema_second_moment\(\) before it"),
+    (counted(P.bias_correction(0.9, 0.999)), r"bias_correction needs a first moment \(an "
+     r"EMA of the gradients\) in `mu`: put ema_first_moment\(\) before it, or pass b1=None"),
+    (counted(P.bias_correction(None, 0.999)), r"bias_correction needs a second moment `nu`"),
+    (P.bias_correction(0.9, 0.999), r"bias_correction needs the step number t: put "
+     r"optax_survey.count_steps\(\) first"),
+    (P.momental_bound(), r"momental_bound needs the learning rate applied to the step "
+     r"size: put apply_learning_rate\(\) before it"),
+    (counted(P.bound_step_size(0.1)), r"bound_step_size needs the learning rate applied"),
+    (counted(P.rectification()), r"rectification needs a step size computed from the "
+     r"second moment: put adaptive_step_size\(\) before it"),
 ])
-def test_stage_before_its_input_raises(tx, stage, before):
-  with pytest.raises(ValueError, match=stage + r" needs `\w+` in the flow: put " + before
-                     + " before it in the chain"):
+def test_stage_before_its_input_raises(tx, message):
+  with pytest.raises(ValueError, match=message):
     tx.update(G, tx.init(PARAMS), PARAMS)
 
 
-def test_adaptive_step_size_first_in_chain():
-  tx = optax.chain(P.adaptive_step_size(), P.ema_second_moment(), P.descend())
-  with pytest.raises(ValueError, match=r"adaptive_step_size needs `nu`.*second-moment stage"):
+# Hand-built chains that used to compute something else without a word; each
+# now raises, naming the stage and what to put where.
+WRONG_CHAINS = {
+    "first moment twice": (
+        counted(P.ema_first_moment(), P.trace_momentum(), P.ema_first_moment()),
+        r"ema_first_moment cannot come after .*trace_momentum.*direction `mu` is "
+        r"already set"),
+    "two second moments": (
+        counted(P.ema_second_moment(), P.accumulate_second_moment()),
+        r"accumulate_second_moment cannot come after .*already a second moment"),
+    "adaptive step twice": (
+        counted(P.ema_second_moment(), P.adaptive_step_size(), P.adaptive_step_size()),
+        r"adaptive_step_size cannot come after .*keep one adaptive_step_size"),
+    "bias correction after the step size": (
+        counted(P.ema_second_moment(), P.adaptive_step_size(), P.bias_correction(None)),
+        r"bias_correction cannot come after .*put it before adaptive_step_size"),
+    "max after the step size": (
+        counted(P.ema_second_moment(), P.adaptive_step_size(), P.track_max_second_moment()),
+        r"track_max_second_moment cannot come after .*before adaptive_step_size"),
+    "exact and folded bias correction": (
+        counted(P.ema_first_moment(), P.ema_second_moment(), P.bias_correction(),
+                P.adaptive_step_size(), P.folded_bias_correction()),
+        r"folded_bias_correction cannot come after .*use one bias correction"),
+    "folded then exact": (
+        counted(P.ema_first_moment(), P.ema_second_moment(), P.folded_bias_correction(),
+                P.bias_correction()),
+        r"bias_correction cannot come after .*use one of the two"),
+    "rectification after the learning rate": (
+        counted(P.ema_second_moment(), P.adaptive_step_size(), P.folded_bias_correction(),
+                P.apply_learning_rate(0.1), P.rectification()),
+        r"rectification cannot come after .*put it before apply_learning_rate"),
+    "rectification without bias correction": (
+        counted(P.ema_second_moment(), P.adaptive_step_size(), P.rectification()),
+        r"rectification needs `folded_bias_correction`: put folded_bias_correction\(\)"),
+    "learning rate twice": (
+        counted(P.apply_learning_rate(0.1), P.apply_learning_rate(0.1)),
+        r"apply_learning_rate cannot come after .*keep one apply_learning_rate"),
+    "count twice": (counted(P.count_steps()), r"count_steps cannot come after count_steps"),
+    "step size before Adadelta's": (
+        counted(P.ema_second_moment(), P.apply_learning_rate(1.0), P.delta_accumulator()),
+        r"delta_accumulator cannot come after .*before any step-size stage"),
+    "centring the corrected moment": (
+        counted(P.ema_second_moment(), P.bias_correction(None), P.center_second_moment()),
+        r"center_second_moment cannot come after .*centres the raw second moment"),
+}
+
+
+@pytest.mark.parametrize("name", WRONG_CHAINS)
+def test_wrong_hand_built_chain_raises(name):
+  tx, message = WRONG_CHAINS[name]
+  with pytest.raises(ValueError, match=message):
     tx.update(G, tx.init(PARAMS), PARAMS)
+
+
+def test_descend_twice_raises():
+  # It used to negate twice: parameters went up.
+  tx = optax.chain(P.apply_learning_rate(0.1), P.descend(), P.descend())
+  with pytest.raises(ValueError, match=r"descend\(\) received plain updates.*once per chain"):
+    tx.update(G, tx.init(PARAMS), PARAMS)
+
+
+def test_missing_descend_raises_a_clear_error():
+  """It used to be JAX's bare "pytree structure error"."""
+  tx = counted(P.ema_first_moment(), P.apply_learning_rate(0.1))
+  updates, _ = tx.update(G, tx.init(PARAMS), PARAMS)
+  with pytest.raises(TypeError, match=r"after the stages count_steps -> ema_first_moment "
+                     r"-> apply_learning_rate.*does not end with optax_survey.descend"):
+    optax.apply_updates(PARAMS, updates)
+  with pytest.raises(TypeError, match="does not end with optax_survey.descend"):
+    jax.jit(tx.update)(G, tx.init(PARAMS), PARAMS)  # a jitted update returning it
+  # A dict of parameters fails in JAX's structure check, which names the type.
+  params = {"w": PARAMS}
+  updates, _ = tx.update(params, tx.init(params), params)
+  with pytest.raises(ValueError, match=r"optax_survey.Flow.*does not end with "
+                     r"optax_survey.descend\(\).*end the chain with descend\(\)"):
+    optax.apply_updates(params, updates)
+
+
+@pytest.mark.parametrize("builtin", [
+    optax.clip(0.1), optax.clip_by_global_norm(1.0), optax.scale(2.0),
+    optax.masked(optax.scale(2.0), True),
+])
+def test_optax_builtin_between_stages_raises(builtin):
+  """An optax built-in between stages used to act on every field of the record
+  (optax.clip_by_global_norm turned Adam's first step -0.1 into -0.045)."""
+  tx = counted(P.ema_first_moment(), P.ema_second_moment(), builtin,
+               P.bias_correction(), P.adaptive_step_size(), P.apply_learning_rate(0.1),
+               P.descend())
+  with pytest.raises(TypeError, match=r"a transformation that is not an optax_survey "
+                     r"stage \(optax.clip.*sits between optax_survey stages"):
+    tx.update(G, tx.init(PARAMS), PARAMS)
+  # Before the first stage or after descend() they act on plain trees: fine.
+  ok = optax.chain(builtin, counted(P.apply_learning_rate(0.1), P.descend()), builtin)
+  updates, _ = ok.update(G, ok.init(PARAMS), PARAMS)
+  assert np.all(np.isfinite(np.asarray(updates)))
+
+
+def test_rectification_after_exact_bias_correction_is_optax_radam():
+  """rectification after bias_correction (exact, optax's form) falls back to
+  m̂ itself: the SGD branch is not divided by bc1 twice.  Oracle: optax.radam,
+  first 8 steps (SGD branch for t <= 5, rectified after)."""
+  tx = counted(P.ema_first_moment(0.9), P.ema_second_moment(0.999),
+               P.bias_correction(0.9, 0.999), P.adaptive_step_size(1e-8),
+               P.rectification(0.9, 0.999, 5.0, degenerated_to_sgd=True),
+               P.apply_learning_rate(0.1), P.descend())
+  ref = optax.radam(0.1, threshold=5.0)
+  gs = [G * (1 + 0.3 * k) * (-1) ** k for k in range(8)]
+  ours, _ = run(tx, gs)
+  theirs, _ = run(ref, gs)
+  for t, (a, b) in enumerate(zip(ours, theirs), start=1):
+    # optax computes ρ_t as ρ_∞ - 2tβ^t/(1-β^t) in float64 (cancellation ~1e-12
+    # at t = 6, 7); ours is exact: rtol 1e-10 covers it, a wrong branch does not.
+    close(a, b, rtol=1e-10, atol=0)
+  close(ours[0], -0.1 * G)  # step 1: SGD with m̂_1 = g, not g / bc1
 
 
 def test_plain_gradients_are_wrapped():
   for tx in (P.ema_first_moment(), P.ema_second_moment(), P.apply_learning_rate(0.1),
-             P.diffgrad_friction(), P.trace_momentum(), P.folded_bias_correction()):
+             P.diffgrad_friction(), P.trace_momentum(), P.count_steps()):
     out, _ = tx.update(G, tx.init(PARAMS), PARAMS)
     assert isinstance(out, Flow)
     assert out.grad is G
@@ -686,45 +882,73 @@ def test_flow_helpers():
   g = {"a": jnp.array([1.0, -2.0]), "b": None, "c": jnp.array(3.0)}
   flow = F.as_flow(g)
   assert isinstance(flow, Flow) and flow.grad is g
-  assert flow.mu is None and flow.nu is None and flow.eta is None
+  assert flow.mu is None and flow.nu is None and flow.eta is None and flow.scale is None
   assert F.as_flow(flow) is flow
   assert F.direction(flow) is g
   assert F.step(flow) is g  # η = 1
   m = {"a": jnp.array([2.0, 2.0]), "b": None, "c": jnp.array(1.0)}
   flow = flow._replace(mu=m)
   assert F.direction(flow) is m
-  flow = F.scale_eta_by_scalar(flow, 0.5)
-  assert flow.eta["b"] is None and flow.eta["c"].shape == ()
+  flow = F.scale_eta_by_scalar(F.scale_eta_by_scalar(flow, 0.5), 4.0)
+  assert flow.eta is None and flow.scale == 2.0  # scalars multiply as scalars
+  e = F.full_eta(flow)
+  assert e["b"] is None and e["c"].shape == () and float(e["c"]) == 2.0
   flow = F.scale_eta(flow, {"a": jnp.array([2.0, 4.0]), "b": None, "c": jnp.array(3.0)})
   s = F.step(flow)
-  close(s["a"], [2.0, 4.0])
-  close(s["c"], 1.5)
+  close(s["a"], [8.0, 16.0])
+  close(s["c"], 6.0)
   assert s["b"] is None
-  assert Flow._fields == ("grad", "mu", "nu", "eta")
+  whole = F.with_full_eta(flow)
+  assert whole.scale is None
+  close(whole.eta["a"], [4.0, 8.0])
+  assert [f.name for f in dataclasses.fields(Flow)] == [
+      "grad", "mu", "nu", "nu_divisor", "eta", "scale", "count", "decay", "facts", "stages"]
+  recorded = F.record(flow, "my_stage", add=[F.NU_USED])
+  assert recorded.stages == ("my_stage",) and F.NU_USED in recorded.facts
+  assert F.NU_USED not in F.record(recorded, "other", remove=[F.NU_USED]).facts
+
+
+def test_flow_is_not_a_pytree():
+  flow = Flow(grad=G, stages=("ema_first_moment",))
+  for treat in (jax.tree.leaves, lambda f: jax.tree.map(lambda x: x, f)):
+    with pytest.raises(TypeError, match=r"Flow .*was used as a pytree after the stages "
+                       r"ema_first_moment"):
+      treat(flow)
+  assert "ema_first_moment" in repr(flow)
 
 
 def test_scale_eta_by_scalar_keeps_float32():
   g32 = jnp.ones(3, jnp.float32)
   flow = F.scale_eta_by_scalar(Flow(grad=g32), jnp.asarray(0.1, jnp.float64))
-  assert flow.eta.dtype == jnp.float32
+  assert eta(flow).dtype == jnp.float32
   assert F.step(flow).dtype == jnp.float32
+
+
+def test_scalar_like_is_real_for_complex_leaves():
+  c64 = jnp.ones(2, jnp.complex64)
+  assert F.scalar_like(0.5, c64).dtype == jnp.float32
+  assert F.scalar_like(jnp.asarray(0.5 + 0j, jnp.complex64), c64).dtype == jnp.float32
+  assert F.real_dtype(c64) == jnp.float32
+  assert F.real_dtype(jnp.ones(2, jnp.bfloat16)) == jnp.bfloat16
 
 
 # -------------------------------------------- None leaves and zero-size arrays
 
 ALL_PRIMITIVE_CHAINS = [
-    optax.chain(P.ema_first_moment(), P.ema_second_moment(), P.track_max_second_moment(),
-                P.center_second_moment(), P.bias_correction(), P.adaptive_step_size(),
-                P.folded_bias_correction(), P.rectification(degenerated_to_sgd=True),
-                P.apply_learning_rate(0.1), P.bound_step_size(0.1),
-                P.momental_bound(), P.descend()),
-    optax.chain(P.add_l2_penalty(0.1), P.accumulate_second_moment(), P.yogi_second_moment(),
-                P.delta_accumulator(), P.adaptive_step_size(0.0, 1e-8),
-                P.diffgrad_friction(), P.adadb_friction(), P.trace_momentum(nesterov=True),
-                P.apply_learning_rate(optax.constant_schedule(0.1)), P.descend(),
-                P.add_decoupled_weight_decay(0.1, 0.01)),
-    optax.chain(P.ema_first_moment(), P.belief_second_moment(), P.bias_correction(),
-                P.adaptive_step_size(), P.apply_learning_rate(0.1), P.descend()),
+    counted(P.ema_first_moment(), P.ema_second_moment(), P.center_second_moment(),
+            P.track_max_second_moment(), P.adaptive_step_size(),
+            P.folded_bias_correction(), P.rectification(degenerated_to_sgd=True),
+            P.apply_learning_rate(0.1), P.bound_step_size(0.1),
+            P.momental_bound(), P.descend()),
+    optax.chain(P.add_l2_penalty(0.1), P.count_steps(), P.yogi_second_moment(),
+                P.adaptive_step_size(0.0, 1e-8), P.diffgrad_friction(), P.adadb_friction(),
+                P.trace_momentum(nesterov=True),
+                P.apply_learning_rate(optax.constant_schedule(0.1)),
+                P.add_decoupled_weight_decay(0.1, 0.01), P.descend()),
+    counted(P.ema_first_moment(), P.belief_second_moment(), P.bias_correction(),
+            P.adaptive_step_size(), P.apply_learning_rate(0.1), P.descend()),
+    counted(P.accumulate_second_moment(), P.delta_accumulator(), P.apply_learning_rate(1.0),
+            P.descend()),
 ]
 
 

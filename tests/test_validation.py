@@ -77,7 +77,27 @@ def test_non_number_learning_rate_is_a_type_error(name, bad):
 
 def test_complex_learning_rate_is_a_type_error():
   with pytest.raises(TypeError, match=r"learning_rate must be real-valued"):
-    optax_survey.sgd(jnp.asarray(0.1 + 0.0j))
+    optax_survey.sgd(jnp.asarray(0.1 + 0.5j))
+  # A real value in a complex dtype is what optax.inject_hyperparams passes
+  # for complex parameters: accepted, and used as its real part.
+  tx = optax_survey.sgd(jnp.asarray(0.1 + 0.0j, jnp.complex64))
+  p = jnp.ones(2, jnp.complex64)
+  u, _ = tx.update(p, tx.init(p), p)
+  np.testing.assert_allclose(u, -0.1 * p, rtol=1e-6)
+
+
+def test_low_precision_hyperparameter_gets_a_hint():
+  """inject_hyperparams casts hyperparameters to the params' dtype: b2 = 0.999
+  becomes 1.0 in bfloat16 (optax.adam then silently stops updating v)."""
+  p = jnp.ones(3, jnp.bfloat16)
+  tx = optax.inject_hyperparams(optax_survey.adam)(learning_rate=1e-3)
+  with pytest.raises(ValueError, match=r"b2 must be in \[0.0, 1.0\), got 1.0 \(a "
+                     r"bfloat16 hyperparameter: .*hyperparam_dtype=jnp.float32"):
+    tx.init(p)
+  tx = optax.inject_hyperparams(optax_survey.adam, hyperparam_dtype=jnp.float32)(
+      learning_rate=1e-3)
+  u, _ = tx.update(p, tx.init(p), p)
+  assert u.dtype == jnp.bfloat16
 
 
 @pytest.mark.parametrize("name", ALIASES)
@@ -214,16 +234,32 @@ def test_bad_lam():
 
 # ----------------------------------------------------- state dtypes
 
-DTYPE = r"must be None or a floating dtype"
-BAD_DTYPES = [jnp.int32, "int8", bool, jnp.complex64, "not a dtype", 0.5, 3]
+DTYPE = r"must be None or a floating (or complex )?dtype"
+BAD_DTYPES = [jnp.int32, "int8", bool, "not a dtype", 0.5, 3]
 
 
-@pytest.mark.parametrize("arg", ["mu_dtype", "nu_dtype"])
-@pytest.mark.parametrize("bad", BAD_DTYPES)
+# (a complex mu_dtype is valid: the first moment of complex parameters)
+@pytest.mark.parametrize("arg,bad", [
+    *[("mu_dtype", bad) for bad in BAD_DTYPES],
+    *[("nu_dtype", bad) for bad in BAD_DTYPES + [jnp.complex64]],
+])
 def test_bad_state_dtype(arg, bad):
   for name in aliases_with(arg):
     with pytest.raises(TypeError, match=r"^" + arg + " " + DTYPE):
       getattr(optax_survey, name)(**{arg: bad})
+
+
+def test_nu_dtype_must_be_real_and_mu_dtype_must_match_the_params():
+  with pytest.raises(TypeError, match=r"^nu_dtype must be None or a floating dtype"):
+    optax_survey.adam(nu_dtype=jnp.complex64)
+  tx = optax_survey.adam(mu_dtype=jnp.complex64)
+  with pytest.raises(TypeError, match=r"mu_dtype=complex64 cannot store the first moment "
+                     r"of float64 parameters"):
+    tx.init(jnp.ones(2))
+  tx = optax_survey.sgdm(mu_dtype=jnp.bfloat16)
+  with pytest.raises(TypeError, match=r"mu_dtype=bfloat16 cannot store the first moment "
+                     r"of complex64 parameters: pass a complex dtype or None"):
+    tx.init(jnp.ones(2, jnp.complex64))
 
 
 def test_bad_state_dtype_message_shows_it():
@@ -250,7 +286,7 @@ def test_primitive_state_dtypes(build):
 
 
 def test_state_dtype_aliases():
-  assert set(aliases_with("mu_dtype")) == set(aliases_with("b1"))
+  assert set(aliases_with("mu_dtype")) == set(aliases_with("b1")) | {"sgdm", "nag", "rmsprop"}
   assert set(aliases_with("nu_dtype")) == set(aliases_with("b1")) | {
       "adagrad", "adadelta", "rmsprop"}
   # The bad dtype is named even where the stage it feeds is left out.
@@ -295,6 +331,19 @@ def test_bad_slow_step_size(bad):
 def test_slow_step_size_edges_accepted():
   optax_survey.lookahead(optax_survey.sgd(), slow_step_size=0.0)
   optax_survey.lookahead(optax_survey.sgd(), slow_step_size=1.0)
+
+
+@pytest.mark.parametrize("bad", ["Pullback", "", None, 1])
+def test_bad_pullback_momentum(bad):
+  with pytest.raises(ValueError, match=r"pullback_momentum must be one of 'none', 'reset', "
+                     r"'pullback', got"):
+    optax_survey.lookahead(optax_survey.sgdm(), pullback_momentum=bad)
+
+
+@pytest.mark.parametrize("bad", [optax_survey.adam, optax.adam, 0.1, None])
+def test_lookahead_needs_an_optimizer(bad):
+  with pytest.raises(TypeError, match=r"inner must be an optimizer"):
+    optax_survey.lookahead(bad)
 
 
 # ------------------------------------------------------------- primitives
