@@ -10,8 +10,10 @@ Phase ``train`` trains each optimizer for ``--steps`` steps on minibatches of
 the 3-class spirals (the minibatch of step t is drawn from
 ``fold_in(key, t)``, so a resumed run sees the same data), saving
 ``{"params", "opt_state"}`` at step ``--save-at`` with an
-``orbax.checkpoint.CheckpointManager``, and records the losses and the final
-parameters and state.  Phase ``resume`` rebuilds the optimizer, restores the
+``orbax.checkpoint.CheckpointManager``, records the losses and the final
+parameters and state, and prints what it saved where.  Phase ``resume``
+(which exits with status 2 and a one-line message when ``--dir`` holds no
+checkpoint of phase ``train``) rebuilds the optimizer, restores the
 checkpoint into the structure given by ``jax.eval_shape`` (shapes, dtypes and
 the optimizer's NamedTuple states), trains on to ``--steps`` and reports
 whether losses, parameters and optimizer state equal the recorded ones
@@ -65,6 +67,8 @@ def leaves(tree):
 
 
 def train_phase(names, args, x, y):
+  """Trains each optimizer, saves its checkpoint and its uninterrupted run,
+  and says what went where."""
   for name in names:
     tx = make_optimizer(name)
     params = init_mlp(jax.random.PRNGKey(0))
@@ -73,8 +77,29 @@ def train_phase(names, args, x, y):
       params, state, losses = run(step, params, tx.init(params), 0, args.steps,
                                   manager, args.save_at)
       manager.wait_until_finished()
-    np.savez(os.path.join(args.dir, f"{name}_uninterrupted.npz"),
-             losses=np.asarray(losses), *leaves((params, state)))
+      saved = manager.latest_step()
+    reference = os.path.join(args.dir, f"{name}_uninterrupted.npz")
+    np.savez(reference, losses=np.asarray(losses), *leaves((params, state)))
+    print(f"{name:<10} saved params and optimizer state at step {saved} to "
+          f"{os.path.join(args.dir, name, str(saved))}; the uninterrupted run to step "
+          f"{args.steps} to {reference}")
+  if args.phase == "train":
+    script = os.path.relpath(__file__)
+    script = os.path.abspath(__file__) if script.startswith("..") else script
+    chosen = "" if names == list(osv.OPTIMIZERS) else f" --optimizers {','.join(names)}"
+    print(f"resume with: python {script} --dir {args.dir} --phase resume{chosen}")
+
+
+def missing_checkpoints(names, directory) -> list[str]:
+  """The optimizers whose checkpoint (a step folder written by phase ``train``)
+  or uninterrupted run is not in ``directory``."""
+  missing = []
+  for name in names:
+    ckpt = os.path.join(directory, name)
+    steps = [d for d in os.listdir(ckpt) if d.isdigit()] if os.path.isdir(ckpt) else []
+    if not steps or not os.path.isfile(os.path.join(directory, f"{name}_uninterrupted.npz")):
+      missing.append(name)
+  return missing
 
 
 def resume_phase(names, args, x, y) -> list[dict]:
@@ -123,6 +148,22 @@ def main(argv=None):
     parser.error("need 0 < --save-at < --steps")
   args.dir = os.path.abspath(args.dir)
   names = args.optimizers.split(",")
+  if os.path.exists(args.dir) and not os.path.isdir(args.dir):
+    print(f"checkpointing.py: error: --dir {args.dir} is a file, not a directory",
+          file=sys.stderr)
+    raise SystemExit(2)
+  if args.phase == "resume":
+    missing = missing_checkpoints(names, args.dir)
+    if missing:
+      if not os.path.isdir(args.dir):
+        where = "does not exist"
+      elif len(missing) == len(names):
+        where = "has no checkpoints"
+      else:
+        where = f"has no checkpoint for {', '.join(missing)}"
+      print(f"checkpointing.py: error: --dir {args.dir} {where}: run --phase train "
+            f"with the same --dir first", file=sys.stderr)
+      raise SystemExit(2)
   x, y = spirals()
   results = None
   if args.phase in ("train", "both"):

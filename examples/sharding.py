@@ -15,7 +15,7 @@ same axis.  The optimizer state is created directly in its sharded form by
 ``jax.jit(tx.init, out_shardings=...)``, with each parameter-shaped state
 leaf (moments, maxima, previous gradients, Lookahead's slow weights...)
 sharded like its parameter and step counters replicated
-(:func:`state_shardings`); the training step is an ordinary ``jax.jit`` and
+(:func:`state_shardings`, by ``optax.tree_map_params``); the training step is an ordinary ``jax.jit`` and
 XLA's sharding propagation keeps everything in place.
 
 Data-parallel step: parameters and state replicated, the batch split; each
@@ -101,32 +101,32 @@ def fsdp_shardings(params, mesh, axis="fsdp", min_size=1024):
   return jax.tree.map(spec, params)
 
 
-def state_shardings(state, params, param_shardings, replicated):
-  """Shardings for an optimizer state: each subtree shaped like ``params``
-  (same tree structure and leaf shapes) gets ``param_shardings``, every other
-  leaf (step counters, scalars) is ``replicated``.
+def state_shardings(tx, params, param_shardings, replicated):
+  """Shardings for ``tx``'s state, by ``optax.tree_map_params``: every copy of
+  the parameter tree in the state (moments, maxima, previous gradients,
+  Lookahead's slow weights) gets ``param_shardings``, every other leaf (step
+  counters, AdaBound's ``base_lr``, injected hyperparameters) ``replicated``.
 
-  Works for any optax state, the survey's NamedTuple states, chains,
-  ``inject_hyperparams`` and Lookahead's slow weights included.  ``state``
-  may be abstract (``jax.eval_shape(tx.init, params)``).
+  ``optax.tree_map_params`` finds those copies by running ``tx.init`` on a
+  placeholder, so it works for any optax state: chains, ``inject_hyperparams``,
+  ``MultiSteps``, and through ``is_leaf`` the ``MaskedNode`` holes that
+  ``optax.masked`` and ``optax.multi_transform`` leave in a parameter tree
+  (kept as they are).  A ``None`` field (Lookahead's ``slow_momentum`` without
+  pullback momentum) stays ``None``.  ``params`` may be abstract.
   """
-  treedef = jax.tree.structure(params)
-  shapes = [jnp.shape(p) for p in jax.tree.leaves(params)]
 
-  def like_params(node):
-    if jax.tree.structure(node) != treedef:
-      return False
-    return [jnp.shape(l) for l in jax.tree.leaves(node)] == shapes
+  def masked(x):
+    return isinstance(x, optax.MaskedNode)
 
-  return jax.tree.map(
-      lambda node: param_shardings if like_params(node) else replicated,
-      state, is_leaf=like_params)
+  return optax.tree_map_params(
+      tx, lambda s, sharding: s if masked(s) else sharding,
+      jax.eval_shape(tx.init, params), param_shardings,
+      transform_non_params=lambda _: replicated, is_leaf=masked)
 
 
 def sharded_init(tx, params, param_shardings, mesh):
   """``tx.init`` compiled to produce the state already sharded."""
-  abstract = jax.eval_shape(tx.init, params)
-  shardings = state_shardings(abstract, params, param_shardings, NamedSharding(mesh, P()))
+  shardings = state_shardings(tx, params, param_shardings, NamedSharding(mesh, P()))
   return jax.jit(tx.init, out_shardings=shardings)(params), shardings
 
 

@@ -100,7 +100,7 @@ def check_number(
 def _real_part(value: Any) -> Any:
   """A complex (or traced complex) hyperparameter as its real part."""
   if isinstance(value, (jax.Array, np.ndarray, np.generic)) and jnp.iscomplexobj(value):
-    return jnp.real(value)
+    return jnp.real(jnp.asarray(value))
   return value
 
 

@@ -24,7 +24,8 @@ every step.  It also works with every optax_survey optimizer.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import chex
 import jax
@@ -40,7 +41,7 @@ def _float_dtype(name: str, tree: Any) -> np.dtype:
   leaves = jax.tree_util.tree_leaves_with_path(tree)
   if not leaves:
     raise TypeError(f"{name} has no array leaves: nothing to flatten.")
-  dtypes = {}
+  dtypes: dict[np.dtype, str] = {}
   for path, leaf in leaves:
     where = jax.tree_util.keystr(path) or "(the root)"
     if not isinstance(leaf, (jax.Array, np.ndarray, np.generic)):

@@ -1,6 +1,6 @@
 r"""NumPy transcriptions of the 18 optimizers for complex parameters: a test oracle.
 
-Written from the docstrings of ``optax_survey`` and ``/work/shared/ALGORITHMS.md``,
+Written from the docstrings of ``optax_survey`` and ``docs/references.md``,
 not from the library's code, with optax's convention for complex numbers:
 
 * second moments are built from ``|g|²`` and are real; step sizes ``η`` are

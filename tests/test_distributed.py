@@ -18,9 +18,17 @@ import os
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
+import optax
+import pytest
+
 import optax_survey as osv
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
+sys.path.insert(0, EXAMPLES)
+import sharding  # noqa: E402
+import train  # noqa: E402
 
 # End-to-end training only, not the optimizer's round-off check: the
 # gradients' matmul reductions are split over the 8 devices and summed in
@@ -79,3 +87,56 @@ def test_fsdp_and_data_parallel_match_single_device(tmp_path):
                     "adabelief": 6, "diffgrad": 9, "adadb": 15, "adabound": 6,
                     "amsbound": 9, "adamod": 9, "radam": 6, "lookahead": 9}
   assert {n: r["fsdp_split_state_leaves"] for n, r in results.items()} == expected_split
+
+
+def _masked_and_partitioned():
+  mask = {"w": True, "b": False, "s": False}
+  return {
+      "masked(adam)": optax.masked(osv.adam(1e-3), mask),
+      "multi_transform": optax.multi_transform(
+          {"a": osv.adabound(1e-3), "b": osv.lookahead(osv.sgdm(0.1), pullback_momentum="pullback")},
+          {"w": "a", "b": "b", "s": "b"}),
+  }
+
+
+@pytest.mark.parametrize("name", [*osv.OPTIMIZERS, "lookahead-pullback", "inject(adabound)",
+                                  "masked(adam)", "multi_transform"])
+def test_state_shardings_by_tree_map_params(name):
+  """``sharding.state_shardings`` (``optax.tree_map_params``) gives every copy of
+  the parameters in the state the parameters' shardings and every other leaf
+  the replicated one; markers stand in for the shardings, so one device does."""
+  params = {"w": jnp.zeros((8, 4)), "b": jnp.zeros(4), "s": jnp.zeros(())}
+  marks = {"w": "W", "b": "B", "s": "S"}
+  tx = {"lookahead-pullback": lambda: osv.lookahead(osv.adam(1e-3), pullback_momentum="pullback"),
+        "inject(adabound)": lambda: optax.inject_hyperparams(osv.adabound)(learning_rate=1e-3),
+        **{k: (lambda v=v: v) for k, v in _masked_and_partitioned().items()},
+        }.get(name, lambda: train.make_optimizer(name))()
+  state = tx.init(params)
+  shardings = sharding.state_shardings(tx, params, marks, "R")
+  flat_state, tree = jax.tree_util.tree_flatten_with_path(state)
+  assert jax.tree.structure(shardings) == tree  # a sharding for every state leaf
+  got = jax.tree.leaves(shardings)
+  n_params = 0
+  for (path, leaf), mark in zip(flat_state, got):
+    key = path[-1].key if isinstance(path[-1], jax.tree_util.DictKey) else None
+    if mark == "R":
+      # replicated: scalars (step counters, base_lr, hyperparameters), never a moment
+      assert jnp.ndim(leaf) == 0 and key not in marks, (name, jax.tree_util.keystr(path))
+    else:
+      assert key in marks and marks[key] == mark, (name, jax.tree_util.keystr(path), mark)
+      assert jnp.shape(leaf) == params[key].shape
+      n_params += 1
+  # every parameter-shaped state buffer found (Adam: mu and nu of 3 leaves)
+  if name == "adam":
+    assert n_params == 6
+  if name == "lookahead-pullback":  # inner mu, nu, slow weights, slow momentum
+    assert n_params == 12
+
+
+def test_example_and_docs_take_the_state_shardings_from_optax():
+  import inspect
+  source = inspect.getsource(sharding)
+  docs = open(os.path.join(EXAMPLES, "..", "docs", "distributed.md")).read()
+  for text in (source, docs):
+    assert "optax.tree_map_params(" in text and "is_leaf=masked" in text
+    assert "def like_params" not in text  # the hand-written tree walk is gone

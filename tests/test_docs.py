@@ -72,3 +72,31 @@ def test_sphinx_builds_with_warnings_as_errors(tmp_path):
   assert "Exact vs folded bias correction" in (tmp_path / "design.html").read_text()
   assert "Yogi" in (slips := (tmp_path / "slips.html").read_text()) and "<table" in slips
   assert "jax.distributed.initialize" in (tmp_path / "distributed.html").read_text()
+  references = (tmp_path / "references.html").read_text()
+  assert "adabelief_pytorch.AdaBelief" in references and "<table" in references
+  assert "Exact rules" in references and 'href="slips.html"' in references
+  assert 'href="references.html"' in (tmp_path / "index.html").read_text()  # in the toctree
+
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def test_the_repository_stands_on_its_own():
+  """No file points to notes outside the repository (the reference
+  implementations and exact rules are in docs/references.md)."""
+  offenders = []
+  for top in ("optax_survey", "docs", "examples", "benchmarks", "tests", "colab",
+              "README.md", "CHANGELOG.md", "requirements-reference.txt", "pyproject.toml"):
+    path = os.path.join(ROOT, top)
+    files = [path] if os.path.isfile(path) else [
+        os.path.join(d, f) for d, dirs, fs in os.walk(path)
+        if "_build" not in d and "__pycache__" not in d for f in fs]
+    for name in files:
+      if name.endswith((".py", ".md", ".rst", ".txt", ".toml", ".ipynb", ".cfg")):
+        text = open(name, encoding="utf-8").read()
+        # (spelt in pieces, so that this file does not match itself)
+        for needle in ("ALGORITHMS" + ".md", "shared" + "/seed", "/work/" + "shared",
+                       "../" + "shared/"):
+          if needle in text:
+            offenders.append((os.path.relpath(name, ROOT), needle))
+  assert offenders == []
