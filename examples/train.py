@@ -1,6 +1,8 @@
 """Train a small MLP with several survey optimizers on data made offline.
 
-The main job of README's first command:
+A training loop in plain JAX to read and adapt, the small example that README's
+command-line section points to (README's main job, the quick survey, is the
+``optax-survey`` command).
 
     python examples/train.py                      # defaults, about a minute on a laptop CPU
     python examples/train.py --steps 300 --optimizers adam,adabound,radam
@@ -25,9 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _mlp import forward, init_mlp
 
 import optax_survey as osv
-from _mlp import forward, init_mlp
 
 DEFAULT_OPTIMIZERS = "sgdm,adam,amsgrad,adabelief,diffgrad,adabound,radam,lookahead"
 
@@ -92,9 +94,9 @@ def train(name: str, params, data, steps: int, chunks: int = 10, progress=None):
   carry, losses, accs = (params, tx.init(params)), [], []
   start = time.perf_counter()
   for _ in range(-(-steps // chunk)):
-    carry, (l, a) = run_chunk(carry)
-    losses.append(np.asarray(l))
-    accs.append(np.asarray(a))
+    carry, (chunk_loss, chunk_acc) = run_chunk(carry)
+    losses.append(np.asarray(chunk_loss))
+    accs.append(np.asarray(chunk_acc))
     if progress is not None:
       progress.update(1)
   losses = np.concatenate(losses)[:steps]
@@ -114,11 +116,12 @@ def train(name: str, params, data, steps: int, chunks: int = 10, progress=None):
 
 def main(argv=None) -> list[dict]:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--steps", type=int, default=600)
-  parser.add_argument("--optimizers", default=DEFAULT_OPTIMIZERS)
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--out", default="out/train")
-  parser.add_argument("--no-plot", action="store_true")
+  parser.add_argument("--steps", type=int, default=600, help="training steps (default: 600)")
+  parser.add_argument("--optimizers", default=DEFAULT_OPTIMIZERS,
+                      help="comma-separated names (default: %(default)s)")
+  parser.add_argument("--seed", type=int, default=0, help="data and initialisation seed")
+  parser.add_argument("--out", default="out/train", help="output folder (default: out/train)")
+  parser.add_argument("--no-plot", action="store_true", help="do not write curves.png")
   args = parser.parse_args(argv)
   if args.steps < 1:
     parser.error(f"--steps must be >= 1, got {args.steps}")

@@ -1,16 +1,60 @@
-"""The survey harness command (optax-survey / python -m optax_survey) end to end, tiny settings."""
+"""The survey harness command (optax-survey / python -m optax_survey) end to end, tiny settings.
 
+Errors are checked in a subprocess, as a user meets them: exit status 2, one
+line on stderr, never a traceback, and before any training.
+"""
+
+import argparse
+import ast
 import csv
 import json
 import os
+import pathlib
+import re
 import subprocess
 import sys
 
 import pytest
 
-from optax_survey.harness import cli
+from optax_survey.harness import cli, registry
+from optax_survey.harness.tasks import get_task, task_learning_rates, task_names
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "optax_survey"
+CONSOLE_SCRIPT = pathlib.Path(sys.executable).parent / "optax-survey"
+# A step count no test could finish: a check that came after training would time out.
+FOREVER = "100000000"
+
+
+def run_cli(*args, module=True, blocked=(), timeout=120, **kwargs):
+  """Runs the command line in a fresh interpreter: ``python -m optax_survey`` or, with
+  ``blocked`` modules, a wrapper that makes ``import <module>`` fail first."""
+  if blocked:
+    code = ("import sys\n"
+            f"for m in {list(blocked)!r}: sys.modules[m] = None\n"
+            f"sys.argv = ['optax-survey', *{list(args)!r}]\n"
+            "from optax_survey.harness.cli import entry\n"
+            "entry()\n")
+    cmd = [sys.executable, "-c", code]
+  elif module or not CONSOLE_SCRIPT.exists():
+    cmd = [sys.executable, "-m", "optax_survey", *args]
+  else:
+    cmd = [str(CONSOLE_SCRIPT), *args]
+  return subprocess.run(cmd, cwd=kwargs.pop("cwd", ROOT), capture_output=True, text=True,
+                        timeout=timeout, **kwargs)
+
+
+def assert_one_line_error(proc, *words):
+  assert proc.returncode == 2, (proc.returncode, proc.stderr)
+  assert "Traceback" not in proc.stderr, proc.stderr
+  assert proc.stderr.startswith("optax-survey: error: "), proc.stderr
+  assert proc.stderr.count("\n") == 1, proc.stderr
+  for word in words:
+    assert word in proc.stderr, (word, proc.stderr)
+  assert proc.stdout == "", proc.stdout  # nothing ran
+
+
+# ------------------------------------------------------------------ commands
 
 
 def test_list_names_every_optimizer_with_defaults_and_paper(capsys):
@@ -19,13 +63,95 @@ def test_list_names_every_optimizer_with_defaults_and_paper(capsys):
   for name in ("sgd", "adabound", "radam", "lookahead", "adadb"):
     assert f"\n{name} " in out
   assert "Luo et al. 2019" in out and "final_lr=0.1" in out and "sync_period=5" in out
+  assert "weight_decay=0.01 (decoupled)" in out  # adamw's
+  assert "slow_step_size=0.8" in out and "slow_step_size=0.5" in out  # default; survey's
 
 
-def test_tasks_lists_every_task(capsys):
+def _readme_defaults():
+  """{optimizer: ({key: value text}, weight decay)} from README's optimizer table."""
+  table = {}
+  for line in (ROOT / "README.md").read_text().splitlines():
+    m = re.match(r"\| `(\w+)` \|", line)
+    if not m:
+      continue
+    cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+    name, defaults, decay = m.group(1), cells[3], cells[4]
+    pairs = {}
+    for part in defaults.split(", "):
+      words = part.split()
+      if words[0] == "as":  # "as Adam": that row's defaults
+        pairs.update(table[words[1].lower()][0])
+      else:
+        pairs[words[0]] = words[1].strip('"')
+    table[name] = (pairs, decay)
+  return table
+
+
+def _same_value(readme: str, value) -> bool:
+  if isinstance(value, bool) or value is None or isinstance(value, str):
+    return readme == str(value)
+  return float(readme) == float(value)
+
+
+def test_list_shows_every_default_of_the_readme_table(capsys):
+  readme = _readme_defaults()
+  assert set(readme) == set(registry.OPTIMIZERS)
+  cli.main(["list"])
+  out = capsys.readouterr().out
+  for name, (pairs, decay) in readme.items():
+    shown = registry.defaults(name)
+    for key, text in pairs.items():
+      assert key in shown, (name, key)
+      assert _same_value(text, shown[key]), (name, key, text, shown[key])
+    assert registry.OPTIMIZERS[name].weight_decay == decay, name
+    block = re.split(r"\n(?=\S)", out.split(f"\n{name} ", 1)[1])[0]  # up to the next name
+    for key, value in shown.items():
+      assert f"{key}={value!r}" in block or f"{key}={value}" in block, (name, key)
+
+
+def test_tasks_lists_every_task_with_its_learning_rates(capsys):
   assert cli.main(["tasks"]) == 0
   out = capsys.readouterr().out
-  for name in ("rosenbrock", "reddi", "mnist1d-cnn", "digits-mlp", "charlm"):
-    assert name in out
+  for name in task_names():
+    assert f"\n{name} " in "\n" + out
+  quadratic = out.split("quadratic", 1)[1].split("\nrosenbrock")[0]
+  assert "lr: sgd 0.45; sgdm, nag 0.05; adagrad, adadelta 1; the other 13 0.1" in quadratic
+  assert "final_lr 0.45" in quadratic
+  assert "α/√t" in out.split("\nreddi ", 1)[1].split("\nreddi-stochastic")[0]
+  for name in ("quadratic", "reddi-theorem1", "digits-mlp"):  # the shown rates are the used ones
+    assert task_learning_rates(name) == get_task(name).lrs
+
+
+def test_version(capsys):
+  with pytest.raises(SystemExit) as info:
+    cli.main(["--version"])
+  assert info.value.code == 0
+  import optax_survey
+  assert capsys.readouterr().out.startswith(f"optax-survey {optax_survey.__version__} (jax ")
+
+
+def test_every_option_of_every_command_has_help_and_no_markup(capsys):
+  parser = cli.build_parser()
+  parsers = {"": parser, **parser.subcommands}
+  assert set(parser.subcommands) == {"list", "tasks", "compare", "survey"}
+  for command, p in parsers.items():
+    for action in p._actions:
+      if isinstance(action, argparse._SubParsersAction):
+        continue
+      assert action.help and action.help != argparse.SUPPRESS, (command, action.option_strings)
+    with pytest.raises(SystemExit) as info:
+      cli.main([command, "--help"] if command else ["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for markup in ("``", ":func:", ":mod:", ":class:", ":data:"):
+      assert markup not in text, (command, markup)
+    assert not re.search(r"^\s*\.\. \w+::", text, re.M), command  # no directives
+  survey_help = parser.subcommands["survey"].format_help()
+  for option in ("--preset", "--seeds", "--no-progress", "--steps-scale", "--out"):
+    assert option in survey_help
+
+
+# --------------------------------------------------------------- training
 
 
 def test_compare_trains_prints_a_table_and_writes_results(tmp_path, capsys):
@@ -34,6 +160,7 @@ def test_compare_trains_prints_a_table_and_writes_results(tmp_path, capsys):
   assert code == 0
   out = capsys.readouterr().out
   assert "final test_acc" in out and "± " in out and "steps to test_acc" in out
+  assert "60 steps, 2 seeds; mean ± std over seeds" in out
   rows = list(csv.DictReader(open(tmp_path / "results.csv")))
   assert [r["optimizer"] for r in rows] == ["adam", "lookahead"]
   for r in rows:
@@ -48,8 +175,8 @@ def test_compare_trains_prints_a_table_and_writes_results(tmp_path, capsys):
 
 def test_compare_lr_grid_and_trajectories_on_a_2d_task(tmp_path, capsys):
   code = cli.main(["compare", "--task", "quadratic", "--optimizers", "sgd,adam",
-                   "--lr-grid", "0.01,0.1", "--steps", "40", "--seeds", "1", "--out", str(tmp_path),
-                   "--no-progress"])
+                   "--lr-grid", "0.01,0.1", "--steps", "40", "--seeds", "1", "--out",
+                   str(tmp_path), "--no-progress"])
   assert code == 0
   rows = list(csv.DictReader(open(tmp_path / "results.csv")))
   assert sorted((r["optimizer"], float(r["lr"])) for r in rows) == [
@@ -57,16 +184,56 @@ def test_compare_lr_grid_and_trajectories_on_a_2d_task(tmp_path, capsys):
   by = {(r["optimizer"], float(r["lr"])): float(r["final_mean"]) for r in rows}
   assert by[("sgd", 0.1)] < by[("sgd", 0.01)]  # a larger (stable) rate gets further in 40 steps
   assert (tmp_path / "trajectories.png").stat().st_size > 10_000
+  assert "40 steps, 1 seed; mean" in capsys.readouterr().out
 
 
-def test_python_dash_m_runs_the_command(tmp_path):
-  proc = subprocess.run(
-      [sys.executable, "-m", "optax_survey", "compare", "--task", "reddi-theorem1",
-       "--optimizers", "adam,amsgrad", "--steps", "300", "--seeds", "1", "--no-plot",
-       "--no-progress", "--out", str(tmp_path)],
-      cwd=ROOT, capture_output=True, text=True, timeout=120)
+def test_python_dash_m_runs_the_command_and_says_a_task_is_deterministic(tmp_path):
+  proc = run_cli("compare", "--task", "reddi-theorem1", "--optimizers", "adam,amsgrad",
+                 "--steps", "300", "--seeds", "2", "--no-plot", "--no-progress",
+                 "--out", str(tmp_path))
   assert proc.returncode == 0, proc.stderr
   assert "amsgrad" in proc.stdout and (tmp_path / "results.csv").exists()
+  assert "300 steps, 2 seeds" in proc.stdout
+  assert "reddi-theorem1 is deterministic" in proc.stdout and "every ± is 0" in proc.stdout
+
+
+def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkeypatch, capsys):
+  from optax_survey.harness import survey, tasks
+
+  monkeypatch.setitem(survey.PRESETS, "quick", survey.Preset(
+      tasks=("quadratic", "reddi-theorem1"), optimizers=("sgd", "adam", "amsgrad", "lookahead"),
+      lr_study=False))
+  # Count every entry into get_task, under whatever name a module imported it.
+  calls = []
+  original = tasks.get_task
+
+  def counting(name):
+    calls.append(name)
+    return original(name)
+
+  for module in list(sys.modules.values()):
+    if (getattr(module, "__name__", "").startswith("optax_survey")
+        and getattr(module, "get_task", None) is original):
+      monkeypatch.setattr(module, "get_task", counting)
+
+  code = cli.main(["survey", "--steps-scale", "0.05", "--seeds", "1", "--out", str(tmp_path),
+                   "--no-progress"])
+  assert code == 0
+  assert sorted(calls) == ["quadratic", "reddi-theorem1"], calls  # once per task
+  page = (tmp_path / "survey.md").read_text()
+  assert "| optimizer | quadratic (loss ↓) | reddi-theorem1 (x ↓) | mean rank |" in page
+  assert "AMSGrad" in page and "figure1_sgd_vs_sgdm.png" in page
+  assert "Note: reddi-theorem1 is deterministic" in page
+  for png in ("figure1_sgd_vs_sgdm.png", "figure2_lookahead.png", "reddi_adam_vs_amsgrad.png",
+              "quadratic_curves.png", "quadratic_trajectories.png", "reddi-theorem1_curves.png"):
+    size = (tmp_path / png).stat().st_size
+    assert 10_000 < size < 300_000, (png, size)
+  summary = json.loads((tmp_path / "survey.json").read_text())
+  verdicts = {c["verdict"] for c in summary["claims"]}
+  assert verdicts <= {"confirmed", "partly confirmed", "not confirmed"}
+
+
+# ------------------------------------------------------------------- errors
 
 
 @pytest.mark.parametrize(
@@ -80,6 +247,7 @@ def test_python_dash_m_runs_the_command(tmp_path):
         (["compare", "--task", "reddi", "--lr-grid", "1e-3,abc"], "'abc'", "positive numbers"),
         (["compare", "--task", "reddi", "--lr-grid", "-1"], "'-1'", "positive"),
         (["survey", "--preset", "huge"], "'huge'", "quick"),
+        (["survey", "--steps-scale", "0"], "--steps-scale", "> 0"),
         (["frobnicate"], "'frobnicate'", "compare"),
     ],
 )
@@ -93,28 +261,129 @@ def test_bad_input_is_one_line_naming_the_value_and_choices_exit_2(argv, bad, ch
 
 
 def test_bad_input_exit_status_2_in_a_subprocess():
-  proc = subprocess.run([sys.executable, "-m", "optax_survey", "compare", "--task", "mnist2d"],
-                        cwd=ROOT, capture_output=True, text=True, timeout=60)
-  assert proc.returncode == 2
-  assert proc.stderr.strip().count("\n") == 0 and "'mnist2d'" in proc.stderr
-  assert "mnist1d-mlp" in proc.stderr
+  proc = run_cli("compare", "--task", "mnist2d", module=False)
+  assert_one_line_error(proc, "'mnist2d'", "mnist1d-mlp")
 
 
-def test_survey_writes_a_results_page(tmp_path, monkeypatch, capsys):
-  from optax_survey.harness import survey
+def test_a_forgotten_command_gets_a_hint():
+  proc = run_cli("--out", "somewhere")
+  assert_one_line_error(proc, "invalid choice", "optax-survey survey --out somewhere")
 
-  monkeypatch.setitem(survey.PRESETS, "quick", {
-      "tasks": ["quadratic", "reddi-theorem1"], "optimizers": ["sgd", "adam", "amsgrad", "lookahead"],
-      "lr_study": False})
-  code = cli.main(["survey", "--steps-scale", "0.05", "--seeds", "1", "--out", str(tmp_path),
-                   "--no-progress"])
-  assert code == 0
-  page = (tmp_path / "survey.md").read_text()
-  assert "| optimizer | quadratic (loss ↓) | reddi-theorem1 (x ↓) | mean rank |" in page
-  assert "AMSGrad" in page and "figure1_sgd_vs_sgdm.png" in page
-  for png in ("figure1_sgd_vs_sgdm.png", "figure2_lookahead.png", "reddi_adam_vs_amsgrad.png",
-              "quadratic_curves.png", "quadratic_trajectories.png", "reddi-theorem1_curves.png"):
-    size = (tmp_path / png).stat().st_size
-    assert 10_000 < size < 300_000, (png, size)
-  summary = json.loads((tmp_path / "survey.json").read_text())
-  assert {c["verdict"] for c in summary["claims"]} <= {"confirmed", "partly confirmed", "not confirmed"}
+
+def _unwritable_folder(tmp_path) -> str:
+  """A folder nobody may write into: a read-only directory, or (as root, whom file
+  modes do not stop) a folder under /proc, where nothing can be created."""
+  ro = tmp_path / "read-only"
+  ro.mkdir()
+  ro.chmod(0o555)
+  try:
+    (ro / "probe").touch()
+  except PermissionError:
+    return str(ro / "out")
+  (ro / "probe").unlink()
+  return "/proc/optax-survey-test/out"
+
+
+@pytest.mark.parametrize("command, kind", [
+    ("compare", "file"), ("compare", "under-a-file"), ("compare", "unwritable"),
+    ("survey", "file"), ("survey", "unwritable")])
+def test_an_unusable_out_folder_fails_before_any_training(tmp_path, command, kind):
+  a_file = tmp_path / "results.txt"
+  a_file.write_text("not a folder")
+  out = {"file": str(a_file), "under-a-file": str(a_file / "sub"),
+         "unwritable": _unwritable_folder(tmp_path)}[kind]
+  if command == "compare":
+    args = ["compare", "--task", "quadratic", "--steps", FOREVER, "--out", out]
+  else:
+    args = ["survey", "--steps-scale", "1e6", "--out", out]
+  proc = run_cli(*args, "--no-progress")
+  assert_one_line_error(proc, "--out", out if kind != "under-a-file" else str(a_file))
+  assert a_file.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize(
+    "blocked, args, words",
+    [
+        ("matplotlib", ["compare", "--task", "quadratic"], ["matplotlib", "--no-plot"]),
+        ("tqdm", ["compare", "--task", "quadratic", "--no-plot"], ["tqdm", "--no-progress"]),
+        ("flax", ["compare", "--task", "charlm", "--no-plot", "--no-progress"],
+         ["flax", "charlm"]),
+        ("sklearn", ["compare", "--task", "digits-mlp", "--no-plot", "--no-progress"],
+         ["scikit-learn", "digits-mlp"]),
+        ("mnist1d", ["compare", "--task", "mnist1d-cnn", "--no-plot", "--no-progress"],
+         ["mnist1d", "mnist1d-cnn"]),
+        ("matplotlib", [], ["matplotlib", "plots"]),  # optax-survey: the quick survey
+    ],
+)
+def test_a_missing_optional_package_is_named_before_any_work(tmp_path, blocked, args, words):
+  out = tmp_path / "out"
+  if args:
+    args = [*args, "--steps", FOREVER, "--out", str(out)]
+  proc = run_cli(*args, blocked=[blocked], cwd=tmp_path)
+  assert_one_line_error(proc, *words, 'pip install "optax_survey[survey]"')
+  assert not out.exists() and not (tmp_path / "out").exists()  # nothing written
+
+
+@pytest.mark.parametrize(
+    "args, module",
+    [
+        (["tasks"], False),  # optax-survey tasks | head -1
+        (["list"], True),  # python -m optax_survey list | head -2
+        (["compare", "--task", "reddi-theorem1", "--optimizers", "adam", "--steps", "50",
+          "--seeds", "1", "--no-plot", "--no-progress"], False),  # compare ... | head
+    ],
+)
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path, args, module):
+  if args[0] == "compare":
+    args = [*args, "--out", str(tmp_path)]
+  if module or not CONSOLE_SCRIPT.exists():
+    cmd = [sys.executable, "-m", "optax_survey", *args]
+  else:
+    cmd = [str(CONSOLE_SCRIPT), *args]
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+  proc.stdout.close()  # the reader is gone before the first line, as `| head` after it
+  err = proc.stderr.read()
+  proc.stderr.close()
+  assert proc.wait(timeout=120) == 141, err  # 128 + SIGPIPE, as a shell reports `yes | head`
+  for noise in ("Traceback", "BrokenPipe", "Exception ignored"):
+    assert noise not in err, err
+
+
+# ---------------------------------------------------------------- structure
+
+
+def _imported_modules(path: pathlib.Path, package: str) -> set[str]:
+  """Absolute names of the modules (and module attributes) ``path`` imports."""
+  tree = ast.parse(path.read_text(), filename=str(path))
+  names = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      names.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+      base = node.module or ""
+      if node.level:  # relative: resolve against the importing module's package
+        parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join(parts + ([base] if base else []))
+      names.add(base)
+      names.update(f"{base}.{alias.name}" for alias in node.names)
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+      if node.value.startswith("optax_survey."):  # importlib.import_module("...")
+        names.add(node.value)
+  return names
+
+
+def test_no_module_of_the_package_imports_the_command_line():
+  offenders = []
+  for path in sorted(PACKAGE.rglob("*.py")):
+    rel = path.relative_to(ROOT)
+    if rel.as_posix() in ("optax_survey/harness/cli.py", "optax_survey/__main__.py"):
+      continue  # the command line itself and `python -m optax_survey`, its entry point
+    package = ".".join(rel.with_suffix("").parts[:-1])
+    if path.name == "__init__.py":
+      package = ".".join(rel.parent.parts)
+    if any(n == "optax_survey.harness.cli" or n.startswith("optax_survey.harness.cli.")
+           for n in _imported_modules(path, package)):
+      offenders.append(str(rel))
+  assert offenders == []
+  assert os.path.exists(PACKAGE / "harness" / "comparison.py")

@@ -1,13 +1,21 @@
 """Tasks and runner of the survey harness."""
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from optax_survey.harness import registry, runner
-from optax_survey.harness.tasks import get_task, task_names
-from optax_survey.harness.tasks import online
+from optax_survey.harness import diagnostics, preflight, registry, runner
+from optax_survey.harness.comparison import compare
+from optax_survey.harness.tasks import (
+    get_task,
+    online,
+    task_learning_rates,
+    task_names,
+    task_requirements,
+)
 
 
 def test_projection_onto_the_feasible_set():
@@ -42,6 +50,39 @@ def test_adam_goes_to_the_wrong_point_and_amsgrad_to_the_right_one(name, steps):
   assert ams.loss.mean() < adam.loss.mean()  # lower average regret
 
 
+@pytest.mark.parametrize("name, deterministic", [
+    ("reddi-theorem1", True), ("reddi", True), ("reddi-stochastic", False), ("quadratic", False)])
+def test_a_task_is_marked_deterministic_exactly_when_its_seeds_agree(name, deterministic):
+  task = get_task(name)
+  assert task.deterministic == deterministic
+  res = runner.run_optimizer(task, "adam", steps=300, seeds=2)
+  agree = np.array_equal(res.loss[0, 0], res.loss[0, 1]) and np.array_equal(res.path[0, 0],
+                                                                            res.path[0, 1])
+  assert agree == deterministic
+
+
+def test_adabound_equals_adam_on_the_quadratic_because_its_bounds_never_bind():
+  task = get_task("quadratic")
+  result = compare(task, ["adam", "adabound"], progress=False)
+  adam, adabound = result.results
+  assert diagnostics.same_run(adam, adabound, 0)  # the identical rows of the results page
+  activity = diagnostics.bound_activity(task, "adabound", task.lr_for("adabound"))
+  assert activity.clipped_fraction == 0.0 and activity.min_margin > 0.1
+  assert activity.final_lr == 0.45 and activity.steps == 300 and activity.seeds == 3
+  # by hand, at the last step: Adam's per-coordinate step size lies inside the bounds
+  t, gamma = 300, 1e-3
+  assert activity.lower_end == pytest.approx(0.45 * gamma * t / (gamma * t + 1), rel=1e-6)
+  assert activity.upper_end == pytest.approx(0.45 * (gamma * t + 1) / (gamma * t), rel=1e-6)
+  (note,) = result.notes
+  assert note.startswith("adabound runs as adam on quadratic") and "never bind" in note
+  # the detector does see a bound that binds: on Reddi's problem AdaBound sits on η_l
+  reddi = get_task("reddi")
+  assert diagnostics.bound_activity(reddi, "adabound", 0.5, steps=2000,
+                                    seeds=1).clipped_fraction > 0.9
+  assert not diagnostics.same_run(*compare(reddi, ["adam", "adabound"], steps=2000, seeds=1,
+                                           progress=False).results, 0)
+
+
 def test_runner_is_float32_and_seeds_differ_even_with_x64_on():
   assert jax.config.jax_enable_x64  # tests/conftest.py
   task = get_task("digits-mlp")
@@ -71,8 +112,10 @@ def test_build_passes_only_the_overrides_an_optimizer_takes():
 
 
 def test_every_task_has_a_rate_for_every_optimizer():
+  for name in task_names():  # known without building the task (optax-survey tasks)
+    assert set(task_learning_rates(name)) == set(registry.OPTIMIZERS), name
   for name in ("quadratic", "rosenbrock", "beale", "saddle", "rastrigin", "reddi", "digits-mlp"):
-    assert set(get_task(name).lrs) == set(registry.OPTIMIZERS)
+    assert get_task(name).lrs == task_learning_rates(name)
   assert len(task_names()) == 12
 
 
@@ -80,7 +123,8 @@ def test_mnist1d_is_generated_offline_and_the_models_have_the_papers_shapes():
   from optax_survey.harness.tasks import mnist1d
 
   x, y, x_test, y_test = mnist1d.load()
-  assert x.shape == (4000, 40) and x_test.shape == (1000, 40) and set(np.unique(y)) == set(range(10))
+  assert x.shape == (4000, 40) and x_test.shape == (1000, 40)
+  assert set(np.unique(y)) == set(range(10))
   key = jax.random.PRNGKey(0)
   cnn = mnist1d.cnn_init(key, 0)
   assert cnn["linear"]["w"].shape == (125, 10)  # 25 channels x 5 positions, as the paper's
@@ -98,3 +142,30 @@ def test_charlm_corpus_is_local_and_the_initial_loss_is_near_uniform():
   params = task.init_params(jax.random.PRNGKey(0), 0)
   loss = float(jax.jit(task.loss)(params, task.sample_batch(jax.random.PRNGKey(1), 0)))
   assert abs(loss - np.log(charlm.VOCAB)) < 1.0
+
+
+def test_library_compare_checks_its_input_and_output_before_training(tmp_path):
+  task = get_task("quadratic")
+  a_file = tmp_path / "f"
+  a_file.write_text("")
+  with pytest.raises(preflight.OutputDirError, match="is a file, not a folder"):
+    compare(task, ["adam"], steps=10**9, out=str(a_file), progress=False)
+  with pytest.raises(preflight.BadInputError, match="unknown optimizer 'nope'"):
+    compare(task, ["adam", "nope"], steps=10**9, progress=False)
+  with pytest.raises(preflight.BadInputError, match="unknown task 'nope'"):
+    compare("nope", ["adam"], progress=False)
+
+
+def test_a_task_without_its_package_says_which_extra_to_install(monkeypatch):
+  from optax_survey.harness.tasks import digits
+
+  assert task_requirements("digits-mlp") == ("sklearn",)
+  assert task_requirements("charlm") == ("flax",) and task_requirements("reddi") == ()
+  monkeypatch.setitem(sys.modules, "sklearn", None)
+  monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+  with pytest.raises(preflight.MissingExtraError) as info:
+    digits.load.__wrapped__()
+  assert str(info.value) == ('scikit-learn (for the digits-mlp task) is not installed: '
+                             'pip install "optax_survey[survey]"')
+  with pytest.raises(preflight.MissingExtraError, match="the digits-mlp task"):
+    preflight.require_extras(tasks=["digits-mlp"])

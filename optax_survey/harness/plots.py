@@ -60,7 +60,10 @@ def learning_curves(task: Task, results: list[RunResult], path: str, title: str 
   online = task.kind == "online"
   for res in results:
     for i in range(len(res.lrs)):
-      c = color(res.optimizer) if len(res.lrs) == 1 else plt.get_cmap("viridis")(i / max(1, len(res.lrs) - 1))
+      if len(res.lrs) == 1:
+        c = color(res.optimizer)
+      else:
+        c = plt.get_cmap("viridis")(i / max(1, len(res.lrs) - 1))
       label = _label(res, i)
       _band(ax1, res.eval_steps, res.metrics[task.metric][i], label, c)
       if online:  # average regret R_t / t
@@ -84,7 +87,8 @@ def learning_curves(task: Task, results: list[RunResult], path: str, title: str 
     ax2.set(xscale="log", xlabel="t", ylabel="average regret R_t / t")
     ax2.set_yscale("symlog", linthresh=0.1)
   else:
-    ax2.set(xlabel="step", ylabel="training loss" + ("" if task.kind == "2d" else " (moving average)"))
+    smoothed = "" if task.kind == "2d" else " (moving average)"
+    ax2.set(xlabel="step", ylabel="training loss" + smoothed)
     if task.kind == "2d":
       ax2.set_yscale("log")
   ax1.legend(fontsize=7, ncol=2)
@@ -102,7 +106,8 @@ def _contour(ax, task: Task):
   (x0, x1), (y0, y1) = task.extra["bounds"]
   xs, ys = np.linspace(x0, x1, 200), np.linspace(y0, y1, 200)
   grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
-  z = np.asarray(jax.vmap(task.extra["f"])(jnp.asarray(grid))).reshape(200, 200) - task.extra["f_star"]
+  z = np.asarray(jax.vmap(task.extra["f"])(jnp.asarray(grid))).reshape(200, 200)
+  z = z - task.extra["f_star"]
   levels = np.geomspace(max(z.min(), 0) + 1e-3, z.max(), 25) if z.min() >= -1e-9 else 25
   ax.contour(xs, ys, z, levels=levels, cmap="Greys", linewidths=0.5, alpha=0.7)
   for m in task.extra["minima"]:
@@ -116,6 +121,8 @@ def trajectories(task: Task, results: list[RunResult], path: str, title: str | N
   fig, ax = plt.subplots(figsize=(6.4, 5.0))
   _contour(ax, task)
   for res in results:
+    if res.path is None:
+      raise ValueError(f"{res.optimizer} on {task.name} was run without track_path")
     p = res.path[0, 0]
     if max_points:
       p = p[: max_points + 1]

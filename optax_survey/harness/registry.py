@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Iterable
 from typing import Any
 
 import optax
 
 import optax_survey as osv
+from optax_survey.harness.preflight import BadInputError
 
-__all__ = ["OptimizerInfo", "OPTIMIZERS", "build", "defaults_text"]
+__all__ = ["OptimizerInfo", "OPTIMIZERS", "build", "check_optimizers", "defaults",
+           "defaults_text"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,10 +30,11 @@ class OptimizerInfo:
   paper: str
   code: str
   family: str  # "sgd", "adaptive", "adam", "bounded", "wrapper"
+  weight_decay: str  # how ``weight_decay`` acts: "L2", "decoupled", ... (README's table)
 
 
-def _info(name, paper, code, family):
-  return name, OptimizerInfo(name, paper, code, family)
+def _info(name, paper, code, family, weight_decay="L2"):
+  return name, OptimizerInfo(name, paper, code, family, weight_decay)
 
 
 OPTIMIZERS: dict[str, OptimizerInfo] = dict([
@@ -41,21 +45,45 @@ OPTIMIZERS: dict[str, OptimizerInfo] = dict([
     _info("adadelta", "Zeiler 2012", "torch.optim.Adadelta", "adaptive"),
     _info("rmsprop", "Tieleman & Hinton 2012", "torch.optim.RMSprop", "adaptive"),
     _info("adam", "Kingma & Ba 2015", "torch.optim.Adam; optax.adam", "adam"),
-    _info("adamw", "Loshchilov & Hutter 2019", "torch.optim.AdamW", "adam"),
+    _info("adamw", "Loshchilov & Hutter 2019", "torch.optim.AdamW; optax.adamw", "adam",
+          "decoupled"),
     _info("amsgrad", "Reddi et al. 2018", "torch.optim.Adam(amsgrad=True)", "adam"),
     _info("yogi", "Zaheer et al. 2018", "torch_optimizer.Yogi; optax.yogi", "adam"),
-    _info("adabelief", "Zhuang et al. 2020", "adabelief_pytorch 0.2.1 (authors)", "adam"),
-    _info("diffgrad", "Dubey et al. 2020", "diffGrad_v2 (authors) = torch_optimizer.DiffGrad", "adam"),
+    _info("adabelief", "Zhuang et al. 2020", "adabelief_pytorch 0.2.1 (authors)", "adam",
+          "decoupled"),
+    _info("diffgrad", "Dubey et al. 2020", "diffGrad_v2 (authors) = torch_optimizer.DiffGrad",
+          "adam"),
     _info("adadb", "Khan et al. 2021", "none published: survey Alg. 11", "adam"),
     _info("adabound", "Luo et al. 2019", "Luolc/AdaBound (authors)", "bounded"),
     _info("amsbound", "Luo et al. 2019", "Luolc/AdaBound amsbound=True (authors)", "bounded"),
-    _info("adamod", "Ding et al. 2019", "lancopku/AdaMod (authors)", "bounded"),
-    _info("radam", "Liu et al. 2020", "LiyuanLucasLiu/RAdam (authors)", "adam"),
-    _info("lookahead", "Zhang et al. 2019", "michaelrzhang/lookahead (authors); inner: adam", "wrapper"),
+    _info("adamod", "Ding et al. 2019", "lancopku/AdaMod (authors)", "bounded", "decoupled"),
+    _info("radam", "Liu et al. 2020", "LiyuanLucasLiu/RAdam (authors)", "adam",
+          "decoupled (on updating steps)"),
+    _info("lookahead", "Zhang et al. 2019", "michaelrzhang/lookahead (authors)", "wrapper",
+          "(inner's)"),
 ])
 
+# What the survey runs as "lookahead": Lookahead(Adam) with the paper's experiments'
+# slow_step_size 0.5 (the library's default, the authors' code's, is 0.8).
 LOOKAHEAD_INNER = "adam"
-LOOKAHEAD_ARGS = {"sync_period": 5, "slow_step_size": 0.5}
+LOOKAHEAD_ARGS: dict[str, Any] = {"sync_period": 5, "slow_step_size": 0.5}
+
+# Keywords that are not hyperparameters with a published value: not shown as defaults.
+_NOT_DEFAULTS = ("mask", "mu_dtype", "nu_dtype", "base_lr")
+
+
+def check_optimizers(names: Iterable[str]) -> list[str]:
+  """``names`` as a list, or ``BadInputError`` naming the unknown or repeated one."""
+  names = list(names)
+  choices = ", ".join(OPTIMIZERS)
+  if not names:
+    raise BadInputError(f"no optimizers given; choose from: {choices} (or all)")
+  for n in names:
+    if n not in OPTIMIZERS:
+      raise BadInputError(f"unknown optimizer {n!r}; choose from: {choices} (or all)")
+  if len(set(names)) != len(names):
+    raise BadInputError(f"an optimizer is listed twice: {', '.join(names)}")
+  return names
 
 
 def build(name: str, learning_rate: Any, **overrides: Any) -> optax.GradientTransformation:
@@ -70,29 +98,54 @@ def build(name: str, learning_rate: Any, **overrides: Any) -> optax.GradientTran
   return fn(learning_rate, **kwargs)
 
 
-def defaults_text(name: str) -> str:
-  """The published defaults of ``name`` as ``key=value`` pairs."""
-  if name == "lookahead":
-    args = ", ".join(f"{k}={v}" for k, v in LOOKAHEAD_ARGS.items())
-    return f"inner={LOOKAHEAD_INNER}({defaults_text(LOOKAHEAD_INNER)}), {args}"
+def defaults(name: str) -> dict[str, Any]:
+  """The library's defaults of optimizer ``name``: every keyword with a published value
+  (``lr`` for ``learning_rate``; all but ``mask``, the state dtypes and ``base_lr``)."""
+  if name not in OPTIMIZERS:
+    raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
   params = inspect.signature(getattr(osv, name)).parameters.values()
-  shown = [
-      f"{'lr' if p.name == 'learning_rate' else p.name}={p.default}"
+  return {
+      "lr" if p.name == "learning_rate" else p.name: p.default
       for p in params
-      if p.default is not inspect.Parameter.empty
-      and p.name not in ("mask", "mu_dtype", "nu_dtype", "base_lr", "weight_decay")
-  ]
-  return ", ".join(shown)
+      if p.default is not inspect.Parameter.empty and p.name not in _NOT_DEFAULTS
+  }
+
+
+def _value_text(value: Any) -> str:
+  return repr(value) if isinstance(value, str) else f"{value}"
+
+
+def defaults_text(name: str) -> str:
+  """The defaults of ``name`` as ``key=value`` pairs, with how weight decay acts."""
+  info = OPTIMIZERS[name]
+  pairs = []
+  for key, value in defaults(name).items():
+    text = f"{key}={_value_text(value)}"
+    if key == "weight_decay":  # "decoupled (on updating steps)" -> "(decoupled, on ...)"
+      text += f" ({info.weight_decay.replace(' (', ', ').rstrip(')')})"
+    pairs.append(text)
+  if name == "lookahead":
+    pairs.insert(0, "inner (required)")
+  return ", ".join(pairs)
+
+
+def survey_setting_text(name: str) -> str | None:
+  """How the survey's runs differ from the defaults of ``name`` (besides the learning
+  rate, which each task sets), or None."""
+  if name != "lookahead":
+    return None
+  args = ", ".join(f"{k}={_value_text(v)}" for k, v in LOOKAHEAD_ARGS.items())
+  return f"the survey runs lookahead({LOOKAHEAD_INNER}, {args})"
 
 
 def lr_table(
     *, adaptive: float, sgd: float, sgdm: float, adagrad: float,
     rmsprop: float | None = None,
-) -> dict:
+) -> dict[str, float]:
   """A learning rate per optimizer, by family: plain SGD, SGD with momentum
   (sgdm, nag), AdaGrad, RMSProp (default: ``adaptive``), Adadelta (its
   reference 1.0) and the Adam-like rest (``adaptive``)."""
-  table = {}
+  table: dict[str, float] = {}
   for name, info in OPTIMIZERS.items():
     if name == "sgd":
       table[name] = sgd

@@ -6,7 +6,7 @@ import csv
 import json
 import math
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -86,8 +86,11 @@ def format_table(task: Task, rows: Iterable[dict], markdown: bool = False) -> st
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     return "\n".join(lines)
-  widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-  line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+  widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+
+  def line(cells: list[str]) -> str:
+    return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
   return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
 
 
@@ -102,7 +105,10 @@ def _downsample(curve: np.ndarray, points: int = 400) -> np.ndarray:
 def result_json(task: Task, result: RunResult) -> dict:
   steps = result.loss.shape[-1]
   idx = np.unique(np.linspace(0, steps - 1, min(steps, 400)).astype(int))
-  tolist = lambda a: np.where(np.isfinite(a), a, np.nan).tolist()
+
+  def tolist(a: np.ndarray) -> list:
+    return np.where(np.isfinite(a), a, np.nan).tolist()
+
   return {
       "optimizer": result.optimizer, "lrs": result.lrs, "seeds": result.seeds,
       "steps": result.steps, "wall_s": result.wall_s, "compile_s": result.compile_s,

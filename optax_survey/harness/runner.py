@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,7 @@ import optax_survey as osv
 from optax_survey.harness import registry
 from optax_survey.harness.tasks import Task
 
-__all__ = ["RunResult", "run_optimizer", "schedule_chunks"]
+__all__ = ["RunResult", "initial_params", "run_optimizer", "schedule_chunks", "seed_keys"]
 
 
 @dataclasses.dataclass
@@ -39,8 +40,8 @@ class RunResult:
   metrics: dict  # name -> [n_lr, n_seeds, E]
   loss: np.ndarray  # [n_lr, n_seeds, steps] per-step training loss
   update_norm: np.ndarray  # [n_lr, n_seeds, steps] ||θ_t - θ_{t-1}||
-  path: Optional[np.ndarray] = None  # [n_lr, n_seeds, steps + 1, d] (small tasks)
-  slow_path: Optional[np.ndarray] = None  # lookahead's slow weights, same shape
+  path: np.ndarray | None = None  # [n_lr, n_seeds, steps + 1, d] (small tasks)
+  slow_path: np.ndarray | None = None  # lookahead's slow weights, same shape
   wall_s: float = 0.0
   compile_s: float = 0.0
 
@@ -56,15 +57,28 @@ def _flat(tree):
   return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
 
 
+def seed_keys(seed) -> tuple[jax.Array, jax.Array]:
+  """The (initialisation, data) keys of seed ``seed`` (an int or a traced int)."""
+  key = jax.random.fold_in(jax.random.PRNGKey(0), seed)
+  k_init, k_data = jax.random.split(key)
+  return k_init, k_data
+
+
+def initial_params(task: Task, seed) -> Any:
+  """The float32 initial parameters of seed ``seed``, as every run starts."""
+  k_init, _ = seed_keys(seed)
+  return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), task.init_params(k_init, seed))
+
+
 def run_optimizer(
     task: Task,
     name: str,
     *,
-    steps: Optional[int] = None,
-    seeds: Optional[int] = None,
-    lrs: Optional[Sequence[float]] = None,
+    steps: int | None = None,
+    seeds: int | None = None,
+    lrs: Sequence[float] | None = None,
     progress: Any = None,
-    track_path: Optional[bool] = None,
+    track_path: bool | None = None,
 ) -> RunResult:
   steps = task.steps if steps is None else int(steps)
   seeds = task.seeds if seeds is None else int(seeds)
@@ -84,9 +98,8 @@ def run_optimizer(
     return osv.lookahead_slow_params(opt_state) if is_lookahead else params
 
   def init(lr, seed):
-    key = jax.random.fold_in(jax.random.PRNGKey(0), seed)
-    k_init, k_data = jax.random.split(key)
-    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), task.init_params(k_init, seed))
+    _, k_data = seed_keys(seed)
+    params = initial_params(task, seed)
     return params, make_tx(lr).init(params), k_data, jnp.zeros((), jnp.int32)
 
   def one_step(lr, carry, _):
@@ -99,12 +112,16 @@ def run_optimizer(
     if task.project is not None:
       new_params = task.project(new_params)
     active = t < steps
-    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
+
+    def keep(new, old):
+      return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
+
     new_params, new_state = keep(new_params, params), keep(new_state, opt_state)
     record = {
         "loss": loss.astype(jnp.float32),
         "update_norm": jnp.sqrt(sum(jnp.sum((a - b) ** 2) for a, b in zip(
-            jax.tree.leaves(new_params), jax.tree.leaves(params)))).astype(jnp.float32),
+            jax.tree.leaves(new_params), jax.tree.leaves(params), strict=True)
+        )).astype(jnp.float32),
     }
     if track_path:
       record["path"] = _flat(new_params)
@@ -137,7 +154,10 @@ def run_optimizer(
   wall = time.perf_counter() - start
 
   shape = (len(lrs), seeds)
-  cat = lambda key: np.concatenate([r[key] for r in records], axis=1)[:, :steps]
+
+  def cat(key: str) -> np.ndarray:
+    return np.concatenate([r[key] for r in records], axis=1)[:, :steps]
+
   metrics = {
       k: np.stack([np.asarray(e[k], np.float64) for e in evals], axis=1).reshape(*shape, -1)
       for k in evals[0]
@@ -150,7 +170,7 @@ def run_optimizer(
       wall_s=wall, compile_s=compile_s,
   )
   if track_path:
-    start_params = np.asarray(jax.vmap(lambda p: _flat(p))(carry_init_params(task, seed_flat)))
+    start_params = np.asarray(jax.vmap(lambda s: _flat(initial_params(task, s)))(seed_flat))
     path = np.concatenate([start_params[:, None], cat("path")], axis=1)
     result.path = path.reshape(*shape, steps + 1, -1)
     if is_lookahead:
@@ -158,10 +178,3 @@ def run_optimizer(
       result.slow_path = slow.reshape(*shape, steps + 1, -1)
   return result
 
-
-def carry_init_params(task: Task, seed_flat):
-  def one(seed):
-    key = jax.random.fold_in(jax.random.PRNGKey(0), seed)
-    k_init, _ = jax.random.split(key)
-    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), task.init_params(k_init, seed))
-  return jax.vmap(one)(seed_flat)

@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-
 F32 = jnp.float32
 
 
@@ -22,12 +21,12 @@ def dense_init(key, fan_in: int, fan_out: int):
 
 def minibatch_sampler(x: np.ndarray, y: np.ndarray, batch_size: int):
   """Uniform sampling with replacement (traceable, per-seed key)."""
-  x, y = jnp.asarray(x, F32), jnp.asarray(y, jnp.int32)
+  xs, ys = jnp.asarray(x, F32), jnp.asarray(y, jnp.int32)
 
   def sample(key, t):
     del t
-    idx = jax.random.randint(key, (batch_size,), 0, x.shape[0])
-    return x[idx], y[idx]
+    idx = jax.random.randint(key, (batch_size,), 0, xs.shape[0])
+    return xs[idx], ys[idx]
 
   return sample
 

@@ -21,8 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.preflight import missing_extra_error
 from optax_survey.harness.registry import lr_table
+from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
 
 F32 = jnp.float32
 MODULES = ("textwrap", "string", "heapq", "bisect", "fractions", "statistics",
@@ -54,14 +55,18 @@ def load():
 
 
 def _model():
-  import flax.linen as nn
+  try:
+    import flax.linen as nn
+  except ImportError:
+    raise missing_extra_error("flax", "the charlm task") from None
 
   class Block(nn.Module):
     @nn.compact
     def __call__(self, x):
       mask = nn.make_causal_mask(jnp.ones(x.shape[:2], jnp.int32))
       h = nn.LayerNorm(dtype=F32, param_dtype=F32)(x)
-      h = nn.MultiHeadDotProductAttention(num_heads=HEADS, dtype=F32, param_dtype=F32)(h, h, mask=mask)
+      attention = nn.MultiHeadDotProductAttention(num_heads=HEADS, dtype=F32, param_dtype=F32)
+      h = attention(h, h, mask=mask)
       x = x + h
       h = nn.LayerNorm(dtype=F32, param_dtype=F32)(x)
       h = nn.Dense(4 * WIDTH, dtype=F32, param_dtype=F32)(h)
@@ -87,6 +92,8 @@ def windows(ids, starts):
 
 
 LRS = lr_table(adaptive=3e-3, sgd=0.3, sgdm=0.03, adagrad=0.03, rmsprop=1e-3)
+LEARNING_RATES = {"charlm": LRS}
+LEARNING_RATE_NOTES: dict[str, str] = {}
 
 
 def make(name: str = "charlm") -> Task:

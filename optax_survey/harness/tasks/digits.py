@@ -9,8 +9,9 @@ import functools
 import jax
 import numpy as np
 
-from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.preflight import missing_extra_error
 from optax_survey.harness.registry import lr_table
+from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
 from optax_survey.harness.tasks._nn import classification, dense_init, minibatch_sampler
 
 
@@ -18,9 +19,8 @@ from optax_survey.harness.tasks._nn import classification, dense_init, minibatch
 def load():
   try:
     from sklearn.datasets import load_digits
-  except ImportError as e:  # pragma: no cover
-    raise RuntimeError(
-        "the digits task needs scikit-learn: pip install 'optax_survey[survey]'") from e
+  except ImportError:
+    raise missing_extra_error("sklearn", "the digits-mlp task") from None
   data = load_digits()
   x = (data.data / 16.0).astype(np.float32)
   y = data.target.astype(np.int32)
@@ -44,6 +44,8 @@ def apply(params, x):
 
 
 LRS = lr_table(adaptive=3e-3, sgd=0.1, sgdm=0.01, adagrad=0.03, rmsprop=1e-3)
+LEARNING_RATES = {"digits-mlp": LRS}
+LEARNING_RATE_NOTES: dict[str, str] = {}
 
 
 def make(name: str = "digits-mlp") -> Task:

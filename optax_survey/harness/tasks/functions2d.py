@@ -41,6 +41,7 @@ def saddle(p):
 def rastrigin(p):
   return 20.0 + jnp.sum(p ** 2 - 10.0 * jnp.cos(2.0 * jnp.pi * p))
 
+
 # name: (f, f*, minima, start, jitter, bounds, steps, target, lrs (sgd, sgdm, adaptive, adagrad))
 SPECS = {
     "quadratic": (quadratic, 0.0, [(0.0, 0.0)], (-9.0, 1.5), (0.3, 0.1),
@@ -53,6 +54,16 @@ SPECS = {
                ((-1.5, 1.5), (-1.5, 1.5)), 500, 1e-3, (0.1, 0.02, 0.05, 0.5)),
     "rastrigin": (rastrigin, 0.0, [(0.0, 0.0)], (2.2, -1.8), (0.05, 0.05),
                   ((-3.0, 3.0), (-3.0, 3.0)), 500, 0.5, (1e-3, 2e-4, 0.05, 0.5)),
+}
+
+
+LEARNING_RATES = {
+    name: lr_table(sgd=spec[8][0], sgdm=spec[8][1], adaptive=spec[8][2], adagrad=spec[8][3])
+    for name, spec in SPECS.items()
+}
+LEARNING_RATE_NOTES = {
+    name: f"adabound and amsbound get final_lr {spec[8][0]:g}, the SGD rate"
+    for name, spec in SPECS.items()
 }
 
 
@@ -75,7 +86,7 @@ def make(name: str) -> Task:
   return Task(
       name=name, description=TASK_DESCRIPTIONS[name], init_params=init_params,
       loss=loss, evaluate=evaluate, metric="loss", mode="min", target=target,
-      steps=steps, lrs=lr_table(sgd=lrs[0], sgdm=lrs[1], adaptive=lrs[2], adagrad=lrs[3]), eval_points=100, seeds=3, kind="2d",
+      steps=steps, lrs=LEARNING_RATES[name], eval_points=100, seeds=3, kind="2d",
       optimizer_kwargs={"final_lr": lrs[0]},
       extra={"f": f, "f_star": f_star, "minima": minima, "start": start, "bounds": bounds},
   )

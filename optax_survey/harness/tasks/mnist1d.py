@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.preflight import missing_extra_error
 from optax_survey.harness.registry import lr_table
-from optax_survey.harness.tasks._nn import (
-    F32, classification, dense_init, minibatch_sampler)
+from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.tasks._nn import F32, classification, dense_init, minibatch_sampler
 
 PAPER_ACCURACY = {"logistic regression": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91,
                   "human": 0.96}
@@ -38,10 +38,8 @@ def load():
   """MNIST-1D from ``mnist1d.data.make_dataset`` (offline, deterministic)."""
   try:
     from mnist1d.data import get_dataset_args, make_dataset
-  except ImportError as e:  # pragma: no cover - depends on the environment
-    raise RuntimeError(
-        "the MNIST-1D tasks need the mnist1d package: pip install 'optax_survey[survey]'"
-    ) from e
+  except ImportError:
+    raise missing_extra_error("mnist1d", "the MNIST-1D tasks") from None
   state = np.random.get_state()  # make_dataset seeds NumPy's global generator
   try:
     data = make_dataset(get_dataset_args())
@@ -73,8 +71,10 @@ def _conv_init(key, c_in, c_out, k):
 def cnn_init(key, seed, channels=25):
   del seed
   k1, k2, k3, k4 = jax.random.split(key, 4)
-  return {"conv1": _conv_init(k1, 1, channels, 5), "conv2": _conv_init(k2, channels, channels, 3),
-          "conv3": _conv_init(k3, channels, channels, 3), "linear": dense_init(k4, channels * 5, 10)}
+  return {"conv1": _conv_init(k1, 1, channels, 5),
+          "conv2": _conv_init(k2, channels, channels, 3),
+          "conv3": _conv_init(k3, channels, channels, 3),
+          "linear": dense_init(k4, channels * 5, 10)}
 
 
 def _conv(layer, h):
@@ -97,6 +97,8 @@ def cnn_apply(params, x):
 
 
 LRS = lr_table(adaptive=1e-2, sgd=0.2, sgdm=0.02, adagrad=0.05, rmsprop=1e-3)
+LEARNING_RATES = {"mnist1d-mlp": LRS, "mnist1d-cnn": LRS}
+LEARNING_RATE_NOTES: dict[str, str] = {}
 
 
 def make(name: str) -> Task:

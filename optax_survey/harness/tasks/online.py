@@ -56,9 +56,16 @@ def _lrs(alpha):
   return table
 
 
+NAMES = ("reddi", "reddi-stochastic", "reddi-theorem1")
+LEARNING_RATES = {name: _lrs(0.5) for name in NAMES}
+LEARNING_RATE_NOTES = {name: "the rate is α of the step size α/√t" for name in NAMES}
+
+
 def make(name: str) -> Task:
+  betas: dict[str, float]
   if name == "reddi-theorem1":
-    big, small, period, betas, steps = 3.0, -1.0, 3, {"b1": 0.0, "b2": 1.0 / (1.0 + 3.0 ** 2)}, 20_000
+    big, small, period, steps = 3.0, -1.0, 3, 20_000
+    betas = {"b1": 0.0, "b2": 1.0 / (1.0 + 3.0 ** 2)}
   else:
     big, small, period, betas = 1010.0, -10.0, 101, {"b1": 0.9, "b2": 0.99}
     steps = 200_000 if name == "reddi-stochastic" else 50_000
@@ -82,12 +89,11 @@ def make(name: str) -> Task:
   return Task(
       name=name, description=TASK_DESCRIPTIONS[name], init_params=init_params,
       loss=loss, evaluate=evaluate, metric="x", mode="min", target=-0.9,
-      steps=steps, lrs=_lrs(0.5), sample_batch=sample_batch, eval_points=200,
+      steps=steps, lrs=LEARNING_RATES[name], sample_batch=sample_batch, eval_points=200,
       seeds=3, optimizer_kwargs={**betas, "decay": betas["b2"], "rho": betas["b2"]},
-      schedule=schedule, project=project, kind="online",
+      schedule=schedule, project=project, kind="online", deterministic=not stochastic,
       extra={"x_star": -1.0, "big": big, "small": small, "period": period, **betas},
   )
 
 
-TASKS = {name: functools.partial(make, name)
-         for name in ("reddi", "reddi-stochastic", "reddi-theorem1")}
+TASKS = {name: functools.partial(make, name) for name in NAMES}

@@ -1,0 +1,231 @@
+"""Looking inside runs: per-parameter step sizes, whether AdaBound's bounds bind, and the
+notes a results table needs (deterministic tasks, runs that coincide and why)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from optax_survey.harness import registry, runner
+from optax_survey.harness.runner import RunResult
+from optax_survey.harness.tasks import Task
+
+__all__ = ["BoundActivity", "bound_activity", "comparison_notes", "same_run", "step_size_spread"]
+
+# A step size within this relative distance of a bound counts as set by the clip.
+_AT_BOUND = 1e-5
+
+
+def find_first_moment(state: Any) -> Any:
+  """The first moment ``mu`` in an optimizer state of optax_survey (the first one found)."""
+  from optax_survey.primitives import FirstMomentState
+
+  found = []
+
+  def visit(node):
+    if isinstance(node, FirstMomentState):
+      found.append(node.mu)
+    elif isinstance(node, (tuple, list)):
+      for c in node:
+        visit(c)
+    elif hasattr(node, "inner_state"):
+      visit(node.inner_state)
+
+  visit(state)
+  if not found:
+    raise ValueError("the optimizer state holds no first moment")
+  return found[0]
+
+
+def _flat(tree) -> jax.Array:
+  return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
+
+
+def step_size_spread(task: Task, steps: int = 1000) -> dict:
+  """Per-parameter step sizes η = -u/m of AdaBound and Adam along training.
+
+  Both update as ``u = -η ⊙ m`` (Adam: η = lr/(bc1 (√v̂ + ε))), so η can be read
+  off per parameter.  Reports the median and the p90/p10 spread at a few steps.
+  """
+  out: dict[str, Any] = {}
+  checkpoints = sorted({1, 10, 100, steps // 2, steps})
+  for name in ("adam", "adabound"):
+    tx = registry.build(name, task.lr_for(name), **task.optimizer_kwargs)
+    params = task.init_params(jax.random.PRNGKey(0), 0)
+    state = tx.init(params)
+    key = jax.random.PRNGKey(1)
+
+    @jax.jit
+    def step(params, state, key, t, tx=tx):
+      key, sub = jax.random.split(key)
+      batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
+      grads = jax.grad(task.loss)(params, batch)
+      updates, state = tx.update(grads, state, params)
+      u, m = _flat(updates), _flat(find_first_moment(state))
+      return optax.apply_updates(params, updates), state, key, u, m
+
+    rows = {}
+    for t in range(1, steps + 1):
+      params, state, key, u, m = step(params, state, key, jnp.int32(t - 1))
+      if t in checkpoints:
+        u, m = np.asarray(u, np.float64), np.asarray(m, np.float64)
+        ok = np.abs(m) > 1e-8
+        eta = -u[ok] / m[ok]
+        p10, p50, p90 = np.percentile(eta, [10, 50, 90])
+        rows[t] = {"median": float(p50), "p10": float(p10), "p90": float(p90),
+                   "spread": float(p90 / p10) if p10 > 0 else float("inf")}
+    out[name] = rows
+  gamma, final_lr = 1e-3, task.optimizer_kwargs.get("final_lr", 0.1)
+  out["adabound_bounds"] = {
+      t: (final_lr * (1 - 1 / (gamma * t + 1)), final_lr * (1 + 1 / (gamma * t)))
+      for t in checkpoints}
+  out["task"], out["final_lr"] = task.name, final_lr
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundActivity:
+  """How often AdaBound's (or AMSBound's) clip set the step size in a run.
+
+  ``clipped_fraction``: the fraction of (seed, step, coordinate) at which the
+  per-coordinate step size η sat on a bound η_l or η_u (the clip changed it);
+  ``min_margin``: the smallest relative distance of an unclipped η from a bound
+  (``inf`` if every η was clipped); ``lower_end``/``upper_end``: the bounds at
+  the last step.
+  """
+
+  task: str
+  optimizer: str
+  lr: float
+  final_lr: float
+  gamma: float
+  steps: int
+  seeds: int
+  clipped_fraction: float
+  min_margin: float
+  lower_end: float
+  upper_end: float
+
+
+def bound_activity(task: Task, name: str, lr: float, *, steps: int | None = None,
+                   seeds: int | None = None) -> BoundActivity:
+  """Replays ``name`` ("adabound" or "amsbound") on ``task`` as the runner does (same
+  seeds, batches and float32 start) and measures where its bounds bind.
+
+  The step size is read off the update as η = -u/m per coordinate and compared
+  with η_l = α*γt/(γt+1) and η_u = α*(γt+1)/(γt), α* = final_lr·α_t/α_0.
+  """
+  if name not in ("adabound", "amsbound"):
+    raise ValueError(f"bound_activity is for adabound and amsbound, not {name!r}")
+  steps = task.steps if steps is None else int(steps)
+  seeds = task.seeds if seeds is None else int(seeds)
+  settings = registry.defaults(name)
+  settings.update({k: v for k, v in task.optimizer_kwargs.items() if k in settings})
+  final_lr, gamma = float(settings["final_lr"]), float(settings["gamma"])
+  schedule = task.schedule(lr) if task.schedule is not None else None
+  tx = registry.build(name, schedule if schedule is not None else lr, **task.optimizer_kwargs)
+
+  def scale(t):  # α_t / α_0 at the 1-based step t
+    return 1.0 if schedule is None else schedule(t - 1) / schedule(0)
+
+  def run(seed):
+    _, k_data = runner.seed_keys(seed)
+    params = runner.initial_params(task, seed)
+
+    def step(carry, _):
+      p, s, key, t = carry
+      key, sub = jax.random.split(key)
+      batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
+      grads = jax.grad(task.loss)(p, batch)
+      updates, s = tx.update(grads, s, p)
+      u, m = _flat(updates), _flat(find_first_moment(s))
+      tt = (t + 1).astype(jnp.float32)
+      alpha = final_lr * scale(tt)
+      lower = alpha * gamma * tt / (gamma * tt + 1.0)
+      upper = alpha * (gamma * tt + 1.0) / (gamma * tt)
+      valid = jnp.abs(m) > 1e-30
+      eta = -u / jnp.where(valid, m, 1.0)
+      margin = jnp.minimum((eta - lower) / lower, (upper - eta) / upper)
+      clipped = valid & (margin < _AT_BOUND)
+      free = valid & ~clipped
+      p = optax.apply_updates(p, updates)
+      if task.project is not None:
+        p = task.project(p)
+      record = (clipped.sum(), valid.sum(), jnp.min(jnp.where(free, margin, jnp.inf)),
+                lower, upper)
+      return (p, s, key, t + 1), record
+
+    carry = (params, tx.init(params), k_data, jnp.zeros((), jnp.int32))
+    _, (clipped, valid, margin, lower, upper) = jax.lax.scan(step, carry, None, length=steps)
+    return clipped.sum(), valid.sum(), margin.min(), lower[-1], upper[-1]
+
+  clipped, valid, margin, lower, upper = jax.jit(jax.vmap(run))(jnp.arange(seeds))
+  n_valid = int(np.sum(valid))
+  return BoundActivity(
+      task=task.name, optimizer=name, lr=float(lr), final_lr=final_lr, gamma=gamma,
+      steps=steps, seeds=seeds,
+      clipped_fraction=float(np.sum(clipped)) / n_valid if n_valid else 0.0,
+      min_margin=float(np.min(margin)), lower_end=float(lower[0]), upper_end=float(upper[0]))
+
+
+def _close(x: np.ndarray, y: np.ndarray) -> bool:
+  """Equal up to float32 round-off (relative to the curve's scale)."""
+  finite = np.isfinite(x)
+  if not np.array_equal(finite, np.isfinite(y)):
+    return False
+  if not finite.any():
+    return True
+  scale = float(np.max(np.abs(x[finite])))
+  return bool(np.allclose(x[finite], y[finite], rtol=1e-4, atol=1e-6 * scale))
+
+
+def same_run(a: RunResult, b: RunResult, i: int) -> bool:
+  """Whether runs ``a`` and ``b`` at learning rate ``i`` agree step by step to float32
+  round-off (training loss at every step, every metric at every evaluation)."""
+  if a.lrs[i] != b.lrs[i] or a.steps != b.steps or a.seeds != b.seeds:
+    return False
+  return _close(a.loss[i], b.loss[i]) and all(
+      _close(a.metrics[k][i], b.metrics[k][i]) for k in a.metrics)
+
+
+def _percent(x: float) -> str:
+  return f"{100 * x:.3g}%"
+
+
+def comparison_notes(task: Task, results: Sequence[RunResult]) -> list[str]:
+  """Sentences a reader of the results table needs: that the task is deterministic (the
+  ± are 0 by construction), and why two optimizers' rows are identical, where they are
+  (AdaBound equals Adam when its bounds never bind: measured, not assumed)."""
+  notes = []
+  if task.deterministic:
+    notes.append(f"{task.name} is deterministic (no random initialisation, data or noise): "
+                 "every seed gives the same run, so every ± is 0.")
+  by_name = {r.optimizer: r for r in results}
+  for plain, bounded in (("adam", "adabound"), ("amsgrad", "amsbound")):
+    if plain not in by_name or bounded not in by_name:
+      continue
+    a, b = by_name[plain], by_name[bounded]
+    for i in range(min(len(a.lrs), len(b.lrs))):
+      if not same_run(a, b, i):
+        continue
+      act = bound_activity(task, bounded, b.lrs[i], steps=b.steps, seeds=b.seeds)
+      where = (f"at lr {b.lrs[i]:g} (final_lr {act.final_lr:g}), over all {act.steps} steps "
+               f"and {act.seeds} seed{'s' if act.seeds != 1 else ''}")
+      if act.clipped_fraction == 0.0:
+        notes.append(
+            f"{bounded} runs as {plain} on {task.name} (the same numbers up to float32 "
+            f"round-off): its bounds never bind {where} "
+            f"(every per-coordinate step size stays at least {_percent(act.min_margin)} inside "
+            f"[η_l, η_u]; at the last step η_l = {act.lower_end:.3g}, "
+            f"η_u = {act.upper_end:.3g}), so the clip never changes a step.")
+      else:
+        notes.append(
+            f"{bounded} gives the same numbers as {plain} on {task.name} although its bounds "
+            f"bind at {_percent(act.clipped_fraction)} of the step sizes {where}.")
+  return notes

@@ -1,0 +1,33 @@
+"""The progress bar of the harness: a tqdm bar on stderr, or a silent stand-in."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+__all__ = ["NoProgress", "make_progress"]
+
+
+class NoProgress:
+  """The interface the harness uses of a tqdm bar, doing nothing."""
+
+  def update(self, n: int = 1) -> None:
+    del n
+
+  def set_postfix_str(self, text: str) -> None:
+    del text
+
+  def close(self) -> None:
+    pass
+
+
+def make_progress(total: int, desc: str, *, enabled: bool = True) -> Any:
+  """A tqdm bar over ``total`` ticks on stderr if ``enabled`` and tqdm is installed
+  (the command line checks that first), else a :class:`NoProgress`."""
+  if not enabled:
+    return NoProgress()
+  try:
+    from tqdm import tqdm
+  except ImportError:
+    return NoProgress()
+  return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
