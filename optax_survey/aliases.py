@@ -25,7 +25,7 @@ differentiate through an update.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, TypeAlias
 
 import optax
 
@@ -44,10 +44,10 @@ __all__ = [
 ADADB_B3 = 0.5
 ADADB_LAM = 0.5
 
-Optimizer = optax.GradientTransformationExtraArgs
+Optimizer: TypeAlias = optax.GradientTransformationExtraArgs
 
 
-def _chain(*stages: Optional[optax.GradientTransformation]) -> Optimizer:
+def _chain(*stages: optax.GradientTransformation | None) -> Optimizer:
   return optax.chain(*(s for s in stages if s is not None))
 
 
@@ -98,7 +98,7 @@ def sgdm(
     momentum: float = 0.9,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""SGD with (heavy-ball) momentum (survey Alg. 2).
 
@@ -134,7 +134,7 @@ def nag(
     momentum: float = 0.9,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""Nesterov's accelerated gradient (survey Alg. 3), re-parametrised.
 
@@ -176,11 +176,12 @@ def adagrad(
     initial_accumulator_value: float = 0.0,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    nu_dtype: Optional[Any] = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""AdaGrad (survey Alg. 4).
 
-  .. math:: G_t = G_{t-1} + |g_t|^2,\qquad \theta \leftarrow \theta - \frac{\alpha g_t}{\sqrt{G_t} + \epsilon}
+  .. math:: G_t = G_{t-1} + |g_t|^2,\qquad
+            \theta \leftarrow \theta - \frac{\alpha g_t}{\sqrt{G_t} + \epsilon}
 
   Reference: Duchi et al. (2011); ``torch.optim.Adagrad``.  ``optax.adagrad``
   differs (ε inside the root, ``G_0 = 0.1``).  The survey puts ε inside.
@@ -216,7 +217,7 @@ def adadelta(
     eps: float = 1e-6,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    nu_dtype: Optional[Any] = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""Adadelta.
 
@@ -260,12 +261,12 @@ def rmsprop(
     *,
     decay: float = 0.99,
     eps: float = 1e-8,
-    momentum: Optional[float] = None,
+    momentum: float | None = None,
     centered: bool = False,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""RMSProp (survey Alg. 5), optionally centred and with momentum.
 
@@ -323,8 +324,8 @@ def adam(
     nesterov: bool = False,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""Adam (survey Alg. 6, with ε outside the root as in the paper).
 
@@ -375,8 +376,8 @@ def adamw(
     nesterov: bool = False,
     weight_decay: float = 1e-2,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""AdamW: Adam with decoupled weight decay.
 
@@ -425,13 +426,14 @@ def amsgrad(
     eps_root: float = 0.0,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""AMSGrad (survey Alg. 8) in the form of ``torch.optim.Adam(amsgrad=True)``.
 
   .. math:: v^{\max}_t = \max(v^{\max}_{t-1}, v_t),\qquad
-            \theta \leftarrow \theta - \alpha\frac{\hat m_t}{\sqrt{v^{\max}_t/(1-\beta_2^t)} + \epsilon}
+            \theta \leftarrow \theta
+            - \alpha\frac{\hat m_t}{\sqrt{v^{\max}_t/(1-\beta_2^t)} + \epsilon}
 
   The max is of the raw ``v``; ``optax.amsgrad`` and the survey take the max
   of ``v̂`` (differs from step 2).  Reference: Reddi et al., ICLR 2018.
@@ -474,8 +476,8 @@ def yogi(
     initial_accumulator_value: float = 1e-6,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""Yogi (survey Alg. 7, with the sign of the update fixed).
 
@@ -526,8 +528,8 @@ def adabelief(
     degenerated_to_sgd: bool = True,
     threshold: float = 5.0,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""AdaBelief (survey Alg. 9), as ``adabelief-pytorch==0.2.1`` computes it.
 
@@ -561,6 +563,7 @@ def adabelief(
 
     tx = optax_survey.adabelief(1e-3, rectify=False)
   """
+  step_size: tuple[optax.GradientTransformation, ...]
   if rectify:
     step_size = (
         P.adaptive_step_size(eps, eps_root),
@@ -589,8 +592,8 @@ def diffgrad(
     eps_root: float = 0.0,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""diffGrad (survey Alg. 10), as the authors' ``diffGrad_v2.py``.
 
@@ -640,13 +643,14 @@ def adadb(
     eps_root: float = 0.0,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""AdaDB (survey Alg. 11): diffGrad with AdaDB's three-difference friction.
 
   .. math::
-     \Delta g_t = \beta_3 (g_{t-1} - g_t) + \beta_3^2 (g_{t-2} - g_{t-1}) + \beta_3^3 (g_{t-3} - g_{t-2}),
+     \Delta g_t = \beta_3 (g_{t-1} - g_t) + \beta_3^2 (g_{t-2} - g_{t-1})
+                 + \beta_3^3 (g_{t-3} - g_{t-2}),
 
      \xi_t = \mathrm{AbsSig}(\Delta g_t)\ \text{(signs of } g_t, g_{t-1} \text{ differ)},\quad
      1 + \lambda\,\mathrm{AbsSig}(\Delta g_t)\ \text{(otherwise)},
@@ -708,15 +712,16 @@ def adabound(
     eps_root: float = 0.0,
     weight_decay: float = 0.0,
     amsbound: bool = False,
-    base_lr: Optional[float] = None,
+    base_lr: float | None = None,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""AdaBound (survey Alg. 12), as the authors' code computes it.
 
   .. math::
-     \eta_t = \mathrm{clip}\Bigl(\frac{\alpha_t\sqrt{1-\beta_2^t}}{(1-\beta_1^t)(\sqrt{v_t}+\epsilon)},
+     \eta_t = \mathrm{clip}\Bigl(
+        \frac{\alpha_t\sqrt{1-\beta_2^t}}{(1-\beta_1^t)(\sqrt{v_t}+\epsilon)},
         \eta_l(t), \eta_u(t)\Bigr),\qquad \theta \leftarrow \theta - \eta_t m_t
 
   with ``η_l = α*(1 - 1/(γt+1))``, ``η_u = α*(1 + 1/(γt))``, ``α* =
@@ -771,10 +776,10 @@ def amsbound(
     eps: float = 1e-8,
     eps_root: float = 0.0,
     weight_decay: float = 0.0,
-    base_lr: Optional[float] = None,
+    base_lr: float | None = None,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""AMSBound: :func:`adabound` with the max of the raw second moment.
 
@@ -822,8 +827,8 @@ def adamod(
     eps_root: float = 0.0,
     weight_decay: float = 0.0,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""AdaMod (survey Alg. 13), as the authors' code computes it.
 
@@ -877,8 +882,8 @@ def radam(
     threshold: float = 5.0,
     degenerated_to_sgd: bool = False,
     mask: MaskOrFn = None,
-    mu_dtype: Optional[Any] = None,
-    nu_dtype: Optional[Any] = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> Optimizer:
   r"""RAdam (survey Alg. 14), as the authors' code computes it.
 

@@ -11,6 +11,7 @@ them::
     nu     v     the second-moment estimate the step divides by (None: none yet)
     nu_divisor   a scalar that divides nu (bias correction)    (None: 1)
     eta    η     the per-element step size, real               (None: 1)
+    eta_of_nu    η as a function of nu, while that is what η is (None: unknown)
     scale  s     a per-step scalar factor of the step size     (None: 1)
     count  t     the number of this step, 1, 2, ...            (None: not counted)
     decay  d     decoupled weight decay, subtracted at the end (None: none)
@@ -21,8 +22,10 @@ The last stage, :func:`optax_survey.descend`, collapses it into the update
 ``u = -s η ⊙ m - d``.  Scalars that depend on the step only (the learning
 rate, bias corrections, RAdam's ``r_t``) multiply ``s``, not ``η``: they are
 multiplied together as scalars (in float64 under ``jax_enable_x64``) and
-rounded once per element, as PyTorch rounds its one ``step_size``.  Each primitive reads the fields it needs, checks that the
-stages before it produced them (a clear ``ValueError`` naming the stage to put
+rounded once per element, as PyTorch rounds its one ``step_size``.
+
+Each primitive reads the fields it needs, checks that the stages before it
+produced them (a clear ``ValueError`` naming the stage to put
 first otherwise) and rewrites the ones it owns, so primitives stay one idea
 each and can be inserted, removed or reordered.  The checks read Python-side
 facts while the update is traced: they cost nothing at run time.
@@ -39,7 +42,8 @@ with the helpers below.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -107,6 +111,11 @@ class Flow(metaclass=_FlowType):
       root, as PyTorch does (``v / (1 - β2^t)`` overflows float32 where ``v``
       is near its maximum); :func:`second_moment` reads the quotient.
     eta: the per-element step size ``η`` (``None``: 1); real.
+    eta_of_nu: ``eta`` as a function of a second moment, set by
+      :func:`~optax_survey.adaptive_step_size` and dropped by any stage that
+      changes ``eta`` per element: a stage that needs ``η`` twice can
+      recompute it from ``jax.lax.optimization_barrier(nu)`` instead of
+      keeping it in memory (:func:`~optax_survey.momental_bound`).
     scale: a scalar factor ``s`` of the step size (``None``: 1); real, in
       the default float dtype.
     count: the number of this step, ``t = 1, 2, ...`` (int32 scalar), set by
@@ -123,13 +132,14 @@ class Flow(metaclass=_FlowType):
   nu: Any = None
   nu_divisor: Any = None
   eta: Any = None
+  eta_of_nu: Any = None
   scale: Any = None
   count: Any = None
   decay: Any = None
   facts: frozenset = frozenset()
   stages: tuple = ()
 
-  def _replace(self, **changes: Any) -> "Flow":
+  def _replace(self, **changes: Any) -> Flow:
     """A copy with the given fields replaced (as ``NamedTuple._replace``)."""
     return dataclasses.replace(self, **changes)
 
@@ -152,9 +162,11 @@ def _refuse_flatten(flow: Flow):
   raise TypeError(_NOT_A_PYTREE.format(after=after))
 
 
-jax.tree_util.register_pytree_node(
-    Flow, _refuse_flatten, lambda aux, children: None  # never unflattened
-)
+def _never_unflattened(aux: Any, children: Any) -> Flow:
+  raise TypeError("an optax_survey Flow is not a pytree")  # flatten refused first
+
+
+jax.tree_util.register_pytree_node(Flow, _refuse_flatten, _never_unflattened)
 
 
 def as_flow(updates: Any) -> Flow:
@@ -242,7 +254,7 @@ def _describe(what: str) -> str:
   return _DESCRIPTIONS.get(what, f"`{what}`")
 
 
-def step_number(flow: Flow, stage: str) -> Optional[jax.Array]:
+def step_number(flow: Flow, stage: str) -> jax.Array:
   """The number ``t = 1, 2, ...`` of this step, set by ``count_steps()``.
 
   Raises:
@@ -253,6 +265,8 @@ def step_number(flow: Flow, stage: str) -> Optional[jax.Array]:
       "put optax_survey.count_steps() first in the chain (every optax_survey "
       "optimizer starts with it)",
   )
+  if flow.count is None:  # no parameters at all: any step number will do
+    return jnp.ones([], jnp.int32)
   return flow.count
 
 
@@ -279,7 +293,12 @@ def full_eta(flow: Flow) -> Any:
 
 def with_full_eta(flow: Flow) -> Flow:
   """The same flow with the scalar factor folded into ``eta`` (``scale=None``)."""
-  return flow._replace(eta=full_eta(flow), scale=None)
+  unscaled, scale = flow.eta_of_nu, flow.scale
+  recompute = unscaled
+  if unscaled is not None and scale is not None:
+    def recompute(nu):
+      return jax.tree.map(lambda e: scalar_like(scale, e) * e, unscaled(nu))
+  return flow._replace(eta=full_eta(flow), scale=None, eta_of_nu=recompute)
 
 
 def step(flow: Flow) -> Any:
@@ -291,10 +310,15 @@ def step(flow: Flow) -> Any:
 
 
 def scale_eta(flow: Flow, factor: Any) -> Flow:
-  """Multiplies the per-element step size η by ``factor``, shaped like the grads."""
+  """Multiplies the per-element step size η by ``factor``, shaped like the grads.
+
+  ``eta`` then no longer is a known function of ``nu``: ``eta_of_nu`` is dropped.
+  """
   if flow.eta is None:
-    return flow._replace(eta=factor)
-  return flow._replace(eta=jax.tree.map(lambda e, f: e * f, flow.eta, factor))
+    return flow._replace(eta=factor, eta_of_nu=None)
+  return flow._replace(
+      eta=jax.tree.map(lambda e, f: e * f, flow.eta, factor), eta_of_nu=None
+  )
 
 
 def real_dtype(leaf: Any) -> jnp.dtype:

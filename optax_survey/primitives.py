@@ -27,7 +27,8 @@ L2 stage is left idle at ``weight_decay=0``)::
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Union
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeAlias
 
 import chex
 import jax
@@ -37,34 +38,34 @@ import optax
 from optax_survey import _scalars as S
 from optax_survey import _validation as check
 from optax_survey.flow import (
-    FIRST_MOMENT,
-    FOLDED_BIAS_CORRECTION,
-    FRICTION,
-    LEARNING_RATE,
-    MOMENTUM,
-    MU_BIAS_CORRECTED,
-    NU_BIAS_CORRECTED,
-    NU_MAX,
-    NU_USED,
-    RECTIFIED,
-    Flow,
-    as_flow,
-    direction,
-    real_dtype,
-    record,
-    refuse,
-    require,
-    scalar_like,
-    second_moment,
-    scale_eta,
-    scale_eta_by_scalar,
-    step,
-    step_number,
-    with_full_eta,
+  FIRST_MOMENT,
+  FOLDED_BIAS_CORRECTION,
+  FRICTION,
+  LEARNING_RATE,
+  MOMENTUM,
+  MU_BIAS_CORRECTED,
+  NU_BIAS_CORRECTED,
+  NU_MAX,
+  NU_USED,
+  RECTIFIED,
+  Flow,
+  as_flow,
+  direction,
+  real_dtype,
+  record,
+  refuse,
+  require,
+  scalar_like,
+  scale_eta,
+  scale_eta_by_scalar,
+  second_moment,
+  step,
+  step_number,
+  with_full_eta,
 )
 
-ScalarOrSchedule = Union[float, jax.Array, optax.Schedule]
-MaskOrFn = Optional[Union[Any, Callable[[Any], Any]]]
+ScalarOrSchedule: TypeAlias = float | jax.Array | optax.Schedule
+MaskOrFn: TypeAlias = Any | Callable[[Any], Any] | None
 
 __all__ = [
     "CountState", "FirstMomentState", "SecondMomentState", "MaxSecondMomentState",
@@ -575,7 +576,7 @@ def center_second_moment(
 
 
 def bias_correction(
-    b1: Optional[float] = 0.9, b2: Optional[float] = 0.999, *, nesterov: bool = False
+    b1: float | None = 0.9, b2: float | None = 0.999, *, nesterov: bool = False
 ) -> optax.GradientTransformation:
   r"""Exact bias correction of both moments (Adam's paper form).
 
@@ -705,8 +706,16 @@ def adaptive_step_size(
     require(flow, stage, "nu", "put a second-moment stage (ema_second_moment) before it")
     refuse(flow, stage, NU_USED, "a step size was already computed from `nu`; keep one "
            "adaptive_step_size()")
-    eta = jax.tree.map(lambda v: inverse_root(v, flow.nu_divisor), flow.nu)
-    return record(scale_eta(flow, eta), stage, add=[NU_USED])
+    divisor = flow.nu_divisor
+
+    def eta_of_nu(nu):
+      return jax.tree.map(lambda v: inverse_root(v, divisor), nu)
+
+    first = flow.eta is None  # then η is exactly eta_of_nu(ν)
+    flow = scale_eta(flow, eta_of_nu(flow.nu))
+    if first:
+      flow = flow._replace(eta_of_nu=eta_of_nu)
+    return record(flow, stage, add=[NU_USED])
 
   return _stateless(adapt)
 
@@ -843,6 +852,7 @@ def rectification(
     active = rho_t >= threshold
     ratio = (rho_t - 4) * (rho_t - 2) / (rho_t * rho_inf_term)
     r_t = jnp.sqrt(jnp.where(active, ratio, 1.0))  # no NaN in the dead branch
+    fallback: Any
     if not degenerated_to_sgd:
       fallback = 0.0
     elif MU_BIAS_CORRECTED in flow.facts:
@@ -853,13 +863,32 @@ def rectification(
     eta = None if flow.eta is None else jax.tree.map(
         lambda e: jnp.where(active, e, jnp.ones_like(e)), flow.eta
     )
-    flow = flow._replace(eta=eta, scale=jnp.where(active, r_t * scale, fallback))
+    flow = flow._replace(eta=eta, eta_of_nu=None,
+                         scale=jnp.where(active, r_t * scale, fallback))
     return record(flow, stage, add=[RECTIFIED])
 
   return _stateless(rectify)
 
 
 # ------------------------------------------------------------------- friction
+
+
+def _after(value: Any, earlier: Any) -> Any:
+  """``value``, computed after ``earlier``: ``value + min(|earlier|, 0)``.
+
+  ``min(|x|, 0)`` is 0 for every number but NaN, so the result is ``value``
+  (bit for bit, NaN aside); the data dependency makes XLA compute it after
+  ``earlier``.  A friction stage reads its stored gradients once, into ξ,
+  and stores the new ones after ξ: XLA then computes ξ in place of the old
+  gradients and overwrites them afterwards, with no copy.  Without the
+  dependency XLA on CPU copied each old buffer to a fresh parameter-sized
+  temporary before rewriting it, and a temporary of 32 MiB or more is a fresh
+  mapping whose pages are faulted in at every step
+  (``benchmarks/results/perf.md``).
+  """
+  return jax.tree.map(
+      lambda v, e: v + jnp.minimum(jnp.abs(e), 0).astype(real_dtype(v)), value, earlier
+  )
 
 
 class FrictionState(NamedTuple):
@@ -896,11 +925,11 @@ def diffgrad_friction() -> optax.GradientTransformation:
   def update_fn(updates, state, params=None):
     del params
     flow = as_flow(updates)
-    mu = jax.tree.map(
-        lambda p, g, m: _abs_sig(p - g) * m, state.prev_grad, flow.grad, direction(flow)
-    )
+    xi = jax.tree.map(lambda p, g: _abs_sig(p - g), state.prev_grad, flow.grad)
+    mu = jax.tree.map(lambda x, m: x * m, xi, direction(flow))
     new = record(flow, "diffgrad_friction", add=[FRICTION], mu=mu)
-    return new, FrictionState(prev_grad=_store(flow.grad, state.prev_grad))
+    prev = _after(flow.grad, xi)
+    return new, FrictionState(prev_grad=_store(prev, state.prev_grad))
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -958,12 +987,15 @@ def adadb_friction(b3: float = 0.5, lam: float = 0.5) -> optax.GradientTransform
 
   def xi_fn(g, g1, g2, g3):
     delta = b3 * (g1 - g) + b3**2 * (g2 - g1) + b3**3 * (g3 - g2)
-    sig = _abs_sig(delta)
     # Compare directions, not the product: g * g1 underflows to -0 for tiny
     # gradients.  sign() of a complex number is z/|z|: Re(ĝ conj(ĝ1)) is the
     # cosine of the angle between them; for real numbers it is sign(g)sign(g1).
     opposite = jnp.real(jnp.sign(g) * jnp.conj(jnp.sign(g1))) < 0
-    return jnp.where(opposite, sig, 1 + lam * sig)
+    # With e = exp(-|Δg|): AbsSig = 1/(1+e) and 1 + λ AbsSig = (1+λ+e)/(1+e).
+    # One division last: XLA keeps ξ whole in one loop, where it would
+    # otherwise redo the sign rule (reading g_{t-1} again) in every reader.
+    e = jnp.exp(-jnp.abs(delta))
+    return jnp.where(opposite, 1.0, 1 + lam + e) / (1 + e)
 
   def update_fn(updates, state, params=None):
     del params
@@ -972,10 +1004,19 @@ def adadb_friction(b3: float = 0.5, lam: float = 0.5) -> optax.GradientTransform
         xi_fn, flow.grad, state.prev_grad, state.prev_grad_2, state.prev_grad_3
     )
     mu = jax.tree.map(lambda x, m: x * m, xi, direction(flow))
+    new = record(flow, "adadb_friction", add=[FRICTION], mu=mu)
+    # The shift g_{t-2} -> 3rd, g_{t-1} -> 2nd, g_t -> 1st, each after ξ (which
+    # read all three) and after the previous move: XLA then overwrites the
+    # three buffers in place, in that order (see _after), instead of copying
+    # all three to temporaries first.
+    third = _after(state.prev_grad_2, xi)
+    second = _after(state.prev_grad, third)
+    first = _after(flow.grad, second)
     new_state = AdaDBFrictionState(
-        _store(flow.grad, state.prev_grad), state.prev_grad, state.prev_grad_2
+        _store(first, state.prev_grad), _store(second, state.prev_grad_2),
+        _store(third, state.prev_grad_3),
     )
-    return record(flow, "adadb_friction", add=[FRICTION], mu=mu), new_state
+    return new, new_state
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -1045,7 +1086,7 @@ def bound_step_size(
     final_lr: float = 0.1,
     gamma: float = 1e-3,
     *,
-    base_lr: Optional[float] = None,
+    base_lr: float | None = None,
     decay_by_sqrt_t: bool = False,
 ) -> optax.GradientTransformation:
   r"""AdaBound's dynamic bounds on the per-element step size.
@@ -1120,7 +1161,7 @@ def bound_step_size(
         return clipped
       return clipped / scalar_like(jnp.sqrt(S.as_float(t)), e)
 
-    return record(flow, stage, eta=jax.tree.map(clip, flow.eta)), state
+    return record(flow, stage, eta=jax.tree.map(clip, flow.eta), eta_of_nu=None), state
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -1168,8 +1209,16 @@ def momental_bound(b3: float = 0.999) -> optax.GradientTransformation:
     if flow.eta is None:
       flow = flow._replace(eta=jax.tree.map(lambda g: scalar_like(1.0, g), flow.grad))
     ema = jax.tree.map(_ema(b3), _widen(state.eta_ema, flow.eta), flow.eta)
-    eta = jax.tree.map(jnp.minimum, flow.eta, ema)
-    new = record(flow, stage, eta=eta)
+    eta = flow.eta
+    if flow.eta_of_nu is not None:
+      # η feeds the EMA and the min.  Computed once, XLA keeps it in a
+      # parameter-sized temporary (a fresh mapping, faulted in every step, at
+      # 32 MiB and more); recomputed for the min from the second moment behind
+      # an optimization barrier (which XLA cannot merge with the first), it
+      # costs a square root and a division per element instead.
+      eta = flow.eta_of_nu(jax.lax.optimization_barrier(flow.nu))
+    eta = jax.tree.map(jnp.minimum, eta, ema)
+    new = record(flow, stage, eta=eta, eta_of_nu=None)
     return new, MomentalBoundState(eta_ema=_store(ema, state.eta_ema))
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -1228,7 +1277,7 @@ def trace_momentum(
     mu = jax.tree.map(lambda x, b: x + momentum * b, d, buf) if nesterov else buf
     new = record(flow, "trace_momentum", add=[MOMENTUM],
                  remove=[FIRST_MOMENT, MU_BIAS_CORRECTED, FRICTION],
-                 mu=mu, eta=None, scale=None)
+                 mu=mu, eta=None, eta_of_nu=None, scale=None)
     return new, MomentumState(momentum=_store(buf, state.momentum))
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -1362,7 +1411,8 @@ def add_decoupled_weight_decay(
   r"""Decoupled weight decay.
 
   .. math:: d \leftarrow \alpha_t \lambda \theta_{t-1},\qquad
-            u = -s\,\eta \odot m - d \quad (\theta \leftarrow (1 - \alpha_t\lambda)\theta - s\,\eta \odot m)
+            u = -s\,\eta \odot m - d
+            \quad (\theta \leftarrow (1 - \alpha_t\lambda)\theta - s\,\eta \odot m)
 
   Sets ``flow.decay = α_t λ θ``, which :func:`descend` subtracts: put it
   anywhere before ``descend()`` (a schedule needs :func:`count_steps` before
@@ -1422,9 +1472,10 @@ def descend() -> optax.GradientTransformation:
 
   Updates have the dtype of the gradients (like the parameters they are added
   to), so that ``optax.apply_updates(params, updates)`` is the step (optax's
-  sign convention; reference: ``optax.scale_by_learning_rate``'s ``-α``).  After it, optax built-ins act on plain updates.  It refuses plain
-  updates: ``descend()`` twice in a chain, or with no optax_survey stage
-  before it, is a mistake.
+  sign convention; reference: ``optax.scale_by_learning_rate``'s ``-α``).
+  After it, optax built-ins act on plain updates.  It refuses plain updates:
+  ``descend()`` twice in a chain, or with no optax_survey stage before it, is
+  a mistake.
 
   Returns:
     A stateless ``optax.GradientTransformation``.

@@ -1,8 +1,9 @@
 """AdaDB against the survey's Algorithm 11, and the defining properties of its friction.
 
 AdaDB has no published code.  The specification is the survey's Algorithm 11
-(``shared/seed``, "算法 11"), read with its ``β2²`` as ``β3²``, the exact bias
-correction ``m̂/(sqrt(v̂) + δ)`` it prints, and ``g_0 = g_{-1} = g_{-2} = 0``.
+(陈爽, 张长伦, 黎铭亮 2022, "算法 11"; docs/references.md), read with its
+``β2²`` as ``β3²``, the exact bias correction ``m̂/(sqrt(v̂) + δ)`` it prints,
+and ``g_0 = g_{-1} = g_{-2} = 0``.
 ``algorithm_11`` below transcribes it line by line in NumPy, independently of
 the package.
 

@@ -902,7 +902,8 @@ def test_flow_helpers():
   assert whole.scale is None
   close(whole.eta["a"], [4.0, 8.0])
   assert [f.name for f in dataclasses.fields(Flow)] == [
-      "grad", "mu", "nu", "nu_divisor", "eta", "scale", "count", "decay", "facts", "stages"]
+      "grad", "mu", "nu", "nu_divisor", "eta", "eta_of_nu", "scale", "count", "decay", "facts",
+      "stages"]
   recorded = F.record(flow, "my_stage", add=[F.NU_USED])
   assert recorded.stages == ("my_stage",) and F.NU_USED in recorded.facts
   assert F.NU_USED not in F.record(recorded, "other", remove=[F.NU_USED]).facts
