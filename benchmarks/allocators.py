@@ -10,7 +10,11 @@ faults per step.  This script runs ``train_step.py`` (elementwise loss, the
 
 * ``glibc``: the default;
 * ``glibc-mmap-threshold``: ``MALLOC_MMAP_THRESHOLD_=4294967296`` (every
-  allocation from the heap; glibc keeps freed memory for reuse);
+  allocation from the heap);
+* ``glibc-mmap-trim``: the same and ``MALLOC_TRIM_THRESHOLD_=4294967296``
+  (freed memory is kept for the next step, not returned to the system);
+* ``glibc-mmap-trim-arena1``: the same, one arena for all threads
+  (``MALLOC_ARENA_MAX=1``) and no mmap at all (``MALLOC_MMAP_MAX_=0``);
 * ``jemalloc``: ``LD_PRELOAD`` of Debian's ``libjemalloc.so.2``;
 * ``tcmalloc``: ``LD_PRELOAD`` of Debian's ``libtcmalloc_minimal.so.4``;
 * ``xla-region-analysis``: not an allocator, the XLA:CPU option
@@ -40,6 +44,15 @@ LIB = "/usr/lib/x86_64-linux-gnu"
 SETTINGS = {
     "glibc": {},
     "glibc-mmap-threshold": {"MALLOC_MMAP_THRESHOLD_": "4294967296"},
+    # With the mmap threshold set by hand glibc stops adapting its trim
+    # threshold (128 KiB): freed memory at the top of a heap goes back to the
+    # system and is faulted in again.  Keep it, then also use one arena for
+    # all threads (XLA's workers allocate from per-thread arenas) and no mmap.
+    "glibc-mmap-trim": {"MALLOC_MMAP_THRESHOLD_": "4294967296",
+                        "MALLOC_TRIM_THRESHOLD_": "4294967296"},
+    "glibc-mmap-trim-arena1": {"MALLOC_MMAP_THRESHOLD_": "4294967296",
+                               "MALLOC_TRIM_THRESHOLD_": "4294967296",
+                               "MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0"},
     "jemalloc": {"LD_PRELOAD": f"{LIB}/libjemalloc.so.2"},
     "tcmalloc": {"LD_PRELOAD": f"{LIB}/libtcmalloc_minimal.so.4"},
     # Not an allocator: XLA's copy insertion with region analysis, which
@@ -106,9 +119,11 @@ def main(argv=None):
                        args.large_shape))
   text = table(results)
   print(text)
+  result = {"results": results, "table": text}
   with open(args.out, "w") as f:
-    json.dump({"results": results, "table": text}, f, indent=1)
+    json.dump(result, f, indent=1)
   print(f"wrote {args.out}")
+  return result
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def main(argv=None, log=print):
   except ImportError:
     log("  matplotlib missing: no plot")
   out = {"sizes": sizes, "seconds": times, "fits": fits, "empty_call_s": empty,
-         "tiny2000_adam": tiny, "plot": png}
+         "tiny2000_adam": tiny, "plot": os.path.basename(png)}
   save_json(a.out, out)
   return out
 

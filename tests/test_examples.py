@@ -1,4 +1,4 @@
-"""The README's main job (examples/train.py) on tiny settings."""
+"""The examples (examples/train.py, examples/flat_params.py) on tiny settings."""
 
 import json
 import os
