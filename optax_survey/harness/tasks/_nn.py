@@ -31,21 +31,36 @@ def minibatch_sampler(x: np.ndarray, y: np.ndarray, batch_size: int):
   return sample
 
 
-def classification(apply_fn, x_test, y_test, x_train=None, y_train=None):
-  """(loss(params, batch), evaluate(params)) for a classifier ``apply_fn``."""
-  x_test, y_test = jnp.asarray(x_test, F32), jnp.asarray(y_test, jnp.int32)
+def split_indices(y: np.ndarray, fractions: tuple[float, ...], seed: int = 0) -> list[np.ndarray]:
+  """A fixed stratified split of the indices of ``y`` into parts of the given fractions
+  (each class divided in the same proportions); the last part takes the rest."""
+  rng = np.random.default_rng(seed)
+  parts: list[list[int]] = [[] for _ in fractions]
+  for k in np.unique(y):
+    idx = rng.permutation(np.flatnonzero(y == k))
+    bounds = np.round(np.cumsum(fractions)[:-1] * len(idx)).astype(int)
+    for part, chunk in zip(parts, np.split(idx, bounds), strict=True):
+      part.extend(chunk.tolist())
+  return [np.sort(np.asarray(p, np.int64)) for p in parts]
+
+
+def classification(apply_fn, x_val, y_val, x_test, y_test):
+  """``(loss(params, batch), validate(params), evaluate(params))`` for a classifier
+  ``apply_fn``: ``validate`` measures accuracy and loss (``acc``, ``loss``) on the
+  validation split, ``evaluate`` the same on the test split."""
 
   def loss(params, batch):
     xb, yb = batch
     return optax.softmax_cross_entropy_with_integer_labels(apply_fn(params, xb), yb).mean()
 
-  def evaluate(params):
-    logits = apply_fn(params, x_test)
-    out = {"test_acc": (jnp.argmax(logits, -1) == y_test).mean().astype(F32),
-           "test_loss": optax.softmax_cross_entropy_with_integer_labels(logits, y_test).mean()}
-    if x_train is not None:
-      out["train_loss"] = loss(params, (jnp.asarray(x_train, F32), jnp.asarray(y_train, jnp.int32)))
-    return out
+  def metrics_on(x, y):
+    x, y = jnp.asarray(x, F32), jnp.asarray(y, jnp.int32)
 
-  return loss, evaluate
+    def metrics(params):
+      logits = apply_fn(params, x)
+      return {"acc": (jnp.argmax(logits, -1) == y).mean().astype(F32),
+              "loss": optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()}
 
+    return metrics
+
+  return loss, metrics_on(x_val, y_val), metrics_on(x_test, y_test)

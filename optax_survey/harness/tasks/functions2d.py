@@ -52,8 +52,12 @@ SPECS = {
               ((-1.0, 4.0), (-1.0, 2.0)), 2000, 1e-3, (1e-3, 2e-4, 0.01, 0.3)),
     "saddle": (saddle, -0.25, [(0.0, 1.0), (0.0, -1.0)], (1.0, 1e-3), (0.05, 1e-3),
                ((-1.5, 1.5), (-1.5, 1.5)), 500, 1e-3, (0.1, 0.02, 0.05, 0.5)),
-    "rastrigin": (rastrigin, 0.0, [(0.0, 0.0)], (2.2, -1.8), (0.05, 0.05),
-                  ((-3.0, 3.0), (-3.0, 3.0)), 500, 0.5, (1e-3, 2e-4, 0.05, 0.5)),
+    # Rastrigin from (4.4, -3.6), 12 basins from the minimum: measured at each of the 18
+    # optimizers' best rate of the default grid (500 steps, 5 seeds), they end in 10
+    # different basins, at most 9 in the same one; from the earlier start (2.2, -1.8),
+    # 15 of 18 ended in the same local minimum (f = 7.96), so their ranking said little.
+    "rastrigin": (rastrigin, 0.0, [(0.0, 0.0)], (4.4, -3.6), (0.05, 0.05),
+                  ((-5.5, 5.5), (-5.5, 5.5)), 500, 0.5, (1e-3, 2e-4, 0.05, 0.5)),
 }
 
 
@@ -86,7 +90,8 @@ def make(name: str) -> Task:
   return Task(
       name=name, description=TASK_DESCRIPTIONS[name], init_params=init_params,
       loss=loss, evaluate=evaluate, metric="loss", mode="min", target=target,
-      steps=steps, lrs=LEARNING_RATES[name], eval_points=100, seeds=3, kind="2d",
+      steps=steps, lrs=LEARNING_RATES[name], eval_points=10, seeds=5, kind="2d",
+      held_out=False,
       optimizer_kwargs={"final_lr": lrs[0]},
       extra={"f": f, "f_star": f_star, "minima": minima, "start": start, "bounds": bounds},
   )

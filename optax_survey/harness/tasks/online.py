@@ -89,8 +89,9 @@ def make(name: str) -> Task:
   return Task(
       name=name, description=TASK_DESCRIPTIONS[name], init_params=init_params,
       loss=loss, evaluate=evaluate, metric="x", mode="min", target=-0.9,
-      steps=steps, lrs=LEARNING_RATES[name], sample_batch=sample_batch, eval_points=200,
-      seeds=3, optimizer_kwargs={**betas, "decay": betas["b2"], "rho": betas["b2"]},
+      steps=steps, lrs=LEARNING_RATES[name], sample_batch=sample_batch, eval_points=50,
+      seeds=5, held_out=False,
+      optimizer_kwargs={**betas, "decay": betas["b2"], "rho": betas["b2"]},
       schedule=schedule, project=project, kind="online", deterministic=not stochastic,
       extra={"x_star": -1.0, "big": big, "small": small, "period": period, **betas},
   )
