@@ -26,6 +26,7 @@ from optax_survey.harness import preflight, registry
 from optax_survey.harness.comparison import DEFAULT_OPTIMIZERS
 from optax_survey.harness.tasks import (
     TASK_DESCRIPTIONS,
+    TaskError,
     task_learning_rate_note,
     task_learning_rates,
     task_names,
@@ -40,8 +41,10 @@ examples:
   optax-survey                      the quick survey (survey --preset quick)
   optax-survey list                 optimizers, defaults, papers, reference code
   optax-survey tasks                the tasks and their learning rates
-  optax-survey compare --task digits-mlp --optimizers adam,adabound,radam --seeds 3
+  optax-survey compare --task digits-mlp --optimizers adam,adabound,radam
   optax-survey compare --task rosenbrock --optimizers adam,sgdm --lr-grid 1e-3,1e-2,1e-1
+  optax-survey compare --task my_module:make_task        (your own Task, see README)
+  optax-survey compare --task path/to/file.py:make_task --budget one-shot
   optax-survey survey --preset full --out benchmarks/results   (the results page)
 
 'python -m optax_survey ...' is the same command. Bad input gets a one-line error
@@ -126,8 +129,9 @@ def parse_lr_grid(text: str | None) -> list[float] | None:
 
 
 def check_task(name: str) -> str:
-  if name not in TASK_DESCRIPTIONS:
-    raise UsageError(f"unknown task {name!r}; choose from: {', '.join(task_names())}")
+  if name not in TASK_DESCRIPTIONS and ":" not in name:
+    raise UsageError(f"unknown task {name!r}; choose from: {', '.join(task_names())}, or "
+                     "MODULE:FUNCTION, or path/to/file.py:FUNCTION")
   return name
 
 
@@ -150,20 +154,26 @@ def build_parser() -> _Parser:
 
   cmp = sub.add_parser(
       "compare", help="train optimizers on one task, print a table, write results",
-      description="Train optimizers on one task (all seeds and learning rates of one "
-                  "optimizer as one compiled program), print a table and write results.csv, "
-                  "results.json and PNG plots.")
+      description="Train optimizers on one task at a tuning budget (all seeds and learning "
+                  "rates of one optimizer as one compiled program), print the table (mean "
+                  "[95% CI] over seeds) and write results.csv, results.json and PNG plots.")
   cmp.add_argument("--task", required=True, metavar="TASK",
-                   help="the task, one of: " + ", ".join(task_names()))
+                   help="the task: one of " + ", ".join(task_names()) + "; or your own, "
+                        "MODULE:FUNCTION or path/to/file.py:FUNCTION returning a Task")
+  cmp.add_argument("--budget", choices=["tuned", "one-shot"], default="tuned",
+                   help="tuned: select each optimizer's learning rate from a grid on the "
+                        "validation split, report the test metric on fresh seeds; one-shot: "
+                        "published defaults (default: %(default)s)")
   cmp.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS), metavar="NAMES",
                    help="comma-separated optimizer names, or 'all' (default: %(default)s)")
   cmp.add_argument("--seeds", type=_positive_int("--seeds"), default=None, metavar="N",
-                   help="number of seeds (default: the task's)")
+                   help="seeds per reported number (default: the task's, 5)")
   cmp.add_argument("--steps", type=_positive_int("--steps"), default=None, metavar="N",
                    help="training steps (default: the task's)")
   cmp.add_argument("--lr-grid", default=None, metavar="LRS",
-                   help="comma-separated learning rates, each run for every optimizer "
-                        "(default: each optimizer's rate for the task, see 'tasks')")
+                   help="comma-separated learning rates of the tuned budget, the same for "
+                        "every optimizer (default: 7 rates over 3 decades around each "
+                        "optimizer's rate for the task, see 'tasks')")
   cmp.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: out/compare/TASK)")
   cmp.add_argument("--no-plot", action="store_true", help="do not write the PNG plots")
@@ -177,12 +187,12 @@ def build_parser() -> _Parser:
   srv.add_argument("--preset", choices=list(PRESETS), default="quick",
                    help=f"quick: {len(quick.optimizers)} optimizers on {len(quick.tasks)} "
                         f"tasks, the command's default; full: all {len(full.optimizers)} on "
-                        f"all {len(full.tasks)} tasks and the learning-rate study, README's "
-                        "results page (default: %(default)s)")
+                        f"all {len(full.tasks)} tasks, README's results page; both run the "
+                        "tuned and the one-shot budget (default: %(default)s)")
   srv.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: out/survey-PRESET)")
   srv.add_argument("--seeds", type=_positive_int("--seeds"), default=None, metavar="N",
-                   help="number of seeds on every task (default: each task's)")
+                   help="seeds per reported number on every task (default: 5)")
   srv.add_argument("--steps-scale", type=_positive_float("--steps-scale"), default=1.0,
                    metavar="X",
                    help="multiply every task's step count, e.g. 0.1 for a smoke test "
@@ -261,17 +271,31 @@ def _output_dir(path: str) -> str:
     raise UsageError(f"--out: {error}") from None
 
 
+def _load_task(spec: str, budget: str):
+  """The task of ``--task`` (a name or a factory), checked before any training."""
+  from optax_survey.harness.tasks import check_task as check
+  from optax_survey.harness.tasks import load_task
+
+  try:
+    return check(load_task(spec), tuned=budget == "tuned")
+  except (TaskError, TypeError) as error:
+    raise UsageError(f"--task: {error}") from None
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
   from optax_survey.harness.comparison import compare
 
-  task = check_task(args.task)
+  spec = check_task(args.task)
   optimizers = parse_optimizers(args.optimizers)
   lrs = parse_lr_grid(args.lr_grid)
   plot, progress = not args.no_plot, not args.no_progress
-  preflight.require_extras(tasks=[task], plot=plot, progress=progress, switches=COMPARE_SWITCHES)
-  out = _output_dir(args.out or os.path.join("out", "compare", task))
-  result = compare(task, optimizers, seeds=args.seeds, steps=args.steps, lr_grid=lrs, out=out,
-                   plot=plot, progress=progress)
+  builtin = spec in TASK_DESCRIPTIONS
+  preflight.require_extras(tasks=[spec] if builtin else [], plot=plot, progress=progress,
+                           switches=COMPARE_SWITCHES)
+  task = _load_task(spec, args.budget)
+  out = _output_dir(args.out or os.path.join("out", "compare", task.name or "task"))
+  result = compare(task, optimizers, budget=args.budget, seeds=args.seeds, steps=args.steps,
+                   lr_grid=lrs, out=out, plot=plot, progress=progress)
   print("\n" + result.summary())
   print("\nwrote " + ", ".join(result.written))
 

@@ -16,7 +16,8 @@ from optax_survey.harness import registry, runner
 from optax_survey.harness.runner import RunResult
 from optax_survey.harness.tasks import Task
 
-__all__ = ["BoundActivity", "bound_activity", "comparison_notes", "same_run", "step_size_spread"]
+__all__ = ["BoundActivity", "bound_activity", "comparison_notes", "final_step_size_spread",
+           "same_run", "step_size_spread"]
 
 # A step size within this relative distance of a bound counts as set by the clip.
 _AT_BOUND = 1e-5
@@ -114,7 +115,7 @@ class BoundActivity:
 
 
 def bound_activity(task: Task, name: str, lr: float, *, steps: int | None = None,
-                   seeds: int | None = None) -> BoundActivity:
+                   seeds: int | None = None, seed_offset: int = 0) -> BoundActivity:
   """Replays ``name`` ("adabound" or "amsbound") on ``task`` as the runner does (same
   seeds, batches and float32 start) and measures where its bounds bind.
 
@@ -165,7 +166,8 @@ def bound_activity(task: Task, name: str, lr: float, *, steps: int | None = None
     _, (clipped, valid, margin, lower, upper) = jax.lax.scan(step, carry, None, length=steps)
     return clipped.sum(), valid.sum(), margin.min(), lower[-1], upper[-1]
 
-  clipped, valid, margin, lower, upper = jax.jit(jax.vmap(run))(jnp.arange(seeds))
+  clipped, valid, margin, lower, upper = jax.jit(jax.vmap(run))(
+      jnp.arange(seed_offset, seed_offset + seeds))
   n_valid = int(np.sum(valid))
   return BoundActivity(
       task=task.name, optimizer=name, lr=float(lr), final_lr=final_lr, gamma=gamma,
@@ -205,18 +207,21 @@ def comparison_notes(task: Task, results: Sequence[RunResult]) -> list[str]:
   notes = []
   if task.deterministic:
     notes.append(f"{task.name} is deterministic (no random initialisation, data or noise): "
-                 "every seed gives the same run, so every ± is 0.")
+                 "every seed gives the same run, so the numbers have no spread over seeds.")
   by_name = {r.optimizer: r for r in results}
   for plain, bounded in (("adam", "adabound"), ("amsgrad", "amsbound")):
     if plain not in by_name or bounded not in by_name:
       continue
     a, b = by_name[plain], by_name[bounded]
-    for i in range(min(len(a.lrs), len(b.lrs))):
-      if not same_run(a, b, i):
-        continue
-      act = bound_activity(task, bounded, b.lrs[i], steps=b.steps, seeds=b.seeds)
+    same = [i for i in range(min(len(a.lrs), len(b.lrs))) if same_run(a, b, i)]
+    for i in same[-1:]:  # the largest such rate is replayed; the others are named
+      act = bound_activity(task, bounded, b.lrs[i], steps=b.steps, seeds=b.seeds,
+                           seed_offset=b.seed_offset)
       where = (f"at lr {b.lrs[i]:g} (final_lr {act.final_lr:g}), over all {act.steps} steps "
                f"and {act.seeds} seed{'s' if act.seeds != 1 else ''}")
+      if len(same) > 1:
+        where += (" (the runs are also identical at lr "
+                  + ", ".join(f"{b.lrs[j]:g}" for j in same[:-1]) + ")")
       if act.clipped_fraction == 0.0:
         notes.append(
             f"{bounded} runs as {plain} on {task.name} (the same numbers up to float32 "
@@ -229,3 +234,50 @@ def comparison_notes(task: Task, results: Sequence[RunResult]) -> list[str]:
             f"{bounded} gives the same numbers as {plain} on {task.name} although its bounds "
             f"bind at {_percent(act.clipped_fraction)} of the step sizes {where}.")
   return notes
+
+
+def final_step_size_spread(task: Task, name: str, lr: float, *, steps: int, seeds: int,
+                           seed_offset: int = 0) -> np.ndarray:
+  """Per seed, the spread p90/p10 of the per-parameter step sizes η = -u/m at the last step.
+
+  Replays ``name`` ("adam", "adabound", ... anything with a first moment) on
+  ``task`` at ``lr`` as the runner does (same seeds and batches), all seeds as
+  one program.  A spread near 1 means every parameter takes the same step size
+  (SGD-like); Adam's stays wide.
+
+  Returns:
+    ``[seeds]`` spreads (``inf`` where p10 <= 0).
+  """
+  rate = task.schedule(lr) if task.schedule is not None else lr
+  tx = registry.build(name, rate, **task.optimizer_kwargs)
+
+  def run(seed):
+    _, k_data = runner.seed_keys(seed)
+    params = runner.initial_params(task, seed)
+
+    def step(carry, _):
+      p, s, key, t = carry
+      key, sub = jax.random.split(key)
+      batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
+      grads = jax.grad(task.loss)(p, batch)
+      updates, s = tx.update(grads, s, p)
+      p = optax.apply_updates(p, updates)
+      return (p, s, key, t + 1), None
+
+    carry = (params, tx.init(params), k_data, jnp.zeros((), jnp.int32))
+    (p, s, key, t), _ = jax.lax.scan(step, carry, None, length=steps - 1)
+    key, sub = jax.random.split(key)
+    batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
+    grads = jax.grad(task.loss)(p, batch)
+    updates, s = tx.update(grads, s, p)
+    return _flat(updates), _flat(find_first_moment(s))
+
+  u, m = jax.jit(jax.vmap(run))(jnp.arange(seed_offset, seed_offset + seeds))
+  u, m = np.asarray(u, np.float64), np.asarray(m, np.float64)
+  out = []
+  for us, ms in zip(u, m, strict=True):
+    ok = np.abs(ms) > 1e-8
+    eta = -us[ok] / ms[ok]
+    p10, p90 = np.percentile(eta, [10, 90]) if eta.size else (np.nan, np.nan)
+    out.append(p90 / p10 if p10 > 0 else np.inf)
+  return np.asarray(out, np.float64)

@@ -1,4 +1,9 @@
-"""PNG figures: learning curves with seed bands, 2-D trajectories, online runs."""
+"""PNG figures: learning curves with seed bands, the learning-rate grid (one panel per
+optimizer), 2-D trajectories and the gallery of them, performance profiles.
+
+Every figure uses matplotlib's constrained layout (no clipped titles) and keeps
+legends outside the axes that hold data.
+"""
 
 from __future__ import annotations
 
@@ -55,8 +60,9 @@ def _smooth(curves: np.ndarray, width: int) -> np.ndarray:
 
 
 def learning_curves(task: Task, results: list[RunResult], path: str, title: str | None = None):
+  """The metric and the training loss of each run, mean over seeds with a min-max band."""
   plt = _plt()
-  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.0))
+  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.6), layout="constrained")
   online = task.kind == "online"
   for res in results:
     for i in range(len(res.lrs)):
@@ -91,9 +97,10 @@ def learning_curves(task: Task, results: list[RunResult], path: str, title: str 
     ax2.set(xlabel="step", ylabel="training loss" + smoothed)
     if task.kind == "2d":
       ax2.set_yscale("log")
-  ax1.legend(fontsize=7, ncol=2)
-  fig.suptitle(title or f"{task.name}: {task.description}", fontsize=9)
-  fig.tight_layout()
+  handles, labels = ax1.get_legend_handles_labels()
+  fig.legend(handles, labels, loc="outside right upper", fontsize=7,
+             ncol=1 if len(labels) <= 12 else 2)
+  fig.suptitle(title or f"{task.name}: {task.description}", fontsize=9, wrap=True)
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
   return path
@@ -118,7 +125,7 @@ def _contour(ax, task: Task):
 def trajectories(task: Task, results: list[RunResult], path: str, title: str | None = None,
                  max_points: int | None = None):
   plt = _plt()
-  fig, ax = plt.subplots(figsize=(6.4, 5.0))
+  fig, ax = plt.subplots(figsize=(7.6, 5.0), layout="constrained")
   _contour(ax, task)
   for res in results:
     if res.path is None:
@@ -126,18 +133,135 @@ def trajectories(task: Task, results: list[RunResult], path: str, title: str | N
     p = res.path[0, 0]
     if max_points:
       p = p[: max_points + 1]
-    ax.plot(p[:, 0], p[:, 1], color=color(res.optimizer), lw=1.1, label=res.optimizer, alpha=0.9)
+    label = res.optimizer if len(res.lrs) != 1 else f"{res.optimizer} (lr {res.lrs[0]:.3g})"
+    ax.plot(p[:, 0], p[:, 1], color=color(res.optimizer), lw=1.1, label=label, alpha=0.9)
     ax.plot(p[-1, 0], p[-1, 1], "o", color=color(res.optimizer), ms=3)
   ax.plot(*task.extra["start"], "ks", ms=4)
-  ax.legend(fontsize=7, ncol=2, loc="best")
-  ax.set_title(title or f"{task.name}: trajectories (seed 0)", fontsize=9)
-  fig.tight_layout()
+  fig.legend(loc="outside right upper", fontsize=7)
+  ax.set_title(title or f"{task.name}: trajectories (first seed)", fontsize=9, wrap=True)
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return path
+
+
+def _panels(n: int, *, width: float = 2.6, height: float = 2.2, max_cols: int = 6):
+  plt = _plt()
+  cols = min(n, max_cols)
+  rows = -(-n // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 1.2, height * rows + 0.6),
+                           squeeze=False, layout="constrained")
+  for ax in axes.ravel()[n:]:
+    ax.set_axis_off()
+  return fig, axes.ravel()[:n]
+
+
+def grid_curves(task: Task, results: list[RunResult], path: str,
+                selected: dict[str, float] | None = None, title: str | None = None) -> str:
+  """The metric over steps at every learning rate of the grid, one panel per optimizer.
+
+  Lines are coloured by ``log10(lr)`` (one colour bar for all panels, outside
+  the data); the selected rate of each optimizer (``selected``) is drawn thick
+  and black, and named in the panel's title.
+  """
+  plt = _plt()
+  import matplotlib as mpl
+
+  all_lrs = [lr for r in results for lr in r.lrs]
+  norm = mpl.colors.LogNorm(vmin=min(all_lrs), vmax=max(all_lrs) * (1.0001 if len(set(all_lrs)) == 1
+                                                                    else 1.0))
+  cmap = plt.get_cmap("viridis")
+  fig, axes = _panels(len(results))
+  log = task.kind == "2d"
+  for ax, res in zip(axes, results, strict=True):
+    curves = res.metrics[task.metric]
+    chosen = selected.get(res.optimizer) if selected else None
+    for i, lr in enumerate(res.lrs):
+      with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        data = np.where(np.isfinite(curves[i]), curves[i], np.nan)
+        mean = np.nanmean(np.maximum(data, 1e-12) if log else data, axis=0)
+      is_sel = chosen is not None and abs(lr - chosen) <= 1e-9 * lr
+      ax.plot(res.eval_steps, mean, color="k" if is_sel else cmap(norm(lr)),
+              lw=2.0 if is_sel else 1.0, zorder=3 if is_sel else 2)
+    name = res.optimizer + (f", selected lr {chosen:.3g}" if chosen is not None else "")
+    ax.set_title(name, fontsize=8)
+    ax.tick_params(labelsize=7)
+    if log:
+      ax.set_yscale("log")
+    elif task.mode == "max" and task.metric == "acc":
+      ax.set_ylim(0.0, 1.0)
+  split = "test" if task.held_out else "objective"
+  fig.supxlabel("step", fontsize=8)
+  fig.supylabel(f"{task.metric} ({split}, mean over seeds)", fontsize=8)
+  fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), location="right",
+               label="learning rate (black: selected on validation)" if task.held_out
+               else "learning rate (black: selected)", shrink=0.8)
+  fig.suptitle(title or f"{task.name}: the learning-rate grid, one panel per optimizer",
+               fontsize=9)
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return path
+
+
+def gallery(task: Task, results: list[RunResult], path: str, title: str | None = None) -> str:
+  """Small multiples of 2-D trajectories, one panel per optimizer, each at the rate
+  its run used (the tuned one), with the rate and the final value in the title."""
+  plt = _plt()
+  fig, axes = _panels(len(results), width=2.5, height=2.2)
+  for ax, res in zip(axes, results, strict=True):
+    if res.path is None:
+      raise ValueError(f"{res.optimizer} on {task.name} was run without track_path")
+    _contour(ax, task)
+    p = res.path[0, 0]
+    ax.plot(p[:, 0], p[:, 1], color=color(res.optimizer), lw=1.2)
+    ax.plot(p[-1, 0], p[-1, 1], "o", color=color(res.optimizer), ms=3)
+    ax.plot(*task.extra["start"], "ks", ms=3)
+    final = float(res.metrics[task.metric][0, 0, -1])
+    ax.set_title(f"{res.optimizer}: lr {res.lrs[0]:.3g}, f = {fmt_value(final)}", fontsize=8)
+    ax.set(xlabel="", ylabel="")
+    ax.tick_params(labelsize=6)
+  fig.suptitle(title or f"{task.name}: each optimizer at its tuned learning rate "
+               "(first fresh seed; ■ start, ★ minimum)", fontsize=9)
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return path
+
+
+def fmt_value(value: float) -> str:
+  if not np.isfinite(value):
+    return "nan"
+  if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e4):
+    return f"{value:.2e}"
+  return f"{value:.3g}"
+
+
+def performance_profiles(profiles: dict[str, dict[str, np.ndarray]], taus: np.ndarray,
+                         path: str, n_tasks: int) -> str:
+  """Performance profiles side by side, one panel per budget: the fraction of tasks on
+  which each optimizer is within ``tau`` of the best (``tau`` as a fraction of the way
+  from the start to the best)."""
+  plt = _plt()
+  fig, axes = plt.subplots(1, len(profiles), figsize=(5.0 * len(profiles) + 2.0, 4.2),
+                           squeeze=False, sharey=True, layout="constrained")
+  styles = ["-", "--", ":", "-."]
+  for ax, (budget, curves) in zip(axes[0], profiles.items(), strict=True):
+    for k, (name, rho) in enumerate(curves.items()):
+      ax.step(taus, rho, where="post", color=color(name), ls=styles[k // 10 % 4], lw=1.3,
+              label=name)
+    ax.set(xscale="log", xlabel="τ: distance to the best, as a fraction of start-to-best",
+           title=f"{budget} budget ({n_tasks} tasks)", ylim=(-0.02, 1.02))
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+  axes[0, 0].set_ylabel("fraction of tasks within τ of the best")
+  handles, labels = axes[0, 0].get_legend_handles_labels()
+  fig.legend(handles, labels, loc="outside right upper", fontsize=7)
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
   return path
 
 
 def write_plots(out_dir: str, task: Task, results: list[RunResult], prefix: str = "") -> list[str]:
+  """The learning curves of ``results`` and, on a 2-D task, their trajectories."""
   os.makedirs(out_dir, exist_ok=True)
   paths = [learning_curves(task, results, os.path.join(out_dir, f"{prefix}curves.png"))]
   if task.kind == "2d" and all(r.path is not None for r in results):

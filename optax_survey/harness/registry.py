@@ -20,8 +20,8 @@ import optax
 import optax_survey as osv
 from optax_survey.harness.preflight import BadInputError
 
-__all__ = ["OptimizerInfo", "OPTIMIZERS", "build", "check_optimizers", "defaults",
-           "defaults_text"]
+__all__ = ["OptimizerInfo", "OPTIMIZERS", "build", "check_optimizers", "default_lr",
+           "defaults", "defaults_text"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +109,14 @@ def defaults(name: str) -> dict[str, Any]:
       for p in params
       if p.default is not inspect.Parameter.empty and p.name not in _NOT_DEFAULTS
   }
+
+
+def default_lr(name: str) -> float:
+  """The published default learning rate of ``name`` (the one-shot budget's rate);
+  for lookahead, its inner optimizer's."""
+  if name == "lookahead":
+    return default_lr(LOOKAHEAD_INNER)
+  return float(defaults(name)["lr"])
 
 
 def _value_text(value: Any) -> str:

@@ -1,87 +1,107 @@
-"""Summaries of runs: statistics over seeds, the printed table, CSV and JSON."""
+"""Numbers as text: intervals with enough digits, the results tables, CSV and JSON rows.
+
+Every number shown is a mean over seeds with its 95% bootstrap interval
+(:func:`~optax_survey.harness.stats.bootstrap_ci`), ``mean [lo, hi]``, with as
+many digits as it takes for the interval's ends to differ; a deterministic
+task's numbers (every seed the same run) are marked as such instead.
+"""
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import numpy as np
 
+from optax_survey.harness import stats
 from optax_survey.harness.runner import RunResult
 from optax_survey.harness.tasks import Task
 
-CSV_FIELDS = ["task", "optimizer", "lr", "seeds", "steps", "metric", "mode", "final_mean",
-              "final_std", "best_mean", "best_std", "target", "steps_to_target_mean",
-              "reached", "diverged", "wall_s", "compile_s"]
+__all__ = ["CSV_FIELDS", "entry_table", "fmt", "fmt_interval", "grid_rows", "result_json"]
+
+CSV_FIELDS = ["task", "optimizer", "budget", "lr", "seeds", "first_seed", "steps", "metric",
+              "mode", "split", "mean", "ci_lo", "ci_hi", "rank", "tied_best", "diverged",
+              "selected_on", "values"]
 
 
-def _nan_stat(fn, values):
-  values = np.asarray(values, np.float64)
-  finite = values[np.isfinite(values)]
-  return float(fn(finite)) if finite.size else float("nan")
+def fmt(value: float | None, digits: int = 4) -> str:
+  """``value`` with ``digits`` significant digits (scientific when tiny or huge)."""
+  if value is None or not math.isfinite(value):
+    return "nan"
+  if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+    return f"{value:.{max(1, digits - 1)}e}"
+  return f"{value:.{digits}g}"
 
 
-def summarize(task: Task, result: RunResult) -> list[dict]:
-  """One row per learning rate: final/best metric mean ± std over seeds, etc."""
+def _digits_for(mean: float, width: float) -> int:
+  """Significant digits of ``mean`` that show its interval's width with two digits."""
+  if width <= 0 or mean == 0:
+    return 3
+  lead = math.floor(math.log10(abs(mean)))
+  return int(min(12, max(3, lead - math.floor(math.log10(width)) + 2)))
+
+
+def fmt_interval(iv: stats.Interval, *, deterministic: bool = False) -> str:
+  """``mean [lo, hi]`` with enough digits that ``lo`` and ``hi`` differ; ``mean
+  (deterministic)`` when every seed gives the same run; ``nan (diverged)``."""
+  if not math.isfinite(iv.mean):
+    return "nan (diverged)"
+  if deterministic or iv.hi == iv.lo:
+    return f"{fmt(iv.mean)} ({'deterministic' if deterministic else 'all seeds equal'})"
+  d = _digits_for(iv.mean, iv.hi - iv.lo)
+  return f"{fmt(iv.mean, d)} [{fmt(iv.lo, d)}, {fmt(iv.hi, d)}]"
+
+
+def final_values(result: RunResult, metric: str, *, split: str = "test") -> np.ndarray:
+  """``[n_lr, n_seeds]``: the last evaluation of ``metric`` on ``split`` ("test":
+  ``task.evaluate``; "validation": ``task.validate``)."""
+  source = result.metrics if split == "test" else result.val_metrics
+  if source is None:
+    raise ValueError(f"{result.optimizer} on {result.task} has no {split} metrics")
+  return np.asarray(source[metric][:, :, -1], np.float64)
+
+
+def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[dict]:
+  """One row per learning rate of ``result``: validation and test intervals over seeds."""
   rows = []
-  curves = result.metrics[task.metric]  # [n_lr, seeds, E]
+  test = final_values(result, task.metric)
+  val = (final_values(result, task.metric, split="validation")
+         if result.val_metrics is not None else None)
   for i, lr in enumerate(result.lrs):
-    c = curves[i]
-    finite = np.where(np.isfinite(c), c, np.inf if task.mode == "min" else -np.inf)
-    best = finite.min(-1) if task.mode == "min" else finite.max(-1)
-    final = c[:, -1]
-    hit = finite <= task.target if task.mode == "min" else finite >= task.target
-    first = [int(result.eval_steps[np.argmax(h)]) for h in hit if h.any()]
+    t = stats.bootstrap_ci(test[i])
+    v = stats.bootstrap_ci(val[i]) if val is not None else None
     rows.append({
         "task": task.name, "optimizer": result.optimizer, "lr": lr, "seeds": result.seeds,
-        "steps": result.steps, "metric": task.metric, "mode": task.mode,
-        "final_mean": _nan_stat(np.mean, final), "final_std": _nan_stat(np.std, final),
-        "best_mean": _nan_stat(np.mean, best), "best_std": _nan_stat(np.std, best),
-        "target": task.target,
-        "steps_to_target_mean": float(np.mean(first)) if first else float("nan"),
-        "reached": len(first), "diverged": int((~np.isfinite(final)).sum()),
-        "wall_s": result.wall_s, "compile_s": result.compile_s,
+        "first_seed": result.seed_offset, "steps": result.steps, "metric": task.metric,
+        "mode": task.mode, "test": list(t), "validation": list(v) if v is not None else None,
+        "diverged": int((~np.isfinite(test[i])).sum()), "selected": i == selected,
+        "values": test[i].tolist(),
     })
   return rows
 
 
-def rank_key(task: Task, row: dict) -> float:
-  value = row["final_mean"]
-  if not math.isfinite(value):
-    return math.inf
-  return value if task.mode == "min" else -value
+def _arrow(task_mode: str) -> str:
+  return "↓" if task_mode == "min" else "↑"
 
 
-def fmt(value: float, digits: int = 4) -> str:
-  if value is None or not math.isfinite(value):
-    return "nan"
-  if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-    return f"{value:.2e}"
-  return f"{value:.{digits}g}"
-
-
-def pm(mean: float, std: float) -> str:
-  return f"{fmt(mean)} ± {fmt(std, 2)}"
-
-
-def format_table(task: Task, rows: Iterable[dict], markdown: bool = False) -> str:
-  rows = sorted(rows, key=lambda r: rank_key(task, r))
-  arrow = "↓" if task.mode == "min" else "↑"
-  target_op = "≤" if task.mode == "min" else "≥"
-  head = ["optimizer", "lr", f"final {task.metric} {arrow}", f"best {task.metric}",
-          f"steps to {task.metric} {target_op} {fmt(task.target)}", "wall s"]
+def entry_table(entries: Sequence[dict], *, metric: str, mode: str, deterministic: bool,
+                markdown: bool = False, split: str = "test") -> str:
+  """The table of one task at one budget: rank (ties kept), optimizer, learning rate,
+  metric interval; the best in bold (Markdown) or starred only if its interval is
+  apart from the runner-up's, else every optimizer tied with it is marked."""
+  order = sorted(entries, key=lambda e: (e["rank"], _sort_key(e, mode)))
+  head = ["rank", "optimizer", "lr", f"{split} {metric} {_arrow(mode)} (mean [95% CI])",
+          "best"]
+  alone = sum(e["tied_best"] for e in entries) == 1
   body = []
-  for r in rows:
-    reach = (f"{r['steps_to_target_mean']:.0f} ({r['reached']}/{r['seeds']})"
-             if r["reached"] else f"- (0/{r['seeds']})")
-    final = pm(r["final_mean"], r["final_std"])
-    if r["diverged"]:
-      final += f" [{r['diverged']} diverged]"
-    body.append([r["optimizer"], f"{r['lr']:g}", final, pm(r["best_mean"], r["best_std"]),
-                 reach, f"{r['wall_s']:.1f}"])
+  for e in order:
+    cell = fmt_interval(stats.Interval(*e["ci"]), deterministic=deterministic)
+    mark = ""
+    if e["tied_best"]:
+      mark = "best" if alone else "tied best"
+      if markdown and alone:
+        cell = f"**{cell}**"
+    body.append([str(e["rank"]), e["optimizer"], f"{e['lr']:.3g}", cell, mark])
   if markdown:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -94,47 +114,29 @@ def format_table(task: Task, rows: Iterable[dict], markdown: bool = False) -> st
   return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
 
 
-def _downsample(curve: np.ndarray, points: int = 400) -> np.ndarray:
-  n = curve.shape[-1]
-  if n <= points:
-    return curve
-  idx = np.unique(np.linspace(0, n - 1, points).astype(int))
-  return curve[..., idx]
+def _sort_key(entry: dict, mode: str) -> float:
+  m = entry["ci"][0]
+  if m is None or not math.isfinite(m):
+    return math.inf
+  return m if mode == "min" else -m
 
 
-def result_json(task: Task, result: RunResult) -> dict:
+def result_json(result: RunResult) -> dict:
+  """The curves of ``result`` (downsampled to at most 400 points) as JSON-ready lists."""
   steps = result.loss.shape[-1]
   idx = np.unique(np.linspace(0, steps - 1, min(steps, 400)).astype(int))
 
   def tolist(a: np.ndarray) -> list:
     return np.where(np.isfinite(a), a, np.nan).tolist()
 
-  return {
+  out = {
       "optimizer": result.optimizer, "lrs": result.lrs, "seeds": result.seeds,
-      "steps": result.steps, "wall_s": result.wall_s, "compile_s": result.compile_s,
-      "eval_steps": result.eval_steps.tolist(),
+      "first_seed": result.seed_offset, "steps": result.steps, "wall_s": result.wall_s,
+      "compile_s": result.compile_s, "eval_steps": result.eval_steps.tolist(),
       "metrics": {k: tolist(v) for k, v in result.metrics.items()},
       "loss_steps": (idx + 1).tolist(),
       "loss": tolist(result.loss[..., idx]),
-      "update_norm": tolist(result.update_norm[..., idx]),
   }
-
-
-def write_outputs(out_dir: str, task: Task, results: list[RunResult], rows: list[dict],
-                  prefix: str = "") -> list[str]:
-  os.makedirs(out_dir, exist_ok=True)
-  csv_path = os.path.join(out_dir, f"{prefix}results.csv")
-  with open(csv_path, "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-    writer.writeheader()
-    for r in rows:
-      writer.writerow({k: r[k] for k in CSV_FIELDS})
-  json_path = os.path.join(out_dir, f"{prefix}results.json")
-  payload = {
-      "task": task.name, "description": task.description, "metric": task.metric,
-      "mode": task.mode, "target": task.target, "rows": rows,
-      "runs": [result_json(task, r) for r in results],
-  }
-  with open(json_path, "w") as f:
-    json.dump(payload, f, allow_nan=True)
-  return [csv_path, json_path]
+  if result.val_metrics is not None:
+    out["val_metrics"] = {k: tolist(v) for k, v in result.val_metrics.items()}
+  return out
