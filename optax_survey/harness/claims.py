@@ -1,0 +1,259 @@
+"""The survey's claims, checked at a stated budget with the seed noise in view.
+
+Each check compares two optimizers seed by seed
+(:func:`~optax_survey.harness.stats.beyond_noise`) and the verdict follows one
+rule (:func:`~optax_survey.harness.stats.verdict`): "confirmed" only when the
+effect exceeds the noise at each optimizer's *tuned* learning rate and in every
+other check of the claim (e.g. at the paper's rate); "contradicted" when the
+opposite exceeds the noise at the tuned rates; otherwise "not resolved at this
+budget".  Every claim carries the numbers it was decided on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from optax_survey.harness import report, stats
+from optax_survey.harness.comparison import Comparison
+from optax_survey.harness.runner import RunResult
+
+__all__ = ["Check", "all_claims", "claim"]
+
+# A check: (what it compares, values of the claimed-better side, values of the other
+# side, mode of the compared quantity).
+Check = tuple[str, np.ndarray, np.ndarray, str]
+
+
+def _iv(values: np.ndarray, deterministic: bool = False) -> str:
+  return report.fmt_interval(stats.bootstrap_ci(values), deterministic=deterministic)
+
+
+def claim(text: str, checks: Sequence[Check], *, names: tuple[str, str],
+          deterministic: bool = False, extra: str = "") -> dict:
+  """A claim's verdict and evidence from its checks (the first at the tuned rates).
+
+  Args:
+    text: the claim.
+    checks: ``(label, a, b, mode)``: ``a`` are the per-seed values of the side the
+      claim says is better, ``b`` the other side's, ``mode`` whether lower
+      ("min") or higher ("max") is better for the compared quantity.
+    names: the two sides' names, for the evidence.
+    deterministic: the values come from a deterministic task (no seed noise).
+    extra: a further sentence of evidence.
+
+  Returns:
+    ``{"claim", "verdict", "evidence", "checks": [{label, direction, a, b}]}``.
+  """
+  directions, parts, numbers = [], [], []
+  for label, a, b, mode in checks:
+    d = stats.beyond_noise(a, b, mode=mode)
+    directions.append(d)
+    diff = float(np.mean(a) - np.mean(b))
+    se = float(np.hypot(stats.standard_error(a), stats.standard_error(b)))
+    word = {1: "beyond noise", 0: "within noise", -1: "the opposite, beyond noise"}[d]
+    parts.append(f"{label}: {names[0]} {_iv(a, deterministic)} vs {names[1]} "
+                 f"{_iv(b, deterministic)} (difference {report.fmt(diff, 3)}, 2 SE = "
+                 f"{report.fmt(2 * se, 2)}; {word})")
+    numbers.append({"label": label, "direction": d, "a": np.asarray(a).tolist(),
+                    "b": np.asarray(b).tolist(), "mode": mode})
+  evidence = "; ".join(parts) + (f". {extra}" if extra else "")
+  return {"claim": text, "verdict": stats.verdict(directions), "evidence": evidence,
+          "checks": numbers}
+
+
+def _tuned(cmp: Comparison, name: str) -> RunResult:
+  return cmp.tuned_run(name)
+
+
+def _values(cmp: Comparison, name: str, budget: str) -> np.ndarray:
+  e = next(e for e in cmp.entries if e["optimizer"] == name and e["budget"] == budget)
+  return np.asarray(e["values"], np.float64)
+
+
+def _lr(cmp: Comparison, name: str, budget: str = "tuned") -> float:
+  return next(e["lr"] for e in cmp.entries if e["optimizer"] == name and e["budget"] == budget)
+
+
+def _has(cmp: Comparison | None, *names: str) -> bool:
+  return cmp is not None and all(n in cmp.optimizers for n in names)
+
+
+def reddi(cmp: Comparison, paper_lr: float) -> dict:
+  """AMSGrad ends nearer x* = -1 than Adam, at the tuned rates and at the paper's α."""
+  t = cmp.task
+  grid_a, grid_b = cmp.grid["amsgrad"], cmp.grid["adam"]
+  i = next(k for k, v in enumerate(grid_a.lrs) if abs(v - paper_lr) <= 1e-9 * paper_lr)
+  j = next(k for k, v in enumerate(grid_b.lrs) if abs(v - paper_lr) <= 1e-9 * paper_lr)
+  checks: list[Check] = [
+      (f"final x at the tuned rates (AMSGrad lr {_lr(cmp, 'amsgrad'):.3g}, Adam lr "
+       f"{_lr(cmp, 'adam'):.3g})", _values(cmp, "amsgrad", "tuned"),
+       _values(cmp, "adam", "tuned"), "min"),
+      (f"at the paper's α = {paper_lr:g}", grid_a.metrics["x"][i, :, -1],
+       grid_b.metrics["x"][j, :, -1], "min")]
+  return claim(f"AMSGrad converges nearer the optimum x* = -1 than Adam ({t.name}, "
+               f"{cmp.steps} steps)", checks, names=("AMSGrad", "Adam"),
+               deterministic=t.deterministic)
+
+
+def _shrink(res: RunResult) -> np.ndarray:
+  """Per seed: mean ‖Δθ‖ over the first 5% of steps / over the last 10%."""
+  u = res.update_norm[0].astype(np.float64)
+  n = u.shape[-1]
+  first = u[:, : max(1, n // 20)].mean(-1)
+  last = u[:, -max(1, n // 10):].mean(-1)
+  return first / np.maximum(last, 1e-30)
+
+
+def adagrad(cmp: Comparison) -> dict:
+  """AdaGrad's steps shrink more over training than Adam's."""
+  checks: list[Check] = [
+      (f"step shrink ‖Δθ‖ first 5% / last 10% at the tuned rates (AdaGrad lr "
+       f"{_lr(cmp, 'adagrad'):.3g}, Adam lr {_lr(cmp, 'adam'):.3g})",
+       _shrink(_tuned(cmp, "adagrad")), _shrink(_tuned(cmp, "adam")), "max")]
+  return claim(f"AdaGrad's accumulated squared gradients make its steps vanish "
+               f"({cmp.task.name}, {cmp.steps} steps)", checks, names=("AdaGrad", "Adam"))
+
+
+def _early_peak(res: RunResult, i: int) -> np.ndarray:
+  """Per seed: the largest rise of the training loss above its first value, steps 1-100
+  (0 if it never rose): how far early training went the wrong way."""
+  loss = res.loss[i].astype(np.float64)
+  return np.maximum(loss[:, 1:100].max(-1) - loss[:, 0], 0.0)
+
+
+def radam(cmp: Comparison) -> dict:
+  """RAdam's early training loss peaks lower than Adam's (its automatic warm-up)."""
+  ga, gb = cmp.grid["radam"], cmp.grid["adam"]
+  top = max(set(ga.lrs) & set(gb.lrs))
+  checks: list[Check] = [
+      (f"largest rise of the training loss above its initial value, steps 1-100, at the "
+       f"tuned rates (RAdam lr "
+       f"{_lr(cmp, 'radam'):.3g}, Adam lr {_lr(cmp, 'adam'):.3g})",
+       _early_peak(_tuned(cmp, "radam"), 0), _early_peak(_tuned(cmp, "adam"), 0), "min"),
+      (f"the same at the grid's largest common rate {top:.3g}",
+       _early_peak(ga, ga.lrs.index(top)), _early_peak(gb, gb.lrs.index(top)), "min")]
+  extra = (f"Final {cmp.split} {cmp.task.metric} at the tuned rates: RAdam "
+           f"{_iv(_values(cmp, 'radam', 'tuned'))}, Adam {_iv(_values(cmp, 'adam', 'tuned'))}")
+  return claim(f"RAdam's rectification acts as an automatic warm-up: stabler early training "
+               f"({cmp.task.name})", checks, names=("RAdam", "Adam"), extra=extra)
+
+
+def lookahead(cmp: Comparison) -> dict:
+  """Lookahead(Adam) is less sensitive to the learning rate and the seed than Adam."""
+  ga, gb = cmp.grid["lookahead"], cmp.grid["adam"]
+  common = sorted(set(ga.lrs) & set(gb.lrs))
+  ia, ib = [ga.lrs.index(v) for v in common], [gb.lrs.index(v) for v in common]
+  fa, fb = ga.metrics[cmp.task.metric][ia, :, -1], gb.metrics[cmp.task.metric][ib, :, -1]
+  ta, tb = _values(cmp, "lookahead", "tuned"), _values(cmp, "adam", "tuned")
+  checks: list[Check] = [
+      ("seed spread at the tuned rates (|value - mean over seeds|)", np.abs(ta - ta.mean()),
+       np.abs(tb - tb.mean()), "min"),
+      (f"range of {cmp.task.metric} over the {len(common)} common grid rates "
+       f"{common[0]:.3g}..{common[-1]:.3g}, per seed", np.ptp(fa, axis=0), np.ptp(fb, axis=0),
+       "min")]
+  return claim(f"Lookahead is more stable (less sensitive to the learning rate and the seed) "
+               f"than its inner Adam ({cmp.task.name})", checks, names=("Lookahead(Adam)", "Adam"))
+
+
+def _sign_changes(path: np.ndarray) -> np.ndarray:
+  y = path[..., 1]
+  return (np.sign(y[..., 1:]) != np.sign(y[..., :-1])).sum(-1).astype(np.float64)
+
+
+def figure1(cmp: Comparison, fig: Mapping[str, RunResult], steps: int) -> dict:
+  """SGD zig-zags across the valley (y changes sign), SGD with momentum does not."""
+  sgd_t, sgdm_t = _tuned(cmp, "sgd"), _tuned(cmp, "sgdm")
+  assert sgd_t.path is not None and sgdm_t.path is not None
+  sgd_f, sgdm_f = fig["sgd"], fig["sgdm"]
+  assert sgd_f.path is not None and sgdm_f.path is not None
+  checks: list[Check] = [
+      (f"sign changes of y in the first {steps} steps at the tuned rates (SGD lr "
+       f"{sgd_t.lrs[0]:.3g}, SGDM lr {sgdm_t.lrs[0]:.3g})",
+       _sign_changes(sgd_t.path[0, :, : steps + 1]), _sign_changes(sgdm_t.path[0, :, : steps + 1]),
+       "max"),
+      (f"at the figure's rates (SGD {sgd_f.lrs[0]:g}, SGDM {sgdm_f.lrs[0]:g})",
+       _sign_changes(sgd_f.path[0]), _sign_changes(sgdm_f.path[0]), "max")]
+  return claim("SGD zig-zags across an ill-conditioned valley, momentum does not (Figure 1, "
+               "quadratic)", checks, names=("SGD", "SGDM"))
+
+
+def _max_abs_y(path: np.ndarray, after: int = 10) -> np.ndarray:
+  return np.abs(path[:, after:, 1]).max(-1).astype(np.float64)
+
+
+def figure2(cmp: Comparison, fig: Mapping[str, RunResult]) -> dict:
+  """Lookahead's slow weights oscillate less than Adam alone."""
+  la_t, ad_t = _tuned(cmp, "lookahead"), _tuned(cmp, "adam")
+  assert la_t.slow_path is not None and ad_t.path is not None
+  la_f, ad_f = fig["lookahead"], fig["adam"]
+  assert la_f.slow_path is not None and ad_f.path is not None
+  checks: list[Check] = [
+      (f"largest |y| after step 10 at the tuned rates (Lookahead lr {la_t.lrs[0]:.3g}, Adam "
+       f"lr {ad_t.lrs[0]:.3g})", _max_abs_y(la_t.slow_path[0]), _max_abs_y(ad_t.path[0]), "min"),
+      (f"at the figure's rate {la_f.lrs[0]:g}", _max_abs_y(la_f.slow_path[0]),
+       _max_abs_y(ad_f.path[0]), "min")]
+  return claim("Lookahead's slow weights damp the fast weights' oscillation (Figure 2, "
+               "quadratic)", checks, names=("Lookahead slow weights", "Adam"))
+
+
+def wilson(cmp: Comparison) -> dict:
+  """SGD(M) generalizes better than Adam on Wilson et al.'s separable problem."""
+  checks: list[Check] = [
+      (f"test accuracy at the tuned rates (SGDM lr {_lr(cmp, 'sgdm'):.3g}, Adam lr "
+       f"{_lr(cmp, 'adam'):.3g})", _values(cmp, "sgdm", "tuned"), _values(cmp, "adam", "tuned"),
+       "max"),
+      ("the same one-shot (published defaults)", _values(cmp, "sgdm", "one-shot"),
+       _values(cmp, "adam", "one-shot"), "max")]
+  others = [n for n in ("sgd", "adagrad", "rmsprop", "adabound") if n in cmp.optimizers]
+  extra = "Tuned test accuracy of " + ", ".join(
+      f"{n} {_iv(_values(cmp, n, 'tuned'))}" for n in others) if others else ""
+  return claim(f"Adaptive methods generalize worse than SGD with momentum on Wilson et al.'s "
+               f"separable problem ({cmp.task.name})", checks, names=("SGDM", "Adam"),
+               extra=extra)
+
+
+def adabound(spread: Mapping[str, np.ndarray], lrs: Mapping[str, float], task: str,
+             steps: int) -> dict:
+  """AdaBound's per-parameter step sizes converge (small p90/p10 spread), Adam's do not."""
+  checks: list[Check] = [
+      (f"spread p90/p10 of the per-parameter step sizes at step {steps}, tuned rates "
+       f"(AdaBound lr {lrs['adabound']:.3g}, Adam lr {lrs['adam']:.3g})",
+       spread["adabound"], spread["adam"], "min")]
+  return claim(f"AdaBound moves from Adam towards SGD: its per-parameter step sizes converge "
+               f"({task})", checks, names=("AdaBound", "Adam"))
+
+
+def all_claims(comparisons: Mapping[str, Comparison], *, figure_runs: Mapping[str, RunResult],
+               figure_steps: int, spread: tuple[dict, dict, str, int] | None,
+               paper_lrs: Mapping[str, float]) -> list[dict]:
+  """Every claim whose tasks and optimizers were run, in the page's order."""
+  out: list[dict] = []
+  get: Callable[[str], Comparison | None] = comparisons.get
+  for name in ("reddi", "reddi-stochastic", "reddi-theorem1"):
+    c = get(name)
+    if c is not None and _has(c, "adam", "amsgrad"):
+      out.append(reddi(c, paper_lrs[name]))
+  for name in ("mnist1d-mlp", "digits-mlp"):
+    c = get(name)
+    if c is not None and _has(c, "adagrad", "adam"):
+      out.append(adagrad(c))
+      break
+  if spread is not None:
+    values, lrs, task, steps = spread
+    out.append(adabound(values, lrs, task, steps))
+  c = get("digits-mlp")
+  if c is not None and _has(c, "radam", "adam"):
+    out.append(radam(c))
+  if c is not None and _has(c, "lookahead", "adam"):
+    out.append(lookahead(c))
+  c = get("quadratic")
+  if c is not None and _has(c, "lookahead", "adam") and "lookahead" in figure_runs:
+    out.append(figure2(c, figure_runs))
+  if c is not None and _has(c, "sgd", "sgdm") and "sgd" in figure_runs:
+    out.append(figure1(c, figure_runs, figure_steps))
+  c = get("wilson-separable")
+  if c is not None and _has(c, "sgdm", "adam"):
+    out.append(wilson(c))
+  return out
