@@ -64,3 +64,19 @@ def test_flat_params_bad_arguments_exit_2(capsys):
     flat_params.main(["--depth", "0"])
   assert exit_info.value.code == 2
   assert "--depth must be >= 1" in capsys.readouterr().err
+
+
+def test_compare_your_task_tunes_a_flax_nnx_model(capsys):
+  """examples/compare_your_task.py: a Flax NNX model in a Task, tuned on validation."""
+  import compare_your_task
+
+  result = compare_your_task.main(["--optimizers", "sgdm,adam", "--steps", "150",
+                                   "--seeds", "2"])
+  tuned = {e["optimizer"]: e for e in result.budget_entries("tuned")}
+  assert tuned["adam"]["ci"][0] > 0.6  # 3 classes: chance is 1/3
+  for name, entry in tuned.items():
+    assert entry["lr"] in result.grid[name].lrs and entry["first_seed"] == 2
+  assert "spirals-nnx" in capsys.readouterr().out
+  with pytest.raises(SystemExit) as info:
+    compare_your_task.main(["--optimizers", "adam,nosuch", "--steps", "1"])
+  assert info.value.code == 2

@@ -159,16 +159,21 @@ def test_compare_trains_prints_a_table_and_writes_results(tmp_path, capsys):
                    "--seeds", "2", "--steps", "60", "--out", str(tmp_path)])
   assert code == 0
   out = capsys.readouterr().out
-  assert "final test_acc" in out and "± " in out and "steps to test_acc" in out
-  assert "60 steps, 2 seeds; mean ± std over seeds" in out
+  assert "test acc ↑ (mean [95% CI])" in out and "one-shot: published default" in out
+  assert "60 steps, 2 seeds per number; mean [95% bootstrap CI] over seeds" in out
   rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-  assert [r["optimizer"] for r in rows] == ["adam", "lookahead"]
+  assert [(r["optimizer"], r["budget"]) for r in rows] == [
+      ("adam", "one-shot"), ("adam", "tuned"), ("lookahead", "one-shot"), ("lookahead", "tuned")]
   for r in rows:
-    assert r["seeds"] == "2" and r["steps"] == "60"
-    assert 0.5 < float(r["final_mean"]) <= 1.0  # 10 classes: chance is 0.1
+    assert r["seeds"] == "2" and r["steps"] == "60" and r["split"] == "test"
+    assert float(r["ci_lo"]) <= float(r["mean"]) <= float(r["ci_hi"])
+    assert r["first_seed"] == ("2" if r["budget"] == "tuned" else "0")  # fresh seeds
+  tuned = [r for r in rows if r["budget"] == "tuned"]
+  assert all(0.5 < float(r["mean"]) <= 1.0 for r in tuned)  # 10 classes: chance is 0.1
   data = json.loads((tmp_path / "results.json").read_text())
-  run = data["runs"][0]
-  assert len(run["metrics"]["test_acc"][0]) == 2  # [lr][seed][eval]
+  run = data["grid_runs"][0]
+  assert len(run["lrs"]) == 8  # 7 grid rates and the published default
+  assert len(run["metrics"]["acc"][0]) == 2 and len(run["val_metrics"]["acc"][0]) == 2
   assert run["eval_steps"][0] == 0 and run["eval_steps"][-1] == 60
   assert (tmp_path / "curves.png").stat().st_size > 10_000
 
@@ -178,13 +183,16 @@ def test_compare_lr_grid_and_trajectories_on_a_2d_task(tmp_path, capsys):
                    "--lr-grid", "0.01,0.1", "--steps", "40", "--seeds", "1", "--out",
                    str(tmp_path), "--no-progress"])
   assert code == 0
-  rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-  assert sorted((r["optimizer"], float(r["lr"])) for r in rows) == [
+  data = json.loads((tmp_path / "results.json").read_text())
+  assert sorted((r["optimizer"], r["lr"]) for r in data["rows"]) == [
       ("adam", 0.01), ("adam", 0.1), ("sgd", 0.01), ("sgd", 0.1)]
-  by = {(r["optimizer"], float(r["lr"])): float(r["final_mean"]) for r in rows}
+  by = {(r["optimizer"], r["lr"]): r["test"][0] for r in data["rows"]}
   assert by[("sgd", 0.1)] < by[("sgd", 0.01)]  # a larger (stable) rate gets further in 40 steps
+  tuned = {e["optimizer"]: e["lr"] for e in data["entries"] if e["budget"] == "tuned"}
+  assert tuned["sgd"] == 0.1  # selected: the best final objective (no held-out set)
   assert (tmp_path / "trajectories.png").stat().st_size > 10_000
-  assert "40 steps, 1 seed; mean" in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert "40 steps, 1 seed per number" in out and "no held-out set" in out
 
 
 def test_python_dash_m_runs_the_command_and_says_a_task_is_deterministic(tmp_path):
@@ -194,15 +202,16 @@ def test_python_dash_m_runs_the_command_and_says_a_task_is_deterministic(tmp_pat
   assert proc.returncode == 0, proc.stderr
   assert "amsgrad" in proc.stdout and (tmp_path / "results.csv").exists()
   assert "300 steps, 2 seeds" in proc.stdout
-  assert "reddi-theorem1 is deterministic" in proc.stdout and "every ± is 0" in proc.stdout
+  assert "reddi-theorem1 is deterministic" in proc.stdout and "no spread over" in proc.stdout
+  assert "(deterministic)" in proc.stdout
 
 
 def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkeypatch, capsys):
   from optax_survey.harness import survey, tasks
 
   monkeypatch.setitem(survey.PRESETS, "quick", survey.Preset(
-      tasks=("quadratic", "reddi-theorem1"), optimizers=("sgd", "adam", "amsgrad", "lookahead"),
-      lr_study=False))
+      tasks=("quadratic", "reddi-theorem1"), optimizers=("sgd", "sgdm", "adam", "amsgrad",
+                                                         "lookahead")))
   # Count every entry into get_task, under whatever name a module imported it.
   calls = []
   original = tasks.get_task
@@ -216,7 +225,7 @@ def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkey
         and getattr(module, "get_task", None) is original):
       monkeypatch.setattr(module, "get_task", counting)
 
-  code = cli.main(["survey", "--steps-scale", "0.05", "--seeds", "1", "--out", str(tmp_path),
+  code = cli.main(["survey", "--steps-scale", "0.1", "--seeds", "2", "--out", str(tmp_path),
                    "--no-progress"])
   assert code == 0
   assert sorted(calls) == ["quadratic", "reddi-theorem1"], calls  # once per task
@@ -225,12 +234,17 @@ def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkey
   assert "AMSGrad" in page and "figure1_sgd_vs_sgdm.png" in page
   assert "Note: reddi-theorem1 is deterministic" in page
   for png in ("figure1_sgd_vs_sgdm.png", "figure2_lookahead.png", "reddi_adam_vs_amsgrad.png",
-              "quadratic_curves.png", "quadratic_trajectories.png", "reddi-theorem1_curves.png"):
+              "quadratic_grid.png", "quadratic_trajectories.png", "reddi-theorem1_grid.png",
+              "performance_profile.png"):
     size = (tmp_path / png).stat().st_size
-    assert 10_000 < size < 300_000, (png, size)
+    assert 10_000 < size < 400_000, (png, size)
   summary = json.loads((tmp_path / "survey.json").read_text())
   verdicts = {c["verdict"] for c in summary["claims"]}
-  assert verdicts <= {"confirmed", "partly confirmed", "not confirmed"}
+  assert verdicts <= {"confirmed", "not resolved at this budget", "contradicted"}
+  assert len(summary["claims"]) == 3  # reddi-theorem1, Figures 1 and 2
+  assert "Kendall's τ" in page and "## Final metric per task, one-shot budget" in page
+  # the page is rendered from the JSON alone
+  assert survey.render_page(summary) == page
 
 
 # ------------------------------------------------------------------- errors

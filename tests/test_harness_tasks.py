@@ -68,19 +68,19 @@ def test_adabound_equals_adam_on_the_quadratic_because_its_bounds_never_bind():
   assert diagnostics.same_run(adam, adabound, 0)  # the identical rows of the results page
   activity = diagnostics.bound_activity(task, "adabound", task.lr_for("adabound"))
   assert activity.clipped_fraction == 0.0 and activity.min_margin > 0.1
-  assert activity.final_lr == 0.45 and activity.steps == 300 and activity.seeds == 3
+  assert activity.final_lr == 0.45 and activity.steps == 300 and activity.seeds == 5
   # by hand, at the last step: Adam's per-coordinate step size lies inside the bounds
   t, gamma = 300, 1e-3
   assert activity.lower_end == pytest.approx(0.45 * gamma * t / (gamma * t + 1), rel=1e-6)
   assert activity.upper_end == pytest.approx(0.45 * (gamma * t + 1) / (gamma * t), rel=1e-6)
-  (note,) = result.notes
+  (note,) = [n for n in result.notes if "adabound" in n]
   assert note.startswith("adabound runs as adam on quadratic") and "never bind" in note
   # the detector does see a bound that binds: on Reddi's problem AdaBound sits on η_l
   reddi = get_task("reddi")
   assert diagnostics.bound_activity(reddi, "adabound", 0.5, steps=2000,
                                     seeds=1).clipped_fraction > 0.9
   assert not diagnostics.same_run(*compare(reddi, ["adam", "adabound"], steps=2000, seeds=1,
-                                           progress=False).results, 0)
+                                           lr_grid=[0.5], progress=False).results, 0)
 
 
 def test_runner_is_float32_and_seeds_differ_even_with_x64_on():
@@ -88,7 +88,7 @@ def test_runner_is_float32_and_seeds_differ_even_with_x64_on():
   task = get_task("digits-mlp")
   res = runner.run_optimizer(task, "sgdm", steps=12, seeds=2, lrs=[0.01, 0.02])
   assert res.loss.dtype == np.float32 and res.loss.shape == (2, 2, 12)
-  assert res.metrics["test_acc"].shape == (2, 2, len(res.eval_steps))
+  assert res.metrics["acc"].shape == (2, 2, len(res.eval_steps))
   assert not np.allclose(res.loss[0, 0], res.loss[0, 1])  # different seeds
   assert np.isfinite(res.loss).all()
 
@@ -116,14 +116,15 @@ def test_every_task_has_a_rate_for_every_optimizer():
     assert set(task_learning_rates(name)) == set(registry.OPTIMIZERS), name
   for name in ("quadratic", "rosenbrock", "beale", "saddle", "rastrigin", "reddi", "digits-mlp"):
     assert get_task(name).lrs == task_learning_rates(name)
-  assert len(task_names()) == 12
+  assert len(task_names()) == 13
 
 
 def test_mnist1d_is_generated_offline_and_the_models_have_the_papers_shapes():
   from optax_survey.harness.tasks import mnist1d
 
-  x, y, x_test, y_test = mnist1d.load()
-  assert x.shape == (4000, 40) and x_test.shape == (1000, 40)
+  x, y, x_val, y_val, x_test, y_test = mnist1d.load()
+  assert x.shape == (3000, 40) and x_val.shape == (1000, 40) and x_test.shape == (1000, 40)
+  assert np.bincount(y_val).min() > 80  # stratified: every class in the validation split
   assert set(np.unique(y)) == set(range(10))
   key = jax.random.PRNGKey(0)
   cnn = mnist1d.cnn_init(key, 0)
@@ -137,8 +138,8 @@ def test_charlm_corpus_is_local_and_the_initial_loss_is_near_uniform():
   task = get_task("charlm")
   from optax_survey.harness.tasks import charlm
 
-  train_ids, val_ids = charlm.load()
-  assert len(train_ids) > 100_000 and train_ids.max() < charlm.VOCAB
+  train_ids, val_ids, test_ids = charlm.load()
+  assert len(train_ids) > 100_000 and len(val_ids) == pytest.approx(len(test_ids), abs=1) and train_ids.max() < charlm.VOCAB
   params = task.init_params(jax.random.PRNGKey(0), 0)
   loss = float(jax.jit(task.loss)(params, task.sample_batch(jax.random.PRNGKey(1), 0)))
   assert abs(loss - np.log(charlm.VOCAB)) < 1.0
@@ -169,3 +170,30 @@ def test_a_task_without_its_package_says_which_extra_to_install(monkeypatch):
                              'pip install "optax_survey[survey]"')
   with pytest.raises(preflight.MissingExtraError, match="the digits-mlp task"):
     preflight.require_extras(tasks=["digits-mlp"])
+
+
+@pytest.mark.parametrize("name", ["digits-mlp", "mnist1d-mlp", "wilson-separable"])
+def test_data_tasks_have_disjoint_train_validation_and_test_splits(name):
+  from optax_survey.harness.tasks import digits, mnist1d, wilson
+
+  module = {"digits-mlp": digits, "mnist1d-mlp": mnist1d, "wilson-separable": wilson}[name]
+  x, _, x_val, _, x_test, _ = module.load()
+  task = get_task(name)
+  assert task.held_out and task.validate is not None
+  if name == "wilson-separable":
+    # held-out points have their own (never trained, zero-weight) blocks: only the shared
+    # coordinates are stored, and every training point has a block of its own
+    assert not x_val[:, 3:].any() and not x_test[:, 3:].any()
+    assert (x[:, 3:].sum(0) > 0).sum() == x.shape[0] + 4 * int((x[:, 0] < 0).sum())
+    return
+  if name == "digits-mlp":  # the data has a few duplicate images: check the indices
+    from optax_survey.harness.tasks._nn import split_indices
+
+    y = np.repeat(np.arange(10), 180)
+    parts = split_indices(y, (0.6, 0.2, 0.2))
+    assert sum(len(p) for p in parts) == len(y) == len(set(np.concatenate(parts)))
+    assert [np.bincount(y[p]).tolist() for p in parts] == [[108] * 10, [36] * 10, [36] * 10]
+    assert len(x) + len(x_val) + len(x_test) == 1797
+    return
+  rows = [{r.tobytes() for r in part} for part in (x, x_val, x_test)]
+  assert not rows[0] & rows[1] and not rows[0] & rows[2] and not rows[1] & rows[2]
