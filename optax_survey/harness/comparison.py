@@ -155,8 +155,12 @@ class Comparison:
     """Header, the table of each budget run and the notes, as the command line prints them."""
     parts = [self.header()]
     for budget in (("tuned", "one-shot") if self.budget == "tuned" else ("one-shot",)):
-      what = ("tuned: best of the learning-rate grid on validation, rerun on fresh seeds"
-              if budget == "tuned" else "one-shot: published default learning rate")
+      if budget == "one-shot":
+        what = "one-shot: published default learning rate"
+      elif self.task.held_out:
+        what = "tuned: best of the learning-rate grid on validation, test metric on fresh seeds"
+      else:
+        what = "tuned: best final objective of the learning-rate grid, rerun on fresh seeds"
       parts.append(f"{what}\n{self.table(budget=budget)}")
     text = "\n\n".join(parts)
     if self.notes:

@@ -20,9 +20,12 @@ DPI = 90
 
 
 def _plt():
+  import sys
+
   import matplotlib
 
-  matplotlib.use("Agg")
+  if "matplotlib.pyplot" not in sys.modules:  # headless by default; a notebook keeps its own
+    matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
   return plt
