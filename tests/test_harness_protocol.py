@@ -163,6 +163,10 @@ def test_ranks_keep_ties_and_the_best_is_bold_only_when_apart():
   assert tied == [True, False, False] and alone
   # lower is better reverses the order
   assert stats.ranks_with_ties(ivs[:3], mode="min") == [2, 2, 1]
+  # runs that end in the same minimum differ by float32 round-off: a tie, not a ranking
+  same = [iv(31.8384853, 31.8384846, 31.8384857), iv(31.8384861, 31.8384858, 31.8384869),
+          iv(31.838486, 31.838486, 31.838486)]
+  assert stats.ranks_with_ties(same, mode="min") == [1, 1, 1]
 
 
 def test_kendall_tau_b_matches_scipy_with_ties():

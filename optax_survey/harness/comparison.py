@@ -42,7 +42,7 @@ from optax_survey.harness.runner import RunResult
 from optax_survey.harness.tasks import Task, TaskError, check_task, get_task, task_names
 
 __all__ = ["BUDGETS", "DEFAULT_OPTIMIZERS", "Comparison", "TaskError", "compare", "default_grid",
-           "selection_scores"]
+           "rank_entries", "selection_scores"]
 
 DEFAULT_OPTIMIZERS = ("sgdm", "adam", "amsgrad", "adabound", "radam", "lookahead")
 BUDGETS = ("tuned", "one-shot")
@@ -303,7 +303,9 @@ def _entry(task: Task, name: str, budget: str, result: RunResult, index: int,
   }
 
 
-def _rank(entries: list[dict], mode: str) -> None:
+def rank_entries(entries: list[dict], mode: str) -> None:
+  """Sets each entry's ``rank`` (ties kept) and ``tied_best``, budget by budget, from
+  its stored interval ``ci``."""
   for budget in BUDGETS:
     group = [e for e in entries if e["budget"] == budget]
     if not group:
@@ -434,7 +436,7 @@ def compare(
                or budget == "one-shot"]
   finally:
     bar.close()
-  _rank(entries, task.mode)
+  rank_entries(entries, task.mode)
   notes = diagnostics.comparison_notes(task, [grid[n] for n in names])
   if not task.held_out:
     notes.append(f"{task.name} has no held-out set: the tuned budget selects the learning "

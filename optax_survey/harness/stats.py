@@ -159,14 +159,14 @@ def verdict(directions: Sequence[int]) -> str:
 
 
 def _better_beyond(a: Interval, b: Interval, mode: str) -> bool:
-  """``a``'s interval lies entirely on the better side of ``b``'s."""
+  """``a``'s interval lies entirely on the better side of ``b``'s, by more than float
+  round-off (two runs that end in the same minimum differ in the 7th digit)."""
   if not math.isfinite(a.mean):
     return False
   if not math.isfinite(b.mean):
     return True
-  if mode == "min":
-    return a.hi < b.lo or (a.hi == a.lo == a.mean and b.hi == b.lo == b.mean and a.mean < b.mean)
-  return a.lo > b.hi or (a.hi == a.lo == a.mean and b.hi == b.lo == b.mean and a.mean > b.mean)
+  gap = (b.lo - a.hi) if mode == "min" else (a.lo - b.hi)
+  return gap > _RTOL * max(abs(a.mean), abs(b.mean), 1e-30)
 
 
 def ranks_with_ties(intervals: Sequence[Interval], *, mode: str) -> list[int]:
