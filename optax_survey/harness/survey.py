@@ -255,6 +255,30 @@ def restat(summary: dict[str, Any]) -> dict[str, Any]:
   return summary
 
 
+def write_csv(out: str, summary: Mapping[str, Any]) -> str:
+  """``out/survey.csv``: one row per task, optimizer and budget, from ``summary``."""
+  path = os.path.join(out, "survey.csv")
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=report.CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for record in summary["tasks"].values():
+      for e in record["entries"]:
+        row = {k: e.get(k, "") for k in report.CSV_FIELDS}
+        row["mean"], row["ci_lo"], row["ci_hi"] = e["ci"]
+        row["values"] = " ".join(f"{v:.9g}" for v in e["values"])
+        writer.writerow(row)
+  return path
+
+
+def profile_figure(out: str, summary: Mapping[str, Any]) -> str:
+  """``out/performance_profile.png`` from ``summary``'s aggregate."""
+  agg, optimizers = summary["aggregate"], summary["optimizers"]
+  return plots.performance_profiles(
+      {b: {o: np.asarray(agg["profile"][b][o]) for o in optimizers} for b in ("one-shot", "tuned")},
+      np.asarray(agg["taus"]), os.path.join(out, "performance_profile.png"),
+      n_tasks=len(summary["tasks"]))
+
+
 def _rho(curve: Sequence[float], taus: np.ndarray, tau: float) -> float:
   i = int(np.searchsorted(taus, tau * (1 + 1e-9), side="right")) - 1
   return float(curve[max(i, 0)])
@@ -393,10 +417,6 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
   claim_list = claims.all_claims(comparisons, figure_runs=figure_runs,
                                  figure_steps=FIGURE_STEPS, spread=spread, paper_lrs=paper_lrs)
   agg = aggregate(records, list(spec.optimizers))
-  plots.performance_profiles(
-      {b: {o: np.asarray(agg["profile"][b][o]) for o in spec.optimizers}
-       for b in ("one-shot", "tuned")}, np.asarray(agg["taus"]),
-      os.path.join(out, "performance_profile.png"), n_tasks=len(records))
   total = time.perf_counter() - start
 
   summary: dict[str, Any] = {
@@ -410,15 +430,8 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
   }
   with open(os.path.join(out, "survey.json"), "w") as f:
     json.dump(summary, f, indent=1)
-  with open(os.path.join(out, "survey.csv"), "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=report.CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for cmp in comparisons.values():
-      for e in cmp.entries:
-        row = {k: e.get(k, "") for k in report.CSV_FIELDS}
-        row["mean"], row["ci_lo"], row["ci_hi"] = e["ci"]
-        row["values"] = " ".join(f"{v:.9g}" for v in e["values"])
-        writer.writerow(row)
+  profile_figure(out, summary)
+  write_csv(out, summary)
   path = rerender(out)
   print("\nClaims:")
   for c in claim_list:
@@ -465,8 +478,8 @@ def _rank_change(summary: Mapping[str, Any]) -> list[str]:
   mr = agg["mean_rank"]
   tau = agg["kendall_tau"]
   moves = agg["moves"]
-  up = sorted(optimizers, key=lambda o: -moves[o])[:3]
-  down = sorted(optimizers, key=lambda o: moves[o])[:3]
+  up = [o for o in sorted(optimizers, key=lambda o: -moves[o]) if moves[o] > 0][:3]
+  down = [o for o in sorted(optimizers, key=lambda o: moves[o]) if moves[o] < 0][:3]
   n = len(summary["tasks"])
   changed = agg["best_changed"]
   lines = [
@@ -475,9 +488,10 @@ def _rank_change(summary: Mapping[str, Any]) -> list[str]:
       f"best changes with tuning on {len(changed)} of {n} tasks"
       + (f" ({', '.join(changed)})" if changed else "") + ". Largest gains from tuning "
       "(mean rank one-shot → tuned): "
-      + ", ".join(f"{o} {mr['one-shot'][o]:.2f} → {mr['tuned'][o]:.2f}" for o in up)
+      + (", ".join(f"{o} {mr['one-shot'][o]:.2f} → {mr['tuned'][o]:.2f}" for o in up) or "none")
       + "; largest losses: "
-      + ", ".join(f"{o} {mr['one-shot'][o]:.2f} → {mr['tuned'][o]:.2f}" for o in down) + ".",
+      + (", ".join(f"{o} {mr['one-shot'][o]:.2f} → {mr['tuned'][o]:.2f}" for o in down)
+         or "none") + ".",
       "",
       "| optimizer | mean rank, one-shot | mean rank, tuned | tasks within 1% of the best, "
       "one-shot | tuned | within 10%, one-shot | tuned |",
