@@ -141,7 +141,9 @@ def trajectories(task: Task, results: list[RunResult], path: str, title: str | N
     ax.plot(p[-1, 0], p[-1, 1], "o", color=color(res.optimizer), ms=3)
   ax.plot(*task.extra["start"], "ks", ms=4)
   fig.legend(loc="outside right upper", fontsize=7)
-  ax.set_title(title or f"{task.name}: trajectories (first seed)", fontsize=9, wrap=True)
+  import textwrap
+
+  ax.set_title(textwrap.fill(title or f"{task.name}: trajectories (first seed)", 80), fontsize=9)
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
   return path

@@ -140,7 +140,7 @@ def figure2(out: str, task: Task, seeds: int) -> tuple[str, dict[str, RunResult]
   ax.plot(syncs[:, 0], syncs[:, 1], "o-", color=plots.color("lookahead"), lw=2.0, ms=4,
           label=f"slow weights (every k={k} steps, α={alpha})")
   fig.legend(loc="outside right upper", fontsize=7)
-  ax.set_title(f"Survey Fig. 2: Lookahead(adam, lr 0.6) on f = 0.05x² + 2y², {FIGURE_STEPS} "
+  ax.set_title(f"Survey Fig. 2: Lookahead(adam, lr 0.6) on f = 0.05x² + 2y²,\n{FIGURE_STEPS} "
                "steps, first seed", fontsize=9)
   path = os.path.join(out, "figure2_lookahead.png")
   fig.savefig(path, dpi=plots.DPI)
