@@ -214,14 +214,17 @@ def comparison_notes(task: Task, results: Sequence[RunResult]) -> list[str]:
       continue
     a, b = by_name[plain], by_name[bounded]
     same = [i for i in range(min(len(a.lrs), len(b.lrs))) if same_run(a, b, i)]
-    for i in same[-1:]:  # the largest such rate is replayed; the others are named
+    centre = [i for i in same if b.lrs[i] == task.lr_for(bounded)]
+    # one rate is replayed (the task's own rate if it is among them, else the largest);
+    # the others are named
+    for i in (centre or same[-1:]):
       act = bound_activity(task, bounded, b.lrs[i], steps=b.steps, seeds=b.seeds,
                            seed_offset=b.seed_offset)
       where = (f"at lr {b.lrs[i]:g} (final_lr {act.final_lr:g}), over all {act.steps} steps "
                f"and {act.seeds} seed{'s' if act.seeds != 1 else ''}")
       if len(same) > 1:
         where += (" (the runs are also identical at lr "
-                  + ", ".join(f"{b.lrs[j]:g}" for j in same[:-1]) + ")")
+                  + ", ".join(f"{b.lrs[j]:g}" for j in same if j != i) + ")")
       if act.clipped_fraction == 0.0:
         notes.append(
             f"{bounded} runs as {plain} on {task.name} (the same numbers up to float32 "

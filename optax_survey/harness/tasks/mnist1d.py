@@ -3,8 +3,8 @@
 The data set is generated offline with the ``mnist1d`` package's
 ``make_dataset`` and its default arguments (4000 training and 1000 test
 sequences of length 40, seed 42), never downloaded.  A fixed stratified quarter
-of the 4000 training sequences is held out as the validation split (3000
-train / 1000 validation / the package's 1000 test).  The models are the
+of the 4000 training sequences is held out as the validation split (3001
+train / 999 validation, each class split 3:1; the package's 1000 test).  The models are the
 paper's baselines (``notebooks/models.py`` of greydanus/mnist1d):
 
 * MLP: 40-100-100-10, ReLU, with the residual ``h + relu(W2 h)`` of the
