@@ -275,6 +275,16 @@ def test_selection_never_reads_the_test_split():
     assert len(run.lrs) >= 7
 
 
+def test_a_rate_selected_at_the_edge_of_the_grid_is_flagged():
+  # rates far too small to learn in 20 steps: the largest rate run (the published default,
+  # 1e-3, added to the grid for the one-shot number) wins, at the edge
+  result = compare(make_task(steps=20, seeds=2), ["sgd"], lr_grid=[1e-7, 1e-6],
+                   progress=False)
+  (tuned,) = result.budget_entries("tuned")
+  assert tuned["lr"] == 1e-3 == max(result.grid["sgd"].lrs)
+  assert any("sgd's selected rate 0.001 is the largest it ran" in n for n in result.notes)
+
+
 def test_results_object_writes_csv_json_and_one_panel_per_optimizer(tmp_path):
   result = compare(make_task(), ["sgd", "adam"], budget="one-shot", seeds=2, progress=False)
   assert [e["lr"] for e in result.entries] == [1e-3, 1e-3]  # published defaults

@@ -265,6 +265,22 @@ def _seeds(res: RunResult, lo: int, hi: int) -> RunResult:
       slow_path=take(res.slow_path))
 
 
+def _edge_notes(grid: dict[str, RunResult], entries: list[dict]) -> list[str]:
+  """A note for each optimizer whose selected rate is the smallest or the largest it ran:
+  its best rate may lie outside the grid, so its tuned number may be an underestimate."""
+  notes = []
+  for e in entries:
+    if e["budget"] != "tuned":
+      continue
+    lrs = grid[e["optimizer"]].lrs
+    if len(lrs) < 2 or min(lrs) < e["lr"] < max(lrs):
+      continue
+    end = "largest" if e["lr"] == max(lrs) else "smallest"
+    notes.append(f"{e['optimizer']}'s selected rate {e['lr']:.3g} is the {end} it ran: its best "
+                 "rate may lie beyond the grid (pass a wider lr_grid / --lr-grid).")
+  return notes
+
+
 def _check_budget(budget: str) -> None:
   if budget not in BUDGETS:
     raise preflight.BadInputError(f"budget must be 'tuned' or 'one-shot', got {budget!r}")
@@ -438,6 +454,7 @@ def compare(
     bar.close()
   rank_entries(entries, task.mode)
   notes = diagnostics.comparison_notes(task, [grid[n] for n in names])
+  notes += _edge_notes(grid, entries)
   if not task.held_out:
     notes.append(f"{task.name} has no held-out set: the tuned budget selects the learning "
                  "rate on the final objective of the grid's seeds and reports it on fresh seeds.")
