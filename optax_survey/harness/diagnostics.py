@@ -48,6 +48,24 @@ def _flat(tree) -> jax.Array:
   return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
 
 
+def _update(task: Task, tx: optax.GradientTransformation, carry: tuple) -> tuple:
+  """One replayed step as the runner takes it: a fresh batch, the gradient, the update.
+
+  ``carry`` is ``(params, opt_state, key, t)``; returns ``(updates, opt_state, key)``.
+  """
+  p, s, key, t = carry
+  key, sub = jax.random.split(key)
+  batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
+  updates, s = tx.update(jax.grad(task.loss)(p, batch), s, p)
+  return updates, s, key
+
+
+def _apply(task: Task, params: Any, updates: Any) -> Any:
+  """The new parameters, projected onto the task's feasible set if it has one."""
+  params = optax.apply_updates(params, updates)
+  return task.project(params) if task.project is not None else params
+
+
 def step_size_spread(task: Task, steps: int = 1000) -> dict:
   """Per-parameter step sizes η = -u/m of AdaBound and Adam along training.
 
@@ -140,11 +158,8 @@ def bound_activity(task: Task, name: str, lr: float, *, steps: int | None = None
     params = runner.initial_params(task, seed)
 
     def step(carry, _):
-      p, s, key, t = carry
-      key, sub = jax.random.split(key)
-      batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
-      grads = jax.grad(task.loss)(p, batch)
-      updates, s = tx.update(grads, s, p)
+      t = carry[3]
+      updates, s, key = _update(task, tx, carry)
       u, m = _flat(updates), _flat(find_first_moment(s))
       tt = (t + 1).astype(jnp.float32)
       alpha = final_lr * scale(tt)
@@ -155,9 +170,7 @@ def bound_activity(task: Task, name: str, lr: float, *, steps: int | None = None
       margin = jnp.minimum((eta - lower) / lower, (upper - eta) / upper)
       clipped = valid & (margin < _AT_BOUND)
       free = valid & ~clipped
-      p = optax.apply_updates(p, updates)
-      if task.project is not None:
-        p = task.project(p)
+      p = _apply(task, carry[0], updates)
       record = (clipped.sum(), valid.sum(), jnp.min(jnp.where(free, margin, jnp.inf)),
                 lower, upper)
       return (p, s, key, t + 1), record
@@ -259,20 +272,12 @@ def final_step_size_spread(task: Task, name: str, lr: float, *, steps: int, seed
     params = runner.initial_params(task, seed)
 
     def step(carry, _):
-      p, s, key, t = carry
-      key, sub = jax.random.split(key)
-      batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
-      grads = jax.grad(task.loss)(p, batch)
-      updates, s = tx.update(grads, s, p)
-      p = optax.apply_updates(p, updates)
-      return (p, s, key, t + 1), None
+      updates, s, key = _update(task, tx, carry)
+      return (_apply(task, carry[0], updates), s, key, carry[3] + 1), None
 
     carry = (params, tx.init(params), k_data, jnp.zeros((), jnp.int32))
-    (p, s, key, t), _ = jax.lax.scan(step, carry, None, length=steps - 1)
-    key, sub = jax.random.split(key)
-    batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
-    grads = jax.grad(task.loss)(p, batch)
-    updates, s = tx.update(grads, s, p)
+    carry, _ = jax.lax.scan(step, carry, None, length=steps - 1)
+    updates, s, _ = _update(task, tx, carry)
     return _flat(updates), _flat(find_first_moment(s))
 
   u, m = jax.jit(jax.vmap(run))(jnp.arange(seed_offset, seed_offset + seeds))
