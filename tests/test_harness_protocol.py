@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from optax_survey.harness import Task, compare, report, stats
+from optax_survey.harness import Task, compare, report, runner, stats
 from optax_survey.harness.comparison import default_grid
 from optax_survey.harness.tasks import TaskError, check_task
 
@@ -117,6 +117,16 @@ def test_beyond_noise_on_synthetic_results_with_a_known_answer():
   assert stats.beyond_noise([-0.994] * 3, [0.993] * 3, mode="min") == 1
   assert stats.beyond_noise([1.0] * 3, [1.0 + 1e-9] * 3, mode="min") == 0
   assert stats.beyond_noise([1.0, float("nan")], [2.0, 2.0], mode="min") == 0
+  # one side without spread: its interval is a point, so "intervals apart" is not evidence;
+  # the 2-SE test decides (the committed page's RAdam warm-up check: every Adam seed's loss
+  # never rose, RAdam's rose by 0.0084 on average with 2 SE = 0.0088: noise)
+  radam_rise = np.array([0.00846, 0.02408, 0.0, 0.00941, 0.0])
+  se = stats.standard_error(radam_rise)
+  assert radam_rise.mean() < 2 * se
+  iv = stats.bootstrap_ci(radam_rise)
+  assert iv.lo > 0.0  # the percentile interval alone would call it apart from 0
+  assert stats.beyond_noise(radam_rise, [0.0] * 5, mode="min") == 0
+  assert stats.beyond_noise(radam_rise + 0.001, [0.0] * 5, mode="min") == -1  # > 2 SE
 
 
 def test_difference_above_two_standard_errors_counts_even_if_intervals_touch():
@@ -200,6 +210,17 @@ def test_select_lr_takes_the_best_mean_and_never_a_diverged_rate():
   scores[3] = [0.85, 0.85]
   assert stats.select_lr(scores, mode="max") == 3
   assert stats.select_lr(-scores, mode="min") == 3
+  # the compiled program selects with jax.numpy in float32, under jit: the same answers
+  # (scores exact in binary, so that the tie is a tie in float32 too)
+  select = jax.jit(lambda s, mode: stats.best_mean_index(s, mode=mode, xp=jnp),
+                   static_argnums=1)
+  scores = jnp.asarray([[0.5, 0.625], [0.875, 0.625], [1.0, np.nan], [0.75, 0.75]])
+  assert int(select(scores, "max")) == 1 == stats.select_lr(np.asarray(scores), mode="max")
+  scores = scores.at[3].set(0.875)
+  assert int(select(scores, "max")) == 3 and int(select(-scores, "min")) == 3
+  all_diverged = np.full((3, 2), np.nan)
+  assert stats.select_lr(all_diverged, mode="min") == 0
+  assert int(select(jnp.asarray(all_diverged, jnp.float32), "min")) == 0
 
 
 def test_default_grid_spans_three_decades_around_its_centre():
@@ -274,6 +295,26 @@ def test_selection_never_reads_the_test_split():
     assert tuned["lr"] == run.lrs[int(np.nanargmin(val))]
     assert clean.reruns[name].seed_offset == 3 and tuned["first_seed"] == 3
     assert len(run.lrs) >= 7
+
+
+def test_the_tuned_program_reruns_the_rate_the_validation_split_selects():
+  # one program trains the grid, selects on the device and reruns on fresh seeds; the
+  # oracles: NumPy's selection on the grid's validation scores, and a separate program
+  # trained at the selected rate on seeds 3, 4, 5
+  task = make_task()
+  lrs = [1e-3, 1e-2, 1e-1, 1.0]
+  grid, rerun, selected = runner.run_tuned(task, "adam", lrs=lrs)
+  assert selected == stats.select_lr(grid.val_metrics["log_loss"][:, :, -1], mode="min")
+  assert selected != 0  # the smallest rate barely moves in 60 steps: a real choice was made
+  alone = runner.run_optimizer(task, "adam", lrs=[lrs[selected]], seed_offset=3)
+  assert rerun.lrs == [lrs[selected]] and rerun.seed_offset == 3 and rerun.seeds == 3
+  for split in ("metrics", "val_metrics"):
+    np.testing.assert_allclose(getattr(rerun, split)["log_loss"],
+                               getattr(alone, split)["log_loss"], rtol=1e-5)
+  np.testing.assert_allclose(rerun.loss, alone.loss, rtol=1e-5)
+  # and the grid's runs are the runs of a program that trains the grid alone
+  plain = runner.run_optimizer(task, "adam", lrs=lrs)
+  np.testing.assert_allclose(grid.metrics["log_loss"], plain.metrics["log_loss"], rtol=1e-5)
 
 
 def test_a_rate_selected_at_the_edge_of_the_grid_is_flagged():

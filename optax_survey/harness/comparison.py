@@ -14,10 +14,12 @@ The protocol (Schmidt, Schneider & Hennig 2021; DeepOBS; AlgoPerf):
   :func:`default_grid`: 7 points over 3 decades around the task's centre) and
   the one-shot rate, all rates x seeds as *one* vmapped, compiled program per
   optimizer; the rate with the best mean **validation** score is selected
-  (:func:`~optax_survey.harness.stats.select_lr` sees only the validation
-  split), and the reported number is the **test** metric at that rate, rerun on
-  ``seeds`` fresh seeds.  A task without held-out data (the 2-D and online
-  problems) selects and reports its objective, and says so.
+  (:func:`~optax_survey.harness.stats.select_lr`'s rule, on the device, sees only
+  the validation split), and the reported number is the **test** metric at that
+  rate, rerun on ``seeds`` fresh seeds in the same program
+  (:func:`~optax_survey.harness.runner.run_tuned`).  A task without held-out
+  data (the 2-D and online problems) selects and reports its objective, and
+  says so.
 
 ``compare`` checks everything it can before training (optimizer names, the
 task, the optional packages, the output folder) and raises a one-line
@@ -89,9 +91,10 @@ class Comparison:
     grid: per optimizer, the run over its learning-rate grid (and default rate),
       seeds ``0 .. seeds-1``: the one program selection reads.
     reruns: per optimizer, the runs at its selected rate on fresh seeds
-      (``seeds .. 2 seeds - 1``), which ran in the grid's program and were not
-      looked at by the selection; empty for the one-shot budget.  On a
-      deterministic task they would repeat the grid's runs and are skipped.
+      (``seeds .. 2 seeds - 1``), which ran in the grid's program after the
+      selection (:func:`~optax_survey.harness.runner.run_tuned`) and were not
+      looked at by it; empty for the one-shot budget.  On a deterministic task
+      they would repeat the grid's runs and are skipped.
     entries: one dict per optimizer and budget: ``lr``, ``values`` (one per
       seed), ``ci`` (mean, lo, hi), ``rank`` (ties kept), ``tied_best``, ...
     rows: one dict per optimizer and grid rate (validation and test intervals).
@@ -250,21 +253,6 @@ def _slice(res: RunResult, i: int) -> RunResult:
       slow_path=take(res.slow_path))
 
 
-def _seeds(res: RunResult, lo: int, hi: int) -> RunResult:
-  """``res`` restricted to its seeds ``lo .. hi-1`` (positions, not seed numbers)."""
-
-  def take(a):
-    return None if a is None else a[:, lo:hi]
-
-  return dataclasses.replace(
-      res, seeds=hi - lo, seed_offset=res.seed_offset + lo,
-      metrics={k: v[:, lo:hi] for k, v in res.metrics.items()},
-      val_metrics=None if res.val_metrics is None else {
-          k: v[:, lo:hi] for k, v in res.val_metrics.items()},
-      loss=res.loss[:, lo:hi], update_norm=res.update_norm[:, lo:hi], path=take(res.path),
-      slow_path=take(res.slow_path))
-
-
 def _edge_notes(grid: dict[str, RunResult], entries: list[dict]) -> list[str]:
   """A note for each optimizer whose selected rate is the smallest or the largest it ran:
   its best rate may lie outside the grid, so its tuned number may be an underestimate."""
@@ -404,13 +392,7 @@ def compare(
   n_seeds = task.seeds if seeds is None else int(seeds)
   n_steps = task.steps if steps is None else int(steps)
   reruns_needed = budget == "tuned" and not task.deterministic
-  # The fresh seeds run in the grid's program (seeds n .. 2n-1 beside the grid's 0 .. n-1):
-  # every run is a function of (rate, seed) alone, so these are the rerun's numbers, and
-  # the whole tuned budget of an optimizer is one compiled program (on 2 CPU cores
-  # compiling a program costs more than running the extra seeds on the survey's tasks).
-  same_program = reruns_needed
-  separate = False
-  bar = make_progress(len(names) * (2 if separate else 1), task.name, enabled=progress)
+  bar = make_progress(len(names), task.name, enabled=progress)
   grid: dict[str, RunResult] = {}
   reruns: dict[str, RunResult] = {}
   entries: list[dict] = []
@@ -426,27 +408,24 @@ def compare(
           lrs = lrs + [default]
       else:
         lrs = [default]
-      res = runner.run_optimizer(task, name, steps=n_steps,
-                                 seeds=2 * n_seeds if same_program else n_seeds, lrs=lrs,
-                                 progress=bar)
-      fresh = None
-      if same_program:
-        res, fresh = _seeds(res, 0, n_seeds), _seeds(res, n_seeds, 2 * n_seeds)
+      selected = None
+      if reruns_needed:
+        # One program: the grid on seeds 0 .. n-1, the selection on the device, and the
+        # selected rate on the fresh seeds n .. 2n-1 (runner.run_tuned).
+        res, reruns[name], selected = runner.run_tuned(task, name, lrs=lrs, steps=n_steps,
+                                                       seeds=n_seeds, progress=bar)
+      else:
+        res = runner.run_optimizer(task, name, steps=n_steps, seeds=n_seeds, lrs=lrs,
+                                   progress=bar)
+        if budget == "tuned":  # deterministic: fresh seeds would repeat the grid's runs
+          selected = stats.select_lr(selection_scores(task, res), mode=task.mode)
       grid[name] = res
       one_shot = next(i for i, v in enumerate(lrs) if _same_lr(v, default))
       entries.append(_entry(task, name, "one-shot", res, one_shot, "published default"))
-      selected = None
-      if budget == "tuned":
-        selected = stats.select_lr(selection_scores(task, res), mode=task.mode)
-        if reruns_needed:
-          rerun = (_slice(fresh, selected) if fresh is not None else
-                   runner.run_optimizer(task, name, steps=n_steps, seeds=n_seeds,
-                                        lrs=[lrs[selected]], progress=bar,
-                                        seed_offset=n_seeds))
-          reruns[name] = rerun
-          entries.append(_entry(task, name, "tuned", rerun, 0, held))
-        else:
-          entries.append(_entry(task, name, "tuned", res, selected, held))
+      if name in reruns:
+        entries.append(_entry(task, name, "tuned", reruns[name], 0, held))
+      elif selected is not None:
+        entries.append(_entry(task, name, "tuned", res, selected, held))
       rows += [r for r in report.grid_rows(task, res, selected=selected)
                if grid_given is None or any(_same_lr(r["lr"], v) for v in grid_given)
                or budget == "one-shot"]

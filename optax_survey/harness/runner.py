@@ -5,7 +5,9 @@ compiled program per optimizer: the optimizer is built inside the vmapped
 function, with the learning rate a traced value.  The whole run is one call of
 that program: an outer ``lax.scan`` over chunks of steps, each an inner
 ``lax.scan`` followed by an evaluation (one progress-bar tick per program).
-Everything is float32, whatever ``jax_enable_x64`` says.
+:func:`run_tuned` puts a tuned budget in one program: the grid, the selection
+on the validation split (on the device) and the rerun of the selected rate on
+fresh seeds.  Everything is float32, whatever ``jax_enable_x64`` says.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import numpy as np
 import optax
 
 import optax_survey as osv
-from optax_survey.harness import registry
+from optax_survey.harness import registry, stats
 from optax_survey.harness.tasks import Task
 
-__all__ = ["RunResult", "initial_params", "run_optimizer", "schedule_chunks", "seed_keys"]
+__all__ = ["RunResult", "initial_params", "run_optimizer", "run_tuned", "schedule_chunks",
+           "seed_keys"]
 
 
 @dataclasses.dataclass
@@ -101,46 +104,15 @@ def initial_params(task: Task, seed) -> Any:
   return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), task.init_params(k_init, seed))
 
 
-def run_optimizer(
-    task: Task,
-    name: str,
-    *,
-    steps: int | None = None,
-    seeds: int | None = None,
-    lrs: Sequence[float] | None = None,
-    progress: Any = None,
-    track_path: bool | None = None,
-    seed_offset: int = 0,
-) -> RunResult:
-  """Trains ``name`` on ``task`` for every (learning rate, seed) pair as one program.
-
-  Args:
-    task: the task.
-    name: the optimizer's name in the registry.
-    steps: training steps (default: the task's).
-    seeds: number of seeds (default: the task's).
-    lrs: the learning rates (default: ``[task.lr_for(name)]``).
-    progress: a progress bar (``update(1)`` per chunk of steps), or None.
-    track_path: record the parameters after every step (default: for the
-      2-D and online tasks).
-    seed_offset: the first seed; the runs use seeds ``seed_offset, ...,
-      seed_offset + seeds - 1`` (fresh seeds for a rerun at a selected rate).
-
-  Returns:
-    A :class:`RunResult`; ``metrics`` come from ``task.evaluate`` only and
-    ``val_metrics`` from ``task.validate`` only.
-  """
-  steps = task.steps if steps is None else int(steps)
-  seeds = task.seeds if seeds is None else int(seeds)
-  lrs = [float(task.lr_for(name))] if not lrs else [float(v) for v in lrs]
-  track_path = task.kind in ("2d", "online") if track_path is None else track_path
+def _program_parts(task: Task, name: str, steps: int, track_path: bool):
+  """``run_all(lr, seed)``, one run's whole training as a traceable function, and its
+  chunk schedule: ``run_all`` returns (first evaluation, per-step records, evaluations)."""
   is_lookahead = name == "lookahead"
   chunk, n_chunks = schedule_chunks(steps, task.eval_points)
-
-  lr_flat = jnp.asarray(np.repeat(np.asarray(lrs, np.float32), seeds))
-  seed_flat = jnp.asarray(np.tile(np.arange(seed_offset, seed_offset + seeds, dtype=np.int32),
-                                  len(lrs)))
   validate = task.validate
+
+  def eval_params(params, opt_state):
+    return osv.lookahead_slow_params(opt_state) if is_lookahead else params
 
   def measure(carry):
     params = eval_params(carry[0], carry[1])
@@ -149,9 +121,6 @@ def run_optimizer(
   def make_tx(lr):
     rate = task.schedule(lr) if task.schedule is not None else lr
     return registry.build(name, rate, **task.optimizer_kwargs)
-
-  def eval_params(params, opt_state):
-    return osv.lookahead_slow_params(opt_state) if is_lookahead else params
 
   def init(lr, seed):
     _, k_data = seed_keys(seed)
@@ -196,22 +165,27 @@ def run_optimizer(
     _, (records, evals) = jax.lax.scan(run_chunk, carry, None, length=n_chunks)
     return first, records, evals
 
-  # One program for every (rate, seed) pair and every step: compiled ahead of time, so
-  # that the compile time is measured on its own.
-  start = time.perf_counter()
-  n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(
+  return run_all, chunk, n_chunks
+
+
+def _n_params(task: Task) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(
       jax.eval_shape(lambda: initial_params(task, 0))))
-  compiled = jax.jit(jax.vmap(run_all)).lower(lr_flat, seed_flat).compile(
-      compiler_options=compiler_options(n_params))
-  compile_s = time.perf_counter() - start
-  first, rec, ev = jax.tree.map(np.asarray, compiled(lr_flat, seed_flat))
-  if progress is not None:
-    progress.update(1)
-  wall = time.perf_counter() - start
+
+
+def _compile(task: Task, fn, *args):
+  """``fn`` compiled ahead of time for ``args`` (so compile time is measured on its own)."""
+  return jax.jit(fn).lower(*args).compile(compiler_options=compiler_options(_n_params(task)))
+
+
+def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, chunk: int,
+            n_chunks: int, track_path: bool, seed_offset: int) -> RunResult:
+  """The program's output for ``lrs`` x ``seeds`` runs (flattened rate-major) as a
+  :class:`RunResult`."""
+  first, rec, ev = jax.tree.map(np.asarray, raw)
   # ev: [runs, n_chunks, ...] -> a list of per-evaluation dicts, the first before training
   evals = [first] + [jax.tree.map(lambda a, i=i: a[:, i], ev) for i in range(n_chunks)]
   records = {k: v.reshape(v.shape[0], n_chunks * chunk, *v.shape[3:]) for k, v in rec.items()}
-
   shape = (len(lrs), seeds)
 
   def cat(key: str) -> np.ndarray:
@@ -222,21 +196,145 @@ def run_optimizer(
                         axis=1).reshape(*shape, -1)
             for k in evals[0][part]}
 
-  metrics = stack(0)
-  val_metrics = stack(1) if validate is not None else None
-  eval_steps = np.array([min(i * chunk, steps) for i in range(n_chunks + 1)])
   result = RunResult(
-      task=task.name, optimizer=name, lrs=lrs, seeds=seeds, steps=steps,
-      eval_steps=eval_steps, metrics=metrics,
+      task=task.name, optimizer=name, lrs=list(lrs), seeds=seeds, steps=steps,
+      eval_steps=np.array([min(i * chunk, steps) for i in range(n_chunks + 1)]),
+      metrics=stack(0), val_metrics=stack(1) if task.validate is not None else None,
       loss=cat("loss").reshape(*shape, -1), update_norm=cat("update_norm").reshape(*shape, -1),
-      wall_s=wall, compile_s=compile_s, val_metrics=val_metrics, seed_offset=seed_offset,
+      seed_offset=seed_offset,
   )
   if track_path:
+    seed_flat = jnp.asarray(np.tile(np.arange(seed_offset, seed_offset + seeds, dtype=np.int32),
+                                    len(lrs)))
     start_params = np.asarray(jax.vmap(lambda s: _flat(initial_params(task, s)))(seed_flat))
     path = np.concatenate([start_params[:, None], cat("path")], axis=1)
     result.path = path.reshape(*shape, steps + 1, -1)
-    if is_lookahead:
+    if name == "lookahead":
       slow = np.concatenate([start_params[:, None], cat("slow")], axis=1)
       result.slow_path = slow.reshape(*shape, steps + 1, -1)
   return result
 
+
+def _flat_runs(lrs: Sequence[float], seeds: int, seed_offset: int):
+  """(rates, seeds) of every run, rate-major: what ``jax.vmap(run_all)`` maps over."""
+  lr_flat = jnp.asarray(np.repeat(np.asarray(lrs, np.float32), seeds))
+  seed_flat = jnp.asarray(np.tile(np.arange(seed_offset, seed_offset + seeds, dtype=np.int32),
+                                  len(lrs)))
+  return lr_flat, seed_flat
+
+
+def _settings(task: Task, steps: int | None, seeds: int | None,
+              track_path: bool | None) -> tuple[int, int, bool]:
+  return (task.steps if steps is None else int(steps),
+          task.seeds if seeds is None else int(seeds),
+          task.kind in ("2d", "online") if track_path is None else track_path)
+
+
+def run_optimizer(
+    task: Task,
+    name: str,
+    *,
+    steps: int | None = None,
+    seeds: int | None = None,
+    lrs: Sequence[float] | None = None,
+    progress: Any = None,
+    track_path: bool | None = None,
+    seed_offset: int = 0,
+) -> RunResult:
+  """Trains ``name`` on ``task`` for every (learning rate, seed) pair as one program.
+
+  Args:
+    task: the task.
+    name: the optimizer's name in the registry.
+    steps: training steps (default: the task's).
+    seeds: number of seeds (default: the task's).
+    lrs: the learning rates (default: ``[task.lr_for(name)]``).
+    progress: a progress bar (``update(1)`` per program), or None.
+    track_path: record the parameters after every step (default: for the
+      2-D and online tasks).
+    seed_offset: the first seed; the runs use seeds ``seed_offset, ...,
+      seed_offset + seeds - 1``.
+
+  Returns:
+    A :class:`RunResult`; ``metrics`` come from ``task.evaluate`` only and
+    ``val_metrics`` from ``task.validate`` only.
+  """
+  steps, seeds, track_path = _settings(task, steps, seeds, track_path)
+  lrs = [float(task.lr_for(name))] if not lrs else [float(v) for v in lrs]
+  run_all, chunk, n_chunks = _program_parts(task, name, steps, track_path)
+  lr_flat, seed_flat = _flat_runs(lrs, seeds, seed_offset)
+  start = time.perf_counter()
+  compiled = _compile(task, jax.vmap(run_all), lr_flat, seed_flat)
+  compile_s = time.perf_counter() - start
+  raw = jax.block_until_ready(compiled(lr_flat, seed_flat))
+  if progress is not None:
+    progress.update(1)
+  result = _result(task, name, raw, lrs=lrs, seeds=seeds, steps=steps, chunk=chunk,
+                   n_chunks=n_chunks, track_path=track_path, seed_offset=seed_offset)
+  result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
+  return result
+
+
+def run_tuned(
+    task: Task,
+    name: str,
+    *,
+    lrs: Sequence[float],
+    steps: int | None = None,
+    seeds: int | None = None,
+    progress: Any = None,
+    track_path: bool | None = None,
+) -> tuple[RunResult, RunResult, int]:
+  """The tuned budget of ``name`` on ``task`` as one program: grid, selection, rerun.
+
+  The program trains every rate of ``lrs`` on seeds ``0 .. seeds-1``, selects
+  the rate with the best mean final score (:func:`~optax_survey.harness.stats.best_mean_index`
+  on the **validation** split, ``task.validate``; the objective itself, ``task.evaluate``,
+  for a task without held-out data), and then trains that rate on the fresh seeds
+  ``seeds .. 2 seeds - 1``, which the selection never sees.  Selecting on the device
+  keeps it one compiled program with no host round-trip, and the fresh seeds cost
+  ``seeds`` runs instead of ``len(lrs) x seeds``.
+
+  Args:
+    task: the task.
+    name: the optimizer's name in the registry.
+    lrs: the learning-rate grid.
+    steps: training steps (default: the task's).
+    seeds: seeds of the grid and of the rerun (default: the task's).
+    progress: a progress bar (``update(1)`` for the program), or None.
+    track_path: as in :func:`run_optimizer`.
+
+  Returns:
+    ``(grid, rerun, selected)``: the grid's runs, the rerun at ``lrs[selected]`` on the
+    fresh seeds, and the selected index.
+  """
+  steps, seeds, track_path = _settings(task, steps, seeds, track_path)
+  lrs = [float(v) for v in lrs]
+  if not lrs:
+    raise ValueError("lrs must hold at least one learning rate")
+  run_all, chunk, n_chunks = _program_parts(task, name, steps, track_path)
+  lr_flat, seed_flat = _flat_runs(lrs, seeds, 0)
+  fresh = jnp.arange(seeds, 2 * seeds, dtype=jnp.int32)
+  grid_lrs = jnp.asarray(lrs, jnp.float32)
+  part = 1 if task.held_out else 0  # measure() returns (test, validation)
+
+  def program(lr_flat, seed_flat, fresh):
+    grid = jax.vmap(run_all)(lr_flat, seed_flat)
+    scores = grid[2][part][task.metric][:, -1].reshape(len(lrs), seeds)
+    selected = stats.best_mean_index(scores, mode=task.mode, xp=jnp)
+    rerun = jax.vmap(run_all, in_axes=(None, 0))(grid_lrs[selected], fresh)
+    return grid, rerun, selected
+
+  start = time.perf_counter()
+  compiled = _compile(task, program, lr_flat, seed_flat, fresh)
+  compile_s = time.perf_counter() - start
+  raw_grid, raw_rerun, selected = jax.block_until_ready(compiled(lr_flat, seed_flat, fresh))
+  if progress is not None:
+    progress.update(1)
+  index = int(selected)
+  common = {"steps": steps, "chunk": chunk, "n_chunks": n_chunks, "track_path": track_path}
+  grid = _result(task, name, raw_grid, lrs=lrs, seeds=seeds, seed_offset=0, **common)
+  rerun = _result(task, name, raw_rerun, lrs=[lrs[index]], seeds=seeds, seed_offset=seeds,
+                  **common)
+  grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_s
+  return grid, rerun, index
