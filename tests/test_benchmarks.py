@@ -76,3 +76,31 @@ def test_training_step_hlo_keeps_no_copies():
   # The frozen implementations still show what was removed (the benchmark's
   # "before" column stays meaningful).
   assert before == {"diffgrad": (2, 2), "adadb": (6, 4), "adamod": (0, 1)}
+
+
+def test_adadb_ring_benchmark_times_the_same_maths_and_shows_why_it_was_not_kept():
+  """``benchmarks/adadb_ring.py``: both ring layouts give osv.adadb's parameters bit for
+  bit (the benchmark compares like with like), and the stacked ring's history is not
+  parameter-shaped, yet ``optax.tree_map_params`` (how a user shards a state like the
+  parameters) hands it to the function meant for parameter-shaped leaves: a parameter's
+  PartitionSpec would land on the wrong axes.  The reason docs/performance.md gives for
+  not keeping it."""
+  import sys
+  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+  import adadb_ring
+  import jax.numpy as jnp
+  import optax
+
+  import optax_survey as osv
+
+  assert adadb_ring.check_same_maths() == 0.0
+  params = {"w": jnp.ones((4, 3))}
+
+  def shapes_seen(tx):
+    seen = []
+    optax.tree_map_params(tx, lambda p: seen.append(p.shape) or p, tx.init(params))
+    return seen
+
+  assert shapes_seen(osv.adadb(1e-3)) == [(4, 3)] * 5  # mu, nu, three stored gradients
+  ring = shapes_seen(adadb_ring.adadb_with(adadb_ring.ring_stacked_friction()))
+  assert sorted(ring) == [(3, 4, 3), (4, 3), (4, 3)]  # the history is not the param's shape
