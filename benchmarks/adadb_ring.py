@@ -12,8 +12,10 @@ Two ring layouts (same maths; checked against ``osv.adadb`` before timing):
 * ``ring (stacked)``: the history as one ``(3, *shape)`` leaf per parameter,
   read with ``dynamic_index`` and written with one ``dynamic_update_slice``:
   the cheapest ring XLA can run.  Its state leaves are not parameter-shaped,
-  so ``optax.tree_map_params`` (sharding a state like the parameters) no
-  longer applies to them: it is measured to bound what a ring can win.
+  yet ``optax.tree_map_params`` (sharding a state like the parameters) hands
+  them to the function meant for parameter-shaped leaves, so a parameter's
+  PartitionSpec would land on the wrong axes: it is measured to bound what a
+  ring can win.
 * ``ring (slots)``: three parameter-shaped leaves whose roles rotate, the
   step chosen by ``lax.switch`` on ``t mod 3``: each branch writes one slot
   and passes the other two through.

@@ -178,6 +178,14 @@ def _compile(task: Task, fn, *args):
   return jax.jit(fn).lower(*args).compile(compiler_options=compiler_options(_n_params(task)))
 
 
+def _flat_runs(lrs: Sequence[float], seeds: int, seed_offset: int):
+  """(rates, seeds) of every run, rate-major: what ``jax.vmap(run_all)`` maps over."""
+  lr_flat = jnp.asarray(np.repeat(np.asarray(lrs, np.float32), seeds))
+  seed_flat = jnp.asarray(np.tile(np.arange(seed_offset, seed_offset + seeds, dtype=np.int32),
+                                  len(lrs)))
+  return lr_flat, seed_flat
+
+
 def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, chunk: int,
             n_chunks: int, track_path: bool, seed_offset: int) -> RunResult:
   """The program's output for ``lrs`` x ``seeds`` runs (flattened rate-major) as a
@@ -204,8 +212,7 @@ def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, ch
       seed_offset=seed_offset,
   )
   if track_path:
-    seed_flat = jnp.asarray(np.tile(np.arange(seed_offset, seed_offset + seeds, dtype=np.int32),
-                                    len(lrs)))
+    _, seed_flat = _flat_runs(lrs, seeds, seed_offset)
     start_params = np.asarray(jax.vmap(lambda s: _flat(initial_params(task, s)))(seed_flat))
     path = np.concatenate([start_params[:, None], cat("path")], axis=1)
     result.path = path.reshape(*shape, steps + 1, -1)
@@ -213,14 +220,6 @@ def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, ch
       slow = np.concatenate([start_params[:, None], cat("slow")], axis=1)
       result.slow_path = slow.reshape(*shape, steps + 1, -1)
   return result
-
-
-def _flat_runs(lrs: Sequence[float], seeds: int, seed_offset: int):
-  """(rates, seeds) of every run, rate-major: what ``jax.vmap(run_all)`` maps over."""
-  lr_flat = jnp.asarray(np.repeat(np.asarray(lrs, np.float32), seeds))
-  seed_flat = jnp.asarray(np.tile(np.arange(seed_offset, seed_offset + seeds, dtype=np.int32),
-                                  len(lrs)))
-  return lr_flat, seed_flat
 
 
 def _settings(task: Task, steps: int | None, seeds: int | None,
