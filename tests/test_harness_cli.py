@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from optax_survey.harness import cli, registry
-from optax_survey.harness.tasks import get_task, task_learning_rates, task_names
+from optax_survey.harness.tasks import CATALOGUE, get_task, task_names
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "optax_survey"
@@ -119,7 +119,7 @@ def test_tasks_lists_every_task_with_its_learning_rates(capsys):
   assert "final_lr 0.45" in quadratic
   assert "α/√t" in out.split("\nreddi ", 1)[1].split("\nreddi-stochastic")[0]
   for name in ("quadratic", "reddi-theorem1", "digits-mlp"):  # the shown rates are the used ones
-    assert task_learning_rates(name) == get_task(name).lrs
+    assert dict(CATALOGUE[name].learning_rates) == get_task(name).lrs
 
 
 def test_version(capsys):
@@ -208,6 +208,7 @@ def test_python_dash_m_runs_the_command_and_says_a_task_is_deterministic(tmp_pat
 
 def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkeypatch, capsys):
   from optax_survey.harness import survey, tasks
+  from optax_survey.harness.render.page import render_page
 
   monkeypatch.setitem(survey.PRESETS, "quick", survey.Preset(
       tasks=("quadratic", "reddi-theorem1"), optimizers=("sgd", "sgdm", "adam", "amsgrad",
@@ -244,7 +245,7 @@ def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkey
   assert len(summary["claims"]) == 3  # reddi-theorem1, Figures 1 and 2
   assert "Kendall's τ" in page and "## Final metric per task, one-shot budget" in page
   # the page is rendered from the JSON alone
-  assert survey.render_page(summary) == page
+  assert render_page(summary) == page
 
 
 # ------------------------------------------------------------------- errors
@@ -400,4 +401,4 @@ def test_no_module_of_the_package_imports_the_command_line():
            for n in _imported_modules(path, package)):
       offenders.append(str(rel))
   assert offenders == []
-  assert os.path.exists(PACKAGE / "harness" / "comparison.py")
+  assert os.path.exists(PACKAGE / "harness" / "protocol.py")

@@ -23,9 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from optax_survey.harness import Task, compare, report, runner, stats
-from optax_survey.harness.comparison import default_grid
-from optax_survey.harness.tasks import TaskError, check_task
+from optax_survey.harness import Task, compare, training
+from optax_survey.harness.analysis import stats
+from optax_survey.harness.errors import TaskError
+from optax_survey.harness.protocol import default_grid
+from optax_survey.harness.render import report
+from optax_survey.harness.tasks import check_task
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -281,19 +284,19 @@ def test_selection_never_reads_the_test_split():
   clean = compare(make_task(), ["sgd", "adam"], progress=False)
   poisoned = compare(make_task(poison_test=True), ["sgd", "adam"], progress=False)
   for budget in ("tuned", "one-shot"):
-    a = {e["optimizer"]: e for e in clean.budget_entries(budget)}
-    b = {e["optimizer"]: e for e in poisoned.budget_entries(budget)}
+    a = {e.optimizer: e for e in clean.entries_at(budget)}
+    b = {e.optimizer: e for e in poisoned.entries_at(budget)}
     for name in ("sgd", "adam"):
-      assert a[name]["lr"] == b[name]["lr"], (budget, name)
-      assert math.isnan(b[name]["ci"][0])  # the poisoned test split is what is reported
-      assert 0.0 < a[name]["ci"][0] < 0.7  # below log(2): it learned
+      assert a[name].lr == b[name].lr, (budget, name)
+      assert math.isnan(b[name].ci.mean)  # the poisoned test split is what is reported
+      assert 0.0 < a[name].ci.mean < 0.7  # below log(2): it learned
   # the tuned number is a rerun on fresh seeds, at the rate with the best validation mean
   for name in ("sgd", "adam"):
     run = clean.grid[name]
     val = run.val_metrics["log_loss"][:, :, -1].mean(1)
-    tuned = next(e for e in clean.budget_entries("tuned") if e["optimizer"] == name)
-    assert tuned["lr"] == run.lrs[int(np.nanargmin(val))]
-    assert clean.reruns[name].seed_offset == 3 and tuned["first_seed"] == 3
+    tuned = clean.entry(name, "tuned")
+    assert tuned.lr == run.lrs[int(np.nanargmin(val))]
+    assert clean.reruns[name].seed_offset == 3 and tuned.first_seed == 3
     assert len(run.lrs) >= 7
 
 
@@ -303,17 +306,17 @@ def test_the_tuned_program_reruns_the_rate_the_validation_split_selects():
   # trained at the selected rate on seeds 3, 4, 5
   task = make_task()
   lrs = [1e-3, 1e-2, 1e-1, 1.0]
-  grid, rerun, selected = runner.run_tuned(task, "adam", lrs=lrs)
+  grid, rerun, selected = training.run_tuned(task, "adam", lrs=lrs)
   assert selected == stats.select_lr(grid.val_metrics["log_loss"][:, :, -1], mode="min")
   assert selected != 0  # the smallest rate barely moves in 60 steps: a real choice was made
-  alone = runner.run_optimizer(task, "adam", lrs=[lrs[selected]], seed_offset=3)
+  alone = training.run_optimizer(task, "adam", lrs=[lrs[selected]], seed_offset=3)
   assert rerun.lrs == [lrs[selected]] and rerun.seed_offset == 3 and rerun.seeds == 3
   for split in ("metrics", "val_metrics"):
     np.testing.assert_allclose(getattr(rerun, split)["log_loss"],
                                getattr(alone, split)["log_loss"], rtol=1e-5)
   np.testing.assert_allclose(rerun.loss, alone.loss, rtol=1e-5)
   # and the grid's runs are the runs of a program that trains the grid alone
-  plain = runner.run_optimizer(task, "adam", lrs=lrs)
+  plain = training.run_optimizer(task, "adam", lrs=lrs)
   np.testing.assert_allclose(grid.metrics["log_loss"], plain.metrics["log_loss"], rtol=1e-5)
 
 
@@ -322,14 +325,14 @@ def test_a_rate_selected_at_the_edge_of_the_grid_is_flagged():
   # 1e-3, added to the grid for the one-shot number) wins, at the edge
   result = compare(make_task(steps=20, seeds=2), ["sgd"], lr_grid=[1e-7, 1e-6],
                    progress=False)
-  (tuned,) = result.budget_entries("tuned")
-  assert tuned["lr"] == 1e-3 == max(result.grid["sgd"].lrs)
+  (tuned,) = result.entries_at("tuned")
+  assert tuned.lr == 1e-3 == max(result.grid["sgd"].lrs)
   assert any("sgd's selected rate 0.001 is the largest it ran" in n for n in result.notes)
 
 
 def test_results_object_writes_csv_json_and_one_panel_per_optimizer(tmp_path):
   result = compare(make_task(), ["sgd", "adam"], budget="one-shot", seeds=2, progress=False)
-  assert [e["lr"] for e in result.entries] == [1e-3, 1e-3]  # published defaults
+  assert [e.lr for e in result.entries] == [1e-3, 1e-3]  # published defaults
   csv_text = result.to_csv(str(tmp_path / "r.csv"))
   assert csv_text.splitlines()[0].startswith("task,optimizer,budget,lr")
   assert len(csv_text.splitlines()) == 3
@@ -426,7 +429,7 @@ def test_a_bad_task_spec_is_one_line_exit_2(spec, words, tmp_path, monkeypatch, 
 
 
 def test_the_committed_page_is_what_the_committed_json_renders():
-  from optax_survey.harness.survey import render_page
+  from optax_survey.harness.render.page import render_page
 
   summary = json.loads((RESULTS / "survey.json").read_text())
   assert render_page(summary) == (RESULTS / "survey.md").read_text()

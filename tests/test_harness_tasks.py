@@ -7,15 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from optax_survey.harness import diagnostics, preflight, registry, runner
-from optax_survey.harness.comparison import compare
-from optax_survey.harness.tasks import (
-    get_task,
-    online,
-    task_learning_rates,
-    task_names,
-    task_requirements,
-)
+from optax_survey.harness import errors, preflight, registry, training
+from optax_survey.harness.analysis import diagnostics
+from optax_survey.harness.protocol import compare
+from optax_survey.harness.tasks import CATALOGUE, get_task, online, task_names
 
 
 def test_projection_onto_the_feasible_set():
@@ -40,8 +35,8 @@ def test_reddi_setting_is_the_papers():
 @pytest.mark.parametrize("name, steps", [("reddi-theorem1", 3000), ("reddi", 20000)])
 def test_adam_goes_to_the_wrong_point_and_amsgrad_to_the_right_one(name, steps):
   task = get_task(name)
-  adam = runner.run_optimizer(task, "adam", steps=steps, seeds=1)
-  ams = runner.run_optimizer(task, "amsgrad", steps=steps, seeds=1)
+  adam = training.run_optimizer(task, "adam", steps=steps, seeds=1)
+  ams = training.run_optimizer(task, "amsgrad", steps=steps, seeds=1)
   x_adam, x_ams = adam.metrics["x"][0, 0, -1], ams.metrics["x"][0, 0, -1]
   assert x_adam > 0.8, x_adam  # Adam drifts to +1, the worst point
   assert x_ams < -0.8, x_ams  # AMSGrad goes to x* = -1
@@ -55,7 +50,7 @@ def test_adam_goes_to_the_wrong_point_and_amsgrad_to_the_right_one(name, steps):
 def test_a_task_is_marked_deterministic_exactly_when_its_seeds_agree(name, deterministic):
   task = get_task(name)
   assert task.deterministic == deterministic
-  res = runner.run_optimizer(task, "adam", steps=300, seeds=2)
+  res = training.run_optimizer(task, "adam", steps=300, seeds=2)
   agree = np.array_equal(res.loss[0, 0], res.loss[0, 1]) and np.array_equal(res.path[0, 0],
                                                                             res.path[0, 1])
   assert agree == deterministic
@@ -88,7 +83,7 @@ def test_adabound_equals_adam_on_the_quadratic_because_its_bounds_never_bind():
 def test_runner_is_float32_and_seeds_differ_even_with_x64_on():
   assert jax.config.jax_enable_x64  # tests/conftest.py
   task = get_task("digits-mlp")
-  res = runner.run_optimizer(task, "sgdm", steps=12, seeds=2, lrs=[0.01, 0.02])
+  res = training.run_optimizer(task, "sgdm", steps=12, seeds=2, lrs=[0.01, 0.02])
   assert res.loss.dtype == np.float32 and res.loss.shape == (2, 2, 12)
   assert res.metrics["acc"].shape == (2, 2, len(res.eval_steps))
   assert not np.allclose(res.loss[0, 0], res.loss[0, 1])  # different seeds
@@ -97,7 +92,7 @@ def test_runner_is_float32_and_seeds_differ_even_with_x64_on():
 
 def test_lookahead_records_fast_and_slow_weights():
   task = get_task("quadratic")
-  res = runner.run_optimizer(task, "lookahead", steps=10, seeds=1)
+  res = training.run_optimizer(task, "lookahead", steps=10, seeds=1)
   fast, slow = res.path[0, 0], res.slow_path[0, 0]
   assert fast.shape == slow.shape == (11, 2)
   np.testing.assert_allclose(fast[5], slow[5], rtol=1e-6)  # fast restarts at the slow weights
@@ -115,9 +110,9 @@ def test_build_passes_only_the_overrides_an_optimizer_takes():
 
 def test_every_task_has_a_rate_for_every_optimizer():
   for name in task_names():  # known without building the task (optax-survey tasks)
-    assert set(task_learning_rates(name)) == set(registry.OPTIMIZERS), name
+    assert set(CATALOGUE[name].learning_rates) == set(registry.OPTIMIZERS), name
   for name in ("quadratic", "rosenbrock", "beale", "saddle", "rastrigin", "reddi", "digits-mlp"):
-    assert get_task(name).lrs == task_learning_rates(name)
+    assert get_task(name).lrs == dict(CATALOGUE[name].learning_rates)
   assert len(task_names()) == 13
 
 
@@ -152,27 +147,30 @@ def test_library_compare_checks_its_input_and_output_before_training(tmp_path):
   task = get_task("quadratic")
   a_file = tmp_path / "f"
   a_file.write_text("")
-  with pytest.raises(preflight.OutputDirError, match="is a file, not a folder"):
+  with pytest.raises(errors.OutputDirError, match="is a file, not a folder"):
     compare(task, ["adam"], steps=10**9, out=str(a_file), progress=False)
-  with pytest.raises(preflight.BadInputError, match="unknown optimizer 'nope'"):
+  with pytest.raises(errors.BadInputError, match="unknown optimizer 'nope'"):
     compare(task, ["adam", "nope"], steps=10**9, progress=False)
-  with pytest.raises(preflight.BadInputError, match="unknown task 'nope'"):
+  with pytest.raises(errors.BadInputError, match="unknown task 'nope'"):
     compare("nope", ["adam"], progress=False)
 
 
 def test_a_task_without_its_package_says_which_extra_to_install(monkeypatch):
   from optax_survey.harness.tasks import digits
 
-  assert task_requirements("digits-mlp") == ("sklearn",)
-  assert task_requirements("charlm") == ("flax",) and task_requirements("reddi") == ()
+  from optax_survey.harness.tasks import catalogue
+
+  assert CATALOGUE["digits-mlp"].requires == ("sklearn",)
+  assert CATALOGUE["charlm"].requires == ("flax",) and CATALOGUE["reddi"].requires == ()
   monkeypatch.setitem(sys.modules, "sklearn", None)
   monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-  with pytest.raises(preflight.MissingExtraError) as info:
+  with pytest.raises(errors.MissingExtraError) as info:
     digits.load.__wrapped__()
   assert str(info.value) == ('scikit-learn (for the digits-mlp task) is not installed: '
                              'pip install "optax_survey[survey]"')
-  with pytest.raises(preflight.MissingExtraError, match="the digits-mlp task"):
-    preflight.require_extras(tasks=["digits-mlp"])
+  monkeypatch.setattr(catalogue, "_CACHE", {})  # not built yet: get_task checks first
+  with pytest.raises(errors.MissingExtraError, match=r"^scikit-learn \(for the digits-mlp task\)"):
+    get_task("digits-mlp")
 
 
 @pytest.mark.parametrize("name", ["digits-mlp", "mnist1d-mlp", "wilson-separable"])

@@ -4,27 +4,30 @@
     result = compare(my_task, ["sgdm", "adam", "radam"], budget="tuned")
     print(result.table())
 
-Library modules, each usable without the command line:
+The pipeline, one module a stage (``docs/design.md`` draws it):
 
-* :mod:`~optax_survey.harness.tasks`: :class:`Task` (wrap your own problem in
-  one), the survey's tasks (:func:`~optax_survey.harness.tasks.get_task` builds
-  one by name, once), and the checks a task passes before training.
-* :mod:`~optax_survey.harness.runner`: one optimizer on one task over seeds and
-  a learning-rate grid, as one vmapped, compiled program.
-* :mod:`~optax_survey.harness.comparison`: :func:`compare` several optimizers
-  on one task at a budget ("tuned": learning rate selected on the validation
-  split, test metric on fresh seeds; "one-shot": published defaults), giving a
-  :class:`Comparison` (tables, CSV, JSON, plots).
-* :mod:`~optax_survey.harness.stats`: bootstrap intervals, noise-aware ranks,
-  the verdict rule, performance profiles, Kendall's tau, learning-rate selection.
-* :mod:`~optax_survey.harness.claims`: the survey's claims checked against the
-  seed noise; :mod:`~optax_survey.harness.survey`: the survey run and its
-  results page, rendered from its JSON.
-* :mod:`~optax_survey.harness.report`, :mod:`~optax_survey.harness.plots`:
-  numbers as text and PNGs; :mod:`~optax_survey.harness.diagnostics`: looking
-  inside runs (step sizes, whether AdaBound's bounds bind).
-* :mod:`~optax_survey.harness.registry`: the optimizers' metadata and defaults;
-  :mod:`~optax_survey.harness.preflight`: the checks made before any training;
+* :mod:`~optax_survey.harness.tasks`: :class:`Task`, the contract (wrap your
+  own problem in one) and its check; the catalogue of the survey's tasks
+  (:func:`get_task` builds one by name, once); one module per task family.
+* :mod:`~optax_survey.harness.registry`: the optimizers, their metadata and
+  defaults, and ``build(name, lr)``.
+* :mod:`~optax_survey.harness.training`: the one training step, and one
+  optimizer on one task over seeds and a learning-rate grid as one vmapped,
+  compiled program (``run_optimizer``, ``run_tuned``, ``replay``).
+* :mod:`~optax_survey.harness.protocol`: :func:`compare`: the budgets
+  ("tuned": learning rate selected on the validation split, test metric on
+  fresh seeds; "one-shot": published defaults), the grid, the selection.
+* :mod:`~optax_survey.harness.results`: what a comparison gives,
+  :class:`Comparison` and its :class:`Entry` records, and the CSV/JSON writers.
+* :mod:`~optax_survey.harness.analysis`: ``stats`` (intervals, ranks, the
+  verdict rule), ``ranking`` (ranks across tasks, profiles), ``claims`` (the
+  survey's claims checked), ``diagnostics`` (looking inside runs; no training
+  of their own).
+* :mod:`~optax_survey.harness.render`: ``report`` (text tables), ``figures``
+  (every PNG), ``page`` (the results page, from its JSON alone).
+* :mod:`~optax_survey.harness.survey`: the presets and :func:`run_survey`.
+* :mod:`~optax_survey.harness.errors`: one family of one-line errors;
+  :mod:`~optax_survey.harness.preflight`: the checks made before any work;
   :mod:`~optax_survey.harness.progress`: the progress bar.
 
 ``optax-survey`` (or ``python -m optax_survey``) is the command line,
@@ -34,8 +37,11 @@ scikit-learn) for its plots, progress bars and some tasks, and says so before
 any work when one is missing.
 """
 
-from optax_survey.harness.comparison import Comparison, compare, default_grid
-from optax_survey.harness.tasks import Task, TaskError, check_task, load_task
+from optax_survey.harness.errors import HarnessError, TaskError
+from optax_survey.harness.protocol import compare, default_grid
+from optax_survey.harness.results import Comparison, Entry
+from optax_survey.harness.survey import run_survey
+from optax_survey.harness.tasks import Task, check_task, get_task, load_task, task_names
 
-__all__ = ["Comparison", "Task", "TaskError", "check_task", "compare", "default_grid",
-           "load_task"]
+__all__ = ["Comparison", "Entry", "HarnessError", "Task", "TaskError", "check_task", "compare",
+           "default_grid", "get_task", "load_task", "run_survey", "task_names"]

@@ -1,12 +1,13 @@
 """``optax-survey``: the command line, a thin shell over the harness's library functions.
 
-It parses the arguments, runs the checks of
-:mod:`~optax_survey.harness.preflight` with the command line's own switch
-names, and calls :func:`~optax_survey.harness.comparison.compare` or
-:func:`~optax_survey.harness.survey.run_survey`.  Every problem it can foresee
-is one line on stderr, ``optax-survey: error: ...``, exit status 2, before any
-training; a closed pipe (``optax-survey tasks | head -1``) ends it quietly.
-No module of the package imports this one.
+It parses the arguments and calls :func:`~optax_survey.harness.protocol.compare`
+or :func:`~optax_survey.harness.survey.run_survey`, which check every input
+once, before any training; it checks nothing itself, and translates their
+:class:`~optax_survey.harness.errors.HarnessError` into one line on stderr,
+``optax-survey: error: ...`` naming its own flags (``--lr-grid`` for
+``lr_grid``, ``--no-plot`` for ``plot=False``), exit status 2.  A closed pipe
+(``optax-survey tasks | head -1``) ends it quietly.  No module of the package
+imports this one.
 """
 
 from __future__ import annotations
@@ -22,15 +23,11 @@ import jax
 import optax
 
 import optax_survey
-from optax_survey.harness import preflight, registry
-from optax_survey.harness.comparison import DEFAULT_OPTIMIZERS
-from optax_survey.harness.tasks import (
-    TASK_DESCRIPTIONS,
-    TaskError,
-    task_learning_rate_note,
-    task_learning_rates,
-    task_names,
-)
+from optax_survey.harness import registry
+from optax_survey.harness.errors import HarnessError, MissingExtraError
+from optax_survey.harness.protocol import DEFAULT_OPTIMIZERS, compare
+from optax_survey.harness.survey import PRESETS, run_survey
+from optax_survey.harness.tasks import CATALOGUE, load_task, task_names
 
 PROG = "optax-survey"
 
@@ -55,9 +52,24 @@ naming the bad value and the choices, exit status 2.
 COMPARE_SWITCHES = {"plot": "--no-plot", "progress": "--no-progress"}
 SURVEY_SWITCHES = {"progress": "--no-progress"}
 
+# The library's argument names -> the command line's flags, named in the errors.
+FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
+         "seeds": "--seeds", "steps": "--steps", "lr_grid": "--lr-grid", "out": "--out",
+         "preset": "--preset", "steps_scale": "--steps-scale"}
 
-class UsageError(Exception):
-  pass
+
+def translate(error: HarnessError, switches: dict[str, str]) -> str:
+  """The library's one-line ``error`` in the command line's words: its flags for the
+  argument names, its switches for the keyword arguments that turn a use off."""
+  if isinstance(error, MissingExtraError):
+    return error.describe(switches)
+  text, arg = str(error), error.argument
+  flag = FLAGS.get(arg or "")
+  if flag is None or arg is None:
+    return text
+  if any(text.startswith(arg + rest) for rest in (":", " is ", " must ")):
+    return flag + text[len(arg):]
+  return f"{flag}: {text}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,73 +83,12 @@ class _Parser(argparse.ArgumentParser):
     raise SystemExit(2)
 
 
-def _positive_int(flag: str):
-  def parse(text: str) -> int:
-    try:
-      value = int(text)
-    except ValueError:
-      raise argparse.ArgumentTypeError(
-          f"{flag} must be a positive integer, got {text!r}") from None
-    if value < 1:
-      raise argparse.ArgumentTypeError(f"{flag} must be a positive integer, got {value}")
-    return value
-  return parse
-
-
-def _positive_float(flag: str):
-  def parse(text: str) -> float:
-    try:
-      value = float(text)
-    except ValueError:
-      raise argparse.ArgumentTypeError(f"{flag} must be a number > 0, got {text!r}") from None
-    if not 0 < value < float("inf"):
-      raise argparse.ArgumentTypeError(f"{flag} must be a number > 0, got {text}")
-    return value
-  return parse
-
-
-def parse_optimizers(text: str) -> list[str]:
-  names = [n.strip() for n in text.split(",") if n.strip()]
-  choices = ", ".join(registry.OPTIMIZERS)
-  if not names:
-    raise UsageError(f"--optimizers is empty ({text!r}); choose from: {choices} (or all)")
-  if names == ["all"]:
-    return list(registry.OPTIMIZERS)
-  try:
-    return registry.check_optimizers(names)
-  except preflight.BadInputError as error:
-    raise UsageError(f"--optimizers: {error}") from None
-
-
-def parse_lr_grid(text: str | None) -> list[float] | None:
-  if text is None:
-    return None
-  parts = [p.strip() for p in text.split(",") if p.strip()]
-  if not parts:
-    raise UsageError(f"--lr-grid is empty ({text!r}); give positive numbers, e.g. 1e-3,1e-2")
-  values = []
-  for p in parts:
-    try:
-      v = float(p)
-    except ValueError:
-      raise UsageError(
-          f"--lr-grid: {p!r} is not a number; give positive numbers, e.g. 1e-3,1e-2") from None
-    if not 0 < v < float("inf"):
-      raise UsageError(f"--lr-grid: {p!r} is not a positive finite number")
-    values.append(v)
-  return values
-
-
-def check_task(name: str) -> str:
-  if name not in TASK_DESCRIPTIONS and ":" not in name:
-    raise UsageError(f"unknown task {name!r}; choose from: {', '.join(task_names())}, or "
-                     "MODULE:FUNCTION, or path/to/file.py:FUNCTION")
-  return name
+def _items(text: str | None) -> list[str] | None:
+  """``"a, b,c"`` -> ``["a", "b", "c"]`` (the library checks the items)."""
+  return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
 
 def build_parser() -> _Parser:
-  from optax_survey.harness.survey import PRESETS
-
   parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument(
@@ -166,9 +117,9 @@ def build_parser() -> _Parser:
                         "published defaults (default: %(default)s)")
   cmp.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS), metavar="NAMES",
                    help="comma-separated optimizer names, or 'all' (default: %(default)s)")
-  cmp.add_argument("--seeds", type=_positive_int("--seeds"), default=None, metavar="N",
+  cmp.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="seeds per reported number (default: the task's, 5)")
-  cmp.add_argument("--steps", type=_positive_int("--steps"), default=None, metavar="N",
+  cmp.add_argument("--steps", type=int, default=None, metavar="N",
                    help="training steps (default: the task's)")
   cmp.add_argument("--lr-grid", default=None, metavar="LRS",
                    help="comma-separated learning rates of the tuned budget, the same for "
@@ -191,9 +142,9 @@ def build_parser() -> _Parser:
                         "tuned and the one-shot budget (default: %(default)s)")
   srv.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: out/survey-PRESET)")
-  srv.add_argument("--seeds", type=_positive_int("--seeds"), default=None, metavar="N",
+  srv.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="seeds per reported number on every task (default: 5)")
-  srv.add_argument("--steps-scale", type=_positive_float("--steps-scale"), default=1.0,
+  srv.add_argument("--steps-scale", type=float, default=1.0,
                    metavar="X",
                    help="multiply every task's step count, e.g. 0.1 for a smoke test "
                         "(default: 1)")
@@ -257,58 +208,26 @@ def format_learning_rates(lrs: dict[str, float]) -> str:
 
 
 def cmd_tasks() -> None:
-  for name, text in TASK_DESCRIPTIONS.items():
-    print(textwrap.fill(f"{name:<17} {text}", 100, subsequent_indent=" " * 18))
-    line = f"lr: {format_learning_rates(task_learning_rates(name))}"
-    note = task_learning_rate_note(name)
-    print(_indent(line + (f"; {note}" if note else ""), 18, sep="; "))
-
-
-def _output_dir(path: str) -> str:
-  try:
-    return preflight.check_output_dir(path)
-  except preflight.OutputDirError as error:
-    raise UsageError(f"--out: {error}") from None
-
-
-def _load_task(spec: str, budget: str):
-  """The task of ``--task`` (a name or a factory), checked before any training."""
-  from optax_survey.harness.tasks import check_task as check
-  from optax_survey.harness.tasks import load_task
-
-  try:
-    return check(load_task(spec), tuned=budget == "tuned")
-  except (TaskError, TypeError) as error:
-    raise UsageError(f"--task: {error}") from None
+  for name, info in CATALOGUE.items():
+    print(textwrap.fill(f"{name:<17} {info.description}", 100, subsequent_indent=" " * 18))
+    line = f"lr: {format_learning_rates(dict(info.learning_rates))}"
+    print(_indent(line + (f"; {info.lr_note}" if info.lr_note else ""), 18, sep="; "))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-  from optax_survey.harness.comparison import compare
-
-  spec = check_task(args.task)
-  optimizers = parse_optimizers(args.optimizers)
-  lrs = parse_lr_grid(args.lr_grid)
-  plot, progress = not args.no_plot, not args.no_progress
-  builtin = spec in TASK_DESCRIPTIONS
-  preflight.require_extras(tasks=[spec] if builtin else [], plot=plot, progress=progress,
-                           switches=COMPARE_SWITCHES)
-  task = _load_task(spec, args.budget)
-  out = _output_dir(args.out or os.path.join("out", "compare", task.name or "task"))
-  result = compare(task, optimizers, budget=args.budget, seeds=args.seeds, steps=args.steps,
-                   lr_grid=lrs, out=out, plot=plot, progress=progress)
+  task = load_task(args.task)
+  result = compare(
+      task, _items(args.optimizers) or [], budget=args.budget, seeds=args.seeds,
+      steps=args.steps, lr_grid=_items(args.lr_grid),
+      out=args.out or os.path.join("out", "compare", task.name or "task"),
+      plot=not args.no_plot, progress=not args.no_progress)
   print("\n" + result.summary())
   print("\nwrote " + ", ".join(result.written))
 
 
 def cmd_survey(args: argparse.Namespace) -> None:
-  from optax_survey.harness import survey
-
-  progress = not args.no_progress
-  preflight.require_extras(tasks=survey.required_tasks(args.preset), plot=True,
-                           progress=progress, switches=SURVEY_SWITCHES)
-  out = _output_dir(args.out or os.path.join("out", f"survey-{args.preset}"))
-  survey.run_survey(args.preset, out, seeds=args.seeds, steps_scale=args.steps_scale,
-                    progress=progress)
+  run_survey(args.preset, args.out or os.path.join("out", f"survey-{args.preset}"),
+             seeds=args.seeds, steps_scale=args.steps_scale, progress=not args.no_progress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -331,8 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
       cmd_survey(args)
     else:
       parser.print_help()
-  except (UsageError, preflight.HarnessError) as error:
-    parser.error(str(error))
+  except HarnessError as error:
+    switches = SURVEY_SWITCHES if args.command == "survey" else COMPARE_SWITCHES
+    parser.error(translate(error, switches))
   return 0
 
 

@@ -1,51 +1,91 @@
-"""Checks that run before any training: the output folder, the optional packages, the input.
+"""The checks made before any training: one function per kind of input.
 
-Each failure raises a :class:`HarnessError` whose message is one line that
-says what is wrong and what to do; the command line prints it as
-``optax-survey: error: ...`` and exits with status 2, library callers get the
-exception.  Nothing here imports an optional package.
+Each check raises a :class:`~optax_survey.harness.errors.HarnessError` whose
+message is one line naming the argument, the bad value and what to do (the
+optimizers' names are checked by :func:`~optax_survey.harness.registry.check_optimizers`,
+the tasks' by :mod:`~optax_survey.harness.tasks`).  The library functions call
+them once, before any work; the command line only translates their errors.
+Nothing here imports an optional package.
+
+>>> check_lr_grid([1e-3, 0.01])
+[0.001, 0.01]
+>>> check_count("seeds", 0)
+Traceback (most recent call last):
+...
+optax_survey.harness.errors.BadInputError: seeds must be a positive integer, got 0
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 
-from optax_survey.harness.tasks import task_requirements
+import numpy as np
 
-__all__ = [
-    "EXTRA_INSTALL", "BadInputError", "HarnessError", "MissingExtraError", "OutputDirError",
-    "check_output_dir", "is_installed", "missing_extra_error", "require_extras",
-]
+from optax_survey.harness.errors import (
+    BadInputError,
+    BadTypeError,
+    MissingExtraError,
+    OutputDirError,
+)
 
-EXTRA_INSTALL = 'pip install "optax_survey[survey]"'
+__all__ = ["BUDGETS", "check_budget", "check_count", "check_lr_grid", "check_output_dir",
+           "check_positive", "is_installed", "require_extras"]
 
-# module name -> its name on PyPI (all in the ``survey`` extra)
-PACKAGES = {"matplotlib": "matplotlib", "flax": "flax", "mnist1d": "mnist1d",
-            "sklearn": "scikit-learn", "tqdm": "tqdm"}
-
-# how a library caller turns off what needs an optional package
-LIBRARY_SWITCHES = {"plot": "plot=False", "progress": "progress=False"}
+BUDGETS = ("tuned", "one-shot")
 
 
-class HarnessError(Exception):
-  """A problem found before any work (bad input, an unusable output folder, a missing
-  package); the message is one line."""
+def check_budget(budget: str) -> str:
+  """``budget`` if it is "tuned" or "one-shot"."""
+  if budget not in BUDGETS:
+    raise BadInputError(f"budget must be 'tuned' or 'one-shot', got {budget!r}",
+                        argument="budget")
+  return budget
 
 
-class BadInputError(HarnessError, ValueError):
-  """An argument the harness cannot use (unknown name, empty list, bad number)."""
+def check_count(name: str, value: int | None) -> int | None:
+  """``value`` (a positive integer, or None for "the default") as an ``int``."""
+  if value is None:
+    return None
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    raise BadTypeError(f"{name} must be a positive integer, got {type(value).__name__}",
+                       argument=name)
+  if value < 1:
+    raise BadInputError(f"{name} must be a positive integer, got {value}", argument=name)
+  return int(value)
 
 
-class OutputDirError(HarnessError, OSError):
-  """The output folder cannot be created or written to."""
+def check_positive(name: str, value: float) -> float:
+  """``value`` if it is a finite number > 0."""
+  if not 0 < value < math.inf:
+    raise BadInputError(f"{name} must be a number > 0, got {value}", argument=name)
+  return float(value)
 
 
-class MissingExtraError(HarnessError, ImportError):
-  """An optional package the request needs is not installed."""
+def check_lr_grid(lr_grid: Sequence[float | str] | None) -> list[float] | None:
+  """The learning rates of ``lr_grid`` (numbers, or their text) as floats, each positive
+  and finite; None stays None."""
+  if lr_grid is None:
+    return None
+  if not len(lr_grid):
+    raise BadInputError("lr_grid is empty; give positive learning rates, e.g. 1e-3,1e-2",
+                        argument="lr_grid")
+  grid = []
+  for raw in lr_grid:
+    try:
+      v = float(raw)
+    except (TypeError, ValueError):
+      raise BadInputError(f"lr_grid: {raw!r} is not a number; give positive numbers, e.g. "
+                          "1e-3,1e-2", argument="lr_grid") from None
+    if not 0 < v < math.inf:
+      raise BadInputError(f"lr_grid: {raw!r} is not a positive finite number",
+                          argument="lr_grid")
+    grid.append(v)
+  return grid
 
 
 def is_installed(module: str) -> bool:
@@ -58,70 +98,54 @@ def is_installed(module: str) -> bool:
     return False
 
 
-def _describe(module: str, purposes: list[str]) -> str:
-  return f"{PACKAGES.get(module, module)} (for {' and '.join(purposes)})"
-
-
-def missing_extra_error(module: str, purpose: str) -> MissingExtraError:
-  """The error for one missing module, e.g. raised where a task imports it."""
-  return MissingExtraError(f"{_describe(module, [purpose])} is not installed: {EXTRA_INSTALL}")
-
-
-def require_extras(
-    *,
-    tasks: Iterable[str] = (),
-    plot: bool = False,
-    progress: bool = False,
-    switches: Mapping[str, str] | None = None,
-) -> None:
-  """Raises :class:`MissingExtraError` if a package that the request needs is missing.
+def require_extras(*, modules: Mapping[str, str] | None = None, plot: bool = False,
+                   progress: bool = False) -> None:
+  """Raises :class:`~optax_survey.harness.errors.MissingExtraError` if a package that the
+  request needs is missing.
 
   Args:
-    tasks: names of the survey's tasks that will be built (charlm needs flax,
-      digits-mlp scikit-learn, the MNIST-1D tasks mnist1d).
+    modules: other modules needed, each with what for (a survey task's, e.g.
+      ``{"sklearn": "the digits-mlp task"}``: checked where the task is built,
+      :func:`~optax_survey.harness.tasks.get_task`).
     plot: PNG figures will be written (matplotlib).
     progress: a progress bar will be shown (tqdm).
-    switches: how the caller turns off the plots / the progress bar (keys
-      ``"plot"``, ``"progress"``), named in the message; default: the keyword
-      arguments ``plot=False`` / ``progress=False``.
   """
-  switches = LIBRARY_SWITCHES if switches is None else switches
-  needs: dict[str, list[str]] = {}
-  for name in tasks:
-    for module in task_requirements(name):
-      needs.setdefault(module, []).append(f"the {name} task")
+  needs: dict[str, tuple[list[str], str | None]] = {}
+  for module, purpose in (modules or {}).items():
+    needs.setdefault(module, ([], None))[0].append(purpose)
   if plot:
-    off = f", or pass {switches['plot']}" if switches.get("plot") else ""
-    needs.setdefault("matplotlib", []).append(f"the plots{off}")
+    needs.setdefault("matplotlib", ([], "plot"))[0].append("the plots")
   if progress:
-    off = f", or pass {switches['progress']}" if switches.get("progress") else ""
-    needs.setdefault("tqdm", []).append(f"the progress bar{off}")
-  missing = [_describe(m, purposes) for m, purposes in needs.items() if not is_installed(m)]
+    needs.setdefault("tqdm", ([], "progress"))[0].append("the progress bar")
+  missing = [(m, purposes, switch) for m, (purposes, switch) in needs.items()
+             if not is_installed(m)]
   if missing:
-    verb = "is" if len(missing) == 1 else "are"
-    raise MissingExtraError(f"{'; '.join(missing)} {verb} not installed: {EXTRA_INSTALL}")
+    raise MissingExtraError(missing)
 
 
 def check_output_dir(path: str) -> str:
   """Creates the folder ``path`` if needed and checks that a file can be written there.
 
-  Call it before any training, so that a bad ``--out`` fails in a second, not
-  after the runs.  Returns ``path``; raises :class:`OutputDirError`.
+  Called before any training, so that a bad ``out`` fails in a second, not
+  after the runs.  Returns ``path``; raises
+  :class:`~optax_survey.harness.errors.OutputDirError`.
   """
   if not path:
-    raise OutputDirError("the output folder is an empty path")
+    raise OutputDirError("the output folder is an empty path", argument="out")
   if os.path.exists(path) and not os.path.isdir(path):
-    raise OutputDirError(f"cannot write to {path!r}: it is a file, not a folder")
+    raise OutputDirError(f"cannot write to {path!r}: it is a file, not a folder",
+                         argument="out")
   parent = os.path.dirname(os.path.abspath(path))
   while not os.path.exists(parent):
     parent = os.path.dirname(parent)
   if not os.path.isdir(parent):
-    raise OutputDirError(f"cannot create {path!r}: {parent!r} is a file, not a folder")
+    raise OutputDirError(f"cannot create {path!r}: {parent!r} is a file, not a folder",
+                         argument="out")
   try:
     os.makedirs(path, exist_ok=True)
     with tempfile.TemporaryFile(dir=path):
       pass
   except OSError as error:
     reason = error.strerror or type(error).__name__
-    raise OutputDirError(f"cannot write to {path!r}: {reason}") from None
+    raise OutputDirError(f"cannot write to {path!r}: {reason}", argument="out") from None
   return path

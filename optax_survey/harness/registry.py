@@ -18,10 +18,10 @@ from typing import Any
 import optax
 
 import optax_survey as osv
-from optax_survey.harness.preflight import BadInputError
+from optax_survey.harness.errors import BadInputError
 
-__all__ = ["OptimizerInfo", "OPTIMIZERS", "build", "check_optimizers", "default_lr",
-           "defaults", "defaults_text"]
+__all__ = ["OptimizerInfo", "OPTIMIZERS", "build", "check_optimizer", "check_optimizers",
+           "default_lr", "defaults", "defaults_text", "lr_table", "survey_setting_text"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,24 +72,57 @@ LOOKAHEAD_ARGS: dict[str, Any] = {"sync_period": 5, "slow_step_size": 0.5}
 _NOT_DEFAULTS = ("mask", "mu_dtype", "nu_dtype", "base_lr")
 
 
+def check_optimizer(name: str) -> str:
+  """``name``, or a ``BadInputError`` naming it and the choices (the one place that says
+  "unknown optimizer").
+
+  >>> check_optimizer("adam")
+  'adam'
+  >>> check_optimizer("adma")  # doctest: +ELLIPSIS
+  Traceback (most recent call last):
+  ...
+  optax_survey.harness.errors.BadInputError: unknown optimizer 'adma'; choose from: sgd, ...
+  """
+  if name not in OPTIMIZERS:
+    raise BadInputError(f"unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)} "
+                        "(or all)", argument="optimizers")
+  return name
+
+
 def check_optimizers(names: Iterable[str]) -> list[str]:
-  """``names`` as a list, or ``BadInputError`` naming the unknown or repeated one."""
+  """``names`` as a list, or ``BadInputError`` naming the unknown or repeated one.
+
+  ``["all"]`` stands for every optimizer of :data:`OPTIMIZERS`.
+
+  >>> check_optimizers(["adam", "radam"])
+  ['adam', 'radam']
+  >>> len(check_optimizers(["all"]))
+  18
+  """
   names = list(names)
-  choices = ", ".join(OPTIMIZERS)
+  if names == ["all"]:
+    return list(OPTIMIZERS)
   if not names:
-    raise BadInputError(f"no optimizers given; choose from: {choices} (or all)")
+    raise BadInputError(f"optimizers is empty; choose from: {', '.join(OPTIMIZERS)} (or all)",
+                        argument="optimizers")
   for n in names:
-    if n not in OPTIMIZERS:
-      raise BadInputError(f"unknown optimizer {n!r}; choose from: {choices} (or all)")
+    check_optimizer(n)
   if len(set(names)) != len(names):
-    raise BadInputError(f"an optimizer is listed twice: {', '.join(names)}")
+    raise BadInputError(f"an optimizer is listed twice: {', '.join(names)}",
+                        argument="optimizers")
   return names
 
 
 def build(name: str, learning_rate: Any, **overrides: Any) -> optax.GradientTransformation:
-  """The optimizer ``name`` at ``learning_rate`` (number, traced value or schedule)."""
-  if name not in OPTIMIZERS:
-    raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+  """The optimizer ``name`` at ``learning_rate`` (number, traced value or schedule).
+
+  >>> import jax.numpy as jnp
+  >>> tx = build("adam", 0.1, b1=0.0, rho=0.5)  # adam takes b1, not rho
+  >>> updates, _ = tx.update(jnp.array([2.0, -3.0]), tx.init(jnp.zeros(2)))
+  >>> [round(float(u), 4) for u in updates]
+  [-0.1, 0.1]
+  """
+  check_optimizer(name)
   if name == "lookahead":
     return osv.lookahead(build(LOOKAHEAD_INNER, learning_rate, **overrides), **LOOKAHEAD_ARGS)
   fn = getattr(osv, name)
@@ -100,9 +133,12 @@ def build(name: str, learning_rate: Any, **overrides: Any) -> optax.GradientTran
 
 def defaults(name: str) -> dict[str, Any]:
   """The library's defaults of optimizer ``name``: every keyword with a published value
-  (``lr`` for ``learning_rate``; all but ``mask``, the state dtypes and ``base_lr``)."""
-  if name not in OPTIMIZERS:
-    raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+  (``lr`` for ``learning_rate``; all but ``mask``, the state dtypes and ``base_lr``).
+
+  >>> defaults("sgdm")
+  {'lr': 0.01, 'momentum': 0.9, 'dampening': 0.0, 'weight_decay': 0.0}
+  """
+  check_optimizer(name)
   params = inspect.signature(getattr(osv, name)).parameters.values()
   return {
       "lr" if p.name == "learning_rate" else p.name: p.default

@@ -23,9 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optax_survey.harness.preflight import missing_extra_error
-from optax_survey.harness.registry import lr_table
-from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.errors import missing_extra_error
+from optax_survey.harness.tasks.base import Task, TaskInfo
 
 F32 = jnp.float32
 MODULES = ("textwrap", "string", "heapq", "bisect", "fractions", "statistics",
@@ -93,12 +92,9 @@ def windows(ids, starts):
   return jax.vmap(lambda s: jax.lax.dynamic_slice(ids, (s,), (CONTEXT + 1,)))(starts)
 
 
-LRS = lr_table(adaptive=3e-3, sgd=0.3, sgdm=0.03, adagrad=0.03, rmsprop=1e-3)
-LEARNING_RATES = {"charlm": LRS}
-LEARNING_RATE_NOTES: dict[str, str] = {}
 
-
-def make(name: str = "charlm") -> Task:
+def build(name: str, info: TaskInfo) -> Task:
+  """The task ("charlm") with the catalogue's ``info``."""
   train_ids, val_ids, test_ids = load()
   train_j = jnp.asarray(train_ids)
   model = _model()
@@ -128,12 +124,10 @@ def make(name: str = "charlm") -> Task:
     return {"loss": nll(params, test_batch)}
 
   return Task(
-      name=name, description=TASK_DESCRIPTIONS[name], init_params=init_params, loss=nll,
+      name=name, description=info.description, init_params=init_params, loss=nll,
       evaluate=evaluate, validate=validate, metric="loss", mode="min", target=2.5, steps=400,
-      lrs=LRS, sample_batch=sample_batch, eval_points=5, seeds=5,
+      lrs=dict(info.learning_rates), sample_batch=sample_batch, eval_points=5, seeds=5,
       extra={"corpus_chars": int(len(train_ids) + len(val_ids) + len(test_ids)),
              "modules": MODULES},
   )
 
-
-TASKS = {"charlm": make}

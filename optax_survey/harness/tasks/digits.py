@@ -10,15 +10,14 @@ import functools
 import jax
 import numpy as np
 
-from optax_survey.harness.preflight import missing_extra_error
-from optax_survey.harness.registry import lr_table
-from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.errors import missing_extra_error
 from optax_survey.harness.tasks._nn import (
-    classification,
-    dense_init,
-    minibatch_sampler,
-    split_indices,
+  classification,
+  dense_init,
+  minibatch_sampler,
+  split_indices,
 )
+from optax_survey.harness.tasks.base import Task, TaskInfo
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,19 +45,15 @@ def apply(params, x):
   return h @ params[1]["w"] + params[1]["b"]
 
 
-LRS = lr_table(adaptive=3e-3, sgd=0.1, sgdm=0.01, adagrad=0.03, rmsprop=1e-3)
-LEARNING_RATES = {"digits-mlp": LRS}
-LEARNING_RATE_NOTES: dict[str, str] = {}
 
-
-def make(name: str = "digits-mlp") -> Task:
+def build(name: str, info: TaskInfo) -> Task:
+  """The task ("digits-mlp") with the catalogue's ``info``."""
   x, y, x_val, y_val, x_test, y_test = load()
   loss, validate, evaluate = classification(apply, x_val, y_val, x_test, y_test)
   return Task(
-      name=name, description=TASK_DESCRIPTIONS[name], init_params=init, loss=loss,
+      name=name, description=info.description, init_params=init, loss=loss,
       evaluate=evaluate, validate=validate, metric="acc", mode="max", target=0.95, steps=1000,
-      lrs=LRS, sample_batch=minibatch_sampler(x, y, 64), eval_points=10, seeds=5,
+      lrs=dict(info.learning_rates), sample_batch=minibatch_sampler(x, y, 64), eval_points=10,
+      seeds=5,
   )
 
-
-TASKS = {"digits-mlp": make}

@@ -26,16 +26,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_survey.harness.preflight import missing_extra_error
-from optax_survey.harness.registry import lr_table
-from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.errors import missing_extra_error
 from optax_survey.harness.tasks._nn import (
-    F32,
-    classification,
-    dense_init,
-    minibatch_sampler,
-    split_indices,
+  F32,
+  classification,
+  dense_init,
+  minibatch_sampler,
+  split_indices,
 )
+from optax_survey.harness.tasks.base import Task, TaskInfo
 
 PAPER_ACCURACY = {"logistic regression": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91,
                   "human": 0.96}
@@ -106,24 +105,20 @@ def cnn_apply(params, x):
   return h @ params["linear"]["w"] + params["linear"]["b"]
 
 
-LRS = lr_table(adaptive=1e-2, sgd=0.2, sgdm=0.02, adagrad=0.05, rmsprop=1e-3)
-LEARNING_RATES = {"mnist1d-mlp": LRS, "mnist1d-cnn": LRS}
-LEARNING_RATE_NOTES: dict[str, str] = {}
 
-
-def make(name: str) -> Task:
+def build(name: str, info: TaskInfo) -> Task:
+  """The MNIST-1D task ``name`` ("mnist1d-mlp" or "mnist1d-cnn")."""
   x, y, x_val, y_val, x_test, y_test = load()
   init, apply = (mlp_init, mlp_apply) if name == "mnist1d-mlp" else (cnn_init, cnn_apply)
   loss, validate, evaluate = classification(apply, x_val, y_val, x_test, y_test)
   model = "mlp" if name == "mnist1d-mlp" else "cnn"
   return Task(
-      name=name, description=TASK_DESCRIPTIONS[name], init_params=init, loss=loss,
+      name=name, description=info.description, init_params=init, loss=loss,
       evaluate=evaluate, validate=validate, metric="acc", mode="max",
-      target=0.6 if model == "mlp" else 0.85, steps=3000 if model == "mlp" else 2000, lrs=LRS,
+      target=0.6 if model == "mlp" else 0.85, steps=3000 if model == "mlp" else 2000,
+      lrs=dict(info.learning_rates),
       sample_batch=minibatch_sampler(x, y, 100), eval_points=10, seeds=5,
       extra={"paper_accuracy": PAPER_ACCURACY[model], "paper_steps": 6000,
              "paper_optimizer": "adam, lr 1e-2, batch 100"},
   )
 
-
-TASKS = {name: functools.partial(make, name) for name in ("mnist1d-mlp", "mnist1d-cnn")}

@@ -28,13 +28,10 @@ get ``β2`` as their decay.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
-from optax_survey.harness.registry import OPTIMIZERS
-from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.tasks.base import Task, TaskInfo
 
 F32 = jnp.float32
 
@@ -49,19 +46,8 @@ def schedule(alpha):
   return lambda count: alpha / jnp.sqrt(jnp.asarray(count, F32) + 1.0)
 
 
-def _lrs(alpha):
-  table = {name: alpha for name in OPTIMIZERS}
-  table["adadelta"] = 1.0
-  table["sgd"] = table["sgdm"] = table["nag"] = alpha * 0.01  # gradients are 10..1010
-  return table
-
-
-NAMES = ("reddi", "reddi-stochastic", "reddi-theorem1")
-LEARNING_RATES = {name: _lrs(0.5) for name in NAMES}
-LEARNING_RATE_NOTES = {name: "the rate is α of the step size α/√t" for name in NAMES}
-
-
-def make(name: str) -> Task:
+def build(name: str, info: TaskInfo) -> Task:
+  """The online task ``name`` ("reddi", "reddi-stochastic", "reddi-theorem1")."""
   betas: dict[str, float]
   if name == "reddi-theorem1":
     big, small, period, steps = 3.0, -1.0, 3, 20_000
@@ -87,14 +73,12 @@ def make(name: str) -> Task:
     return {"x": params[0]}
 
   return Task(
-      name=name, description=TASK_DESCRIPTIONS[name], init_params=init_params,
+      name=name, description=info.description, init_params=init_params,
       loss=loss, evaluate=evaluate, metric="x", mode="min", target=-0.9,
-      steps=steps, lrs=LEARNING_RATES[name], sample_batch=sample_batch, eval_points=50,
+      steps=steps, lrs=dict(info.learning_rates), sample_batch=sample_batch, eval_points=50,
       seeds=5, held_out=False,
       optimizer_kwargs={**betas, "decay": betas["b2"], "rho": betas["b2"]},
       schedule=schedule, project=project, kind="online", deterministic=not stochastic,
       extra={"x_star": -1.0, "big": big, "small": small, "period": period, **betas},
   )
 
-
-TASKS = {name: functools.partial(make, name) for name in NAMES}

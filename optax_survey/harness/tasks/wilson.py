@@ -27,8 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_survey.harness.registry import lr_table
-from optax_survey.harness.tasks import TASK_DESCRIPTIONS, Task
+from optax_survey.harness.tasks.base import Task, TaskInfo
 
 F32 = jnp.float32
 N_TRAIN, N_HELD_OUT, P_POSITIVE, BATCH = 64, 2000, 0.7, 16
@@ -60,12 +59,9 @@ def load():
   return x, y, xv, yv, xt, yt
 
 
-LRS = lr_table(adaptive=1e-2, sgd=0.05, sgdm=0.005, adagrad=0.05, rmsprop=1e-2)
-LEARNING_RATES = {"wilson-separable": LRS}
-LEARNING_RATE_NOTES: dict[str, str] = {}
 
-
-def make(name: str = "wilson-separable") -> Task:
+def build(name: str, info: TaskInfo) -> Task:
+  """The task ("wilson-separable") with the catalogue's ``info``."""
   x, y, xv, yv, xt, yt = load()
   xs, ys = jnp.asarray(x), jnp.asarray(y)
 
@@ -93,11 +89,10 @@ def make(name: str = "wilson-separable") -> Task:
     return jnp.zeros((x.shape[1],), F32)
 
   return Task(
-      name=name, description=TASK_DESCRIPTIONS[name], init_params=init_params, loss=loss,
+      name=name, description=info.description, init_params=init_params, loss=loss,
       evaluate=metrics_on(xt, yt), validate=metrics_on(xv, yv), metric="acc", mode="max",
-      target=0.95, steps=1000, lrs=LRS, sample_batch=sample_batch, eval_points=10, seeds=5,
+      target=0.95, steps=1000, lrs=dict(info.learning_rates), sample_batch=sample_batch,
+      eval_points=10, seeds=5,
       extra={"p_positive": P_POSITIVE, "n_train": N_TRAIN},
   )
 
-
-TASKS = {"wilson-separable": make}

@@ -15,9 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from optax_survey.harness import report, stats
-from optax_survey.harness.comparison import Comparison
-from optax_survey.harness.runner import RunResult
+from optax_survey.harness.analysis import stats
+from optax_survey.harness.render import report
+from optax_survey.harness.results import Comparison
+from optax_survey.harness.training import RunResult
 
 __all__ = ["Check", "all_claims", "claim"]
 
@@ -68,12 +69,11 @@ def _tuned(cmp: Comparison, name: str) -> RunResult:
 
 
 def _values(cmp: Comparison, name: str, budget: str) -> np.ndarray:
-  e = next(e for e in cmp.entries if e["optimizer"] == name and e["budget"] == budget)
-  return np.asarray(e["values"], np.float64)
+  return np.asarray(cmp.entry(name, budget).values, np.float64)
 
 
 def _lr(cmp: Comparison, name: str, budget: str = "tuned") -> float:
-  return next(e["lr"] for e in cmp.entries if e["optimizer"] == name and e["budget"] == budget)
+  return cmp.entry(name, budget).lr
 
 
 def _has(cmp: Comparison | None, *names: str) -> bool:

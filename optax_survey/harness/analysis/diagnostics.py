@@ -1,5 +1,11 @@
 """Looking inside runs: per-parameter step sizes, whether AdaBound's bounds bind, and the
-notes a results table needs (deterministic tasks, runs that coincide and why)."""
+notes a results table needs (deterministic tasks, runs that coincide and why).
+
+Nothing here trains in a way of its own: a diagnostic reads what the runs
+recorded (:func:`same_run`), or replays them through the runs' own step
+(:func:`~optax_survey.harness.training.replay`) with a hook that records what
+it measures.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from optax_survey.harness import registry, runner
-from optax_survey.harness.runner import RunResult
+from optax_survey.harness import registry, training
 from optax_survey.harness.tasks import Task
+from optax_survey.harness.training import RunResult
 
 __all__ = ["BoundActivity", "bound_activity", "comparison_notes", "final_step_size_spread",
-           "same_run", "step_size_spread"]
+           "find_first_moment", "same_run"]
 
 # A step size within this relative distance of a bound counts as set by the clip.
 _AT_BOUND = 1e-5
@@ -42,70 +47,6 @@ def find_first_moment(state: Any) -> Any:
   if not found:
     raise ValueError("the optimizer state holds no first moment")
   return found[0]
-
-
-def _flat(tree) -> jax.Array:
-  return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
-
-
-def _update(task: Task, tx: optax.GradientTransformation, carry: tuple) -> tuple:
-  """One replayed step as the runner takes it: a fresh batch, the gradient, the update.
-
-  ``carry`` is ``(params, opt_state, key, t)``; returns ``(updates, opt_state, key)``.
-  """
-  p, s, key, t = carry
-  key, sub = jax.random.split(key)
-  batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
-  updates, s = tx.update(jax.grad(task.loss)(p, batch), s, p)
-  return updates, s, key
-
-
-def _apply(task: Task, params: Any, updates: Any) -> Any:
-  """The new parameters, projected onto the task's feasible set if it has one."""
-  params = optax.apply_updates(params, updates)
-  return task.project(params) if task.project is not None else params
-
-
-def step_size_spread(task: Task, steps: int = 1000) -> dict:
-  """Per-parameter step sizes η = -u/m of AdaBound and Adam along training.
-
-  Both update as ``u = -η ⊙ m`` (Adam: η = lr/(bc1 (√v̂ + ε))), so η can be read
-  off per parameter.  Reports the median and the p90/p10 spread at a few steps.
-  """
-  out: dict[str, Any] = {}
-  checkpoints = sorted({1, 10, 100, steps // 2, steps})
-  for name in ("adam", "adabound"):
-    tx = registry.build(name, task.lr_for(name), **task.optimizer_kwargs)
-    params = task.init_params(jax.random.PRNGKey(0), 0)
-    state = tx.init(params)
-    key = jax.random.PRNGKey(1)
-
-    @jax.jit
-    def step(params, state, key, t, tx=tx):
-      key, sub = jax.random.split(key)
-      batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
-      grads = jax.grad(task.loss)(params, batch)
-      updates, state = tx.update(grads, state, params)
-      u, m = _flat(updates), _flat(find_first_moment(state))
-      return optax.apply_updates(params, updates), state, key, u, m
-
-    rows = {}
-    for t in range(1, steps + 1):
-      params, state, key, u, m = step(params, state, key, jnp.int32(t - 1))
-      if t in checkpoints:
-        u, m = np.asarray(u, np.float64), np.asarray(m, np.float64)
-        ok = np.abs(m) > 1e-8
-        eta = -u[ok] / m[ok]
-        p10, p50, p90 = np.percentile(eta, [10, 50, 90])
-        rows[t] = {"median": float(p50), "p10": float(p10), "p90": float(p90),
-                   "spread": float(p90 / p10) if p10 > 0 else float("inf")}
-    out[name] = rows
-  gamma, final_lr = 1e-3, task.optimizer_kwargs.get("final_lr", 0.1)
-  out["adabound_bounds"] = {
-      t: (final_lr * (1 - 1 / (gamma * t + 1)), final_lr * (1 + 1 / (gamma * t)))
-      for t in checkpoints}
-  out["task"], out["final_lr"] = task.name, final_lr
-  return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,8 +75,9 @@ class BoundActivity:
 
 def bound_activity(task: Task, name: str, lr: float, *, steps: int | None = None,
                    seeds: int | None = None, seed_offset: int = 0) -> BoundActivity:
-  """Replays ``name`` ("adabound" or "amsbound") on ``task`` as the runner does (same
-  seeds, batches and float32 start) and measures where its bounds bind.
+  """Replays ``name`` ("adabound" or "amsbound") on ``task`` as the runs train it (same
+  seeds, batches and float32 start: :func:`~optax_survey.harness.training.replay`) and
+  measures where its bounds bind.
 
   The step size is read off the update as η = -u/m per coordinate and compared
   with η_l = α*γt/(γt+1) and η_u = α*(γt+1)/(γt), α* = final_lr·α_t/α_0.
@@ -148,45 +90,33 @@ def bound_activity(task: Task, name: str, lr: float, *, steps: int | None = None
   settings.update({k: v for k, v in task.optimizer_kwargs.items() if k in settings})
   final_lr, gamma = float(settings["final_lr"]), float(settings["gamma"])
   schedule = task.schedule(lr) if task.schedule is not None else None
-  tx = registry.build(name, schedule if schedule is not None else lr, **task.optimizer_kwargs)
 
   def scale(t):  # α_t / α_0 at the 1-based step t
     return 1.0 if schedule is None else schedule(t - 1) / schedule(0)
 
-  def run(seed):
-    _, k_data = runner.seed_keys(seed)
-    params = runner.initial_params(task, seed)
+  def record(step: training.Step) -> tuple:
+    u = training.flatten(step.updates)
+    m = training.flatten(find_first_moment(step.opt_state))
+    tt = (step.t + 1).astype(jnp.float32)
+    alpha = final_lr * scale(tt)
+    lower = alpha * gamma * tt / (gamma * tt + 1.0)
+    upper = alpha * (gamma * tt + 1.0) / (gamma * tt)
+    valid = jnp.abs(m) > 1e-30
+    eta = -u / jnp.where(valid, m, 1.0)
+    margin = jnp.minimum((eta - lower) / lower, (upper - eta) / upper)
+    clipped = valid & (margin < _AT_BOUND)
+    free = valid & ~clipped
+    return clipped.sum(), valid.sum(), jnp.min(jnp.where(free, margin, jnp.inf)), lower, upper
 
-    def step(carry, _):
-      t = carry[3]
-      updates, s, key = _update(task, tx, carry)
-      u, m = _flat(updates), _flat(find_first_moment(s))
-      tt = (t + 1).astype(jnp.float32)
-      alpha = final_lr * scale(tt)
-      lower = alpha * gamma * tt / (gamma * tt + 1.0)
-      upper = alpha * (gamma * tt + 1.0) / (gamma * tt)
-      valid = jnp.abs(m) > 1e-30
-      eta = -u / jnp.where(valid, m, 1.0)
-      margin = jnp.minimum((eta - lower) / lower, (upper - eta) / upper)
-      clipped = valid & (margin < _AT_BOUND)
-      free = valid & ~clipped
-      p = _apply(task, carry[0], updates)
-      record = (clipped.sum(), valid.sum(), jnp.min(jnp.where(free, margin, jnp.inf)),
-                lower, upper)
-      return (p, s, key, t + 1), record
-
-    carry = (params, tx.init(params), k_data, jnp.zeros((), jnp.int32))
-    _, (clipped, valid, margin, lower, upper) = jax.lax.scan(step, carry, None, length=steps)
-    return clipped.sum(), valid.sum(), margin.min(), lower[-1], upper[-1]
-
-  clipped, valid, margin, lower, upper = jax.jit(jax.vmap(run))(
-      jnp.arange(seed_offset, seed_offset + seeds))
+  clipped, valid, margin, lower, upper = jax.tree.map(np.asarray, training.replay(
+      task, name, lr, steps=steps, seeds=seeds, seed_offset=seed_offset, record=record))
   n_valid = int(np.sum(valid))
   return BoundActivity(
       task=task.name, optimizer=name, lr=float(lr), final_lr=final_lr, gamma=gamma,
       steps=steps, seeds=seeds,
       clipped_fraction=float(np.sum(clipped)) / n_valid if n_valid else 0.0,
-      min_margin=float(np.min(margin)), lower_end=float(lower[0]), upper_end=float(upper[0]))
+      min_margin=float(np.min(margin)), lower_end=float(lower[0, -1]),
+      upper_end=float(upper[0, -1]))
 
 
 def _close(x: np.ndarray, y: np.ndarray) -> bool:
@@ -257,30 +187,18 @@ def final_step_size_spread(task: Task, name: str, lr: float, *, steps: int, seed
   """Per seed, the spread p90/p10 of the per-parameter step sizes η = -u/m at the last step.
 
   Replays ``name`` ("adam", "adabound", ... anything with a first moment) on
-  ``task`` at ``lr`` as the runner does (same seeds and batches), all seeds as
+  ``task`` at ``lr`` as the runs train it (same seeds and batches), all seeds as
   one program.  A spread near 1 means every parameter takes the same step size
   (SGD-like); Adam's stays wide.
 
   Returns:
     ``[seeds]`` spreads (``inf`` where p10 <= 0).
   """
-  rate = task.schedule(lr) if task.schedule is not None else lr
-  tx = registry.build(name, rate, **task.optimizer_kwargs)
+  def last(step: training.Step) -> tuple:
+    return training.flatten(step.updates), training.flatten(find_first_moment(step.opt_state))
 
-  def run(seed):
-    _, k_data = runner.seed_keys(seed)
-    params = runner.initial_params(task, seed)
-
-    def step(carry, _):
-      updates, s, key = _update(task, tx, carry)
-      return (_apply(task, carry[0], updates), s, key, carry[3] + 1), None
-
-    carry = (params, tx.init(params), k_data, jnp.zeros((), jnp.int32))
-    carry, _ = jax.lax.scan(step, carry, None, length=steps - 1)
-    updates, s, _ = _update(task, tx, carry)
-    return _flat(updates), _flat(find_first_moment(s))
-
-  u, m = jax.jit(jax.vmap(run))(jnp.arange(seed_offset, seed_offset + seeds))
+  u, m = training.replay(task, name, lr, steps=steps, seeds=seeds, seed_offset=seed_offset,
+                         last=last)
   u, m = np.asarray(u, np.float64), np.asarray(m, np.float64)
   out = []
   for us, ms in zip(u, m, strict=True):

@@ -1,5 +1,9 @@
-"""PNG figures: learning curves with seed bands, the learning-rate grid (one panel per
-optimizer), 2-D trajectories and the gallery of them, performance profiles.
+"""Every PNG figure of the harness: learning curves with seed bands, the learning-rate
+grid (one panel per optimizer), 2-D trajectories and the gallery of them, performance
+profiles, and the survey's own figures (Figures 1 and 2, Reddi et al.'s runs).
+
+Each function takes runs (:class:`~optax_survey.harness.training.RunResult`) or
+summaries, never trains, writes one file and returns its path.
 
 Every figure uses matplotlib's constrained layout (no clipped titles) and keeps
 legends outside the axes that hold data.
@@ -7,14 +11,15 @@ legends outside the axes that hold data.
 
 from __future__ import annotations
 
-import os
+import textwrap
 import warnings
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from optax_survey.harness.registry import OPTIMIZERS
-from optax_survey.harness.runner import RunResult
+from optax_survey.harness import registry
 from optax_survey.harness.tasks import Task
+from optax_survey.harness.training import RunResult
 
 DPI = 90
 
@@ -33,7 +38,7 @@ def _plt():
 
 def color(name: str):
   plt = _plt()
-  names = list(OPTIMIZERS)
+  names = list(registry.OPTIMIZERS)
   return plt.get_cmap("tab20")(names.index(name) % 20 if name in names else 19)
 
 
@@ -141,8 +146,6 @@ def trajectories(task: Task, results: list[RunResult], path: str, title: str | N
     ax.plot(p[-1, 0], p[-1, 1], "o", color=color(res.optimizer), ms=3)
   ax.plot(*task.extra["start"], "ks", ms=4)
   fig.legend(loc="outside right upper", fontsize=7)
-  import textwrap
-
   ax.set_title(textwrap.fill(title or f"{task.name}: trajectories (first seed)", 80), fontsize=9)
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
@@ -265,10 +268,65 @@ def performance_profiles(profiles: dict[str, dict[str, np.ndarray]], taus: np.nd
   return path
 
 
-def write_plots(out_dir: str, task: Task, results: list[RunResult], prefix: str = "") -> list[str]:
-  """The learning curves of ``results`` and, on a 2-D task, their trajectories."""
-  os.makedirs(out_dir, exist_ok=True)
-  paths = [learning_curves(task, results, os.path.join(out_dir, f"{prefix}curves.png"))]
-  if task.kind == "2d" and all(r.path is not None for r in results):
-    paths.append(trajectories(task, results, os.path.join(out_dir, f"{prefix}trajectories.png")))
-  return paths
+def figure1(task: Task, sgd: RunResult, sgdm: RunResult, path: str, steps: int) -> str:
+  """Survey Figure 1: SGD zig-zags across an ill-conditioned valley, SGDM does not."""
+  return trajectories(
+      task, [sgd, sgdm], path,
+      title=f"Survey Fig. 1: f = 0.05x² + 2y², {steps} steps, first seed: SGD (lr "
+            f"{sgd.lrs[0]:g}) zig-zags, SGDM (lr {sgdm.lrs[0]:g}, μ 0.9) does not")
+
+
+def figure2(task: Task, lookahead: RunResult, adam: RunResult, path: str, steps: int) -> str:
+  """Survey Figure 2: Lookahead's fast weights explore, the slow weights interpolate."""
+  plt = _plt()
+  assert lookahead.path is not None and lookahead.slow_path is not None
+  assert adam.path is not None
+  fig, ax = plt.subplots(figsize=(8.0, 5.0), layout="constrained")
+  _contour(ax, task)
+  fast, slow = lookahead.path[0, 0], lookahead.slow_path[0, 0]
+  k = registry.LOOKAHEAD_ARGS["sync_period"]
+  alpha = registry.LOOKAHEAD_ARGS["slow_step_size"]
+  ax.plot(adam.path[0, 0, :, 0], adam.path[0, 0, :, 1], color="0.6", lw=0.8, ls="--",
+          label="adam alone")
+  ax.plot(fast[:, 0], fast[:, 1], color=color("adam"), lw=1.0,
+          label="fast weights (inner adam)")
+  syncs = slow[::k]
+  ax.plot(syncs[:, 0], syncs[:, 1], "o-", color=color("lookahead"), lw=2.0, ms=4,
+          label=f"slow weights (every k={k} steps, α={alpha})")
+  fig.legend(loc="outside right upper", fontsize=7)
+  ax.set_title(f"Survey Fig. 2: Lookahead(adam, lr {lookahead.lrs[0]:g}) on f = 0.05x² + "
+               f"2y²,\n{steps} steps, first seed", fontsize=9)
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return path
+
+
+def reddi(settings: Sequence[tuple[Task, Mapping[str, RunResult]]], path: str) -> str:
+  """x_t and R_t/t of Adam and AMSGrad on each of Reddi et al.'s settings: per setting,
+  its task and the runs to draw (``{"adam": run, "amsgrad": run}``, first seed)."""
+  plt = _plt()
+  fig, axes = plt.subplots(2, len(settings), figsize=(4.2 * len(settings) + 1.5, 6.0),
+                           squeeze=False, layout="constrained")
+  for j, (task, runs) in enumerate(settings):
+    for opt, res in runs.items():
+      if res.path is None:
+        continue
+      p = res.path[0, 0, :, 0]
+      label = f"{opt} (tuned α {res.lrs[0]:.3g})"
+      idx = np.unique(np.geomspace(1, len(p), 500).astype(int)) - 1
+      axes[0, j].plot(idx + 1, p[idx], color=color(opt), label=label)
+      loss = res.loss[0, 0].astype(np.float64)
+      regret = np.cumsum(loss) / np.arange(1, len(loss) + 1)
+      idx = np.unique(np.geomspace(1, len(loss), 500).astype(int)) - 1
+      axes[1, j].plot(idx + 1, regret[idx], color=color(opt), label=label)
+    e = task.extra
+    axes[0, j].set(xscale="log", ylim=(-1.1, 1.1), ylabel="x_t")
+    axes[0, j].set_title(f"{task.name}: C={e['big']:g}, β1={e['b1']:g}, β2={e['b2']:.3g}, "
+                         "α/√t", fontsize=8)
+    axes[0, j].axhline(-1, color="k", ls=":", lw=0.8)
+    axes[1, j].set(xscale="log", xlabel="t", ylabel="R_t / t")
+    axes[1, j].set_yscale("symlog", linthresh=0.1)
+    axes[1, j].legend(fontsize=7, loc="upper right")
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return path

@@ -1,4 +1,9 @@
-"""Train one optimizer on one task over seeds (and a learning-rate grid) at once.
+"""Training: the one step every run and every diagnostic takes, and one optimizer
+trained on one task over seeds (and a learning-rate grid) at once.
+
+:func:`train_step` is the step (a fresh batch, the loss and its gradient, the
+update, the projection), with a ``record`` hook for what to keep of it;
+:func:`train` scans it, :func:`replay` replays a run with any hook.
 
 All (learning rate, seed) pairs are vectorised with ``jax.vmap`` into one
 compiled program per optimizer: the optimizer is built inside the vmapped
@@ -15,20 +20,23 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 import optax_survey as osv
-from optax_survey.harness import registry, stats
+from optax_survey.harness import registry
+from optax_survey.harness.analysis import stats
 from optax_survey.harness.tasks import Task
 
-__all__ = ["RunResult", "initial_params", "run_optimizer", "run_tuned", "schedule_chunks",
-           "seed_keys"]
+__all__ = ["Carry", "RunResult", "Step", "flatten", "init_carry", "initial_params",
+           "make_optimizer", "replay", "run_optimizer", "run_tuned", "schedule_chunks",
+           "seed_keys", "train", "train_step"]
 
 
 @dataclasses.dataclass
@@ -50,6 +58,14 @@ class RunResult:
   compile_s: float = 0.0
   val_metrics: dict | None = None  # name -> [n_lr, n_seeds, E], from task.validate
   seed_offset: int = 0  # the runs used seeds seed_offset .. seed_offset + seeds - 1
+
+  def final_values(self, metric: str, *, split: str = "test") -> np.ndarray:
+    """``[n_lr, n_seeds]``: the last evaluation of ``metric`` on ``split`` ("test":
+    ``task.evaluate``; "validation": ``task.validate``)."""
+    source = self.metrics if split == "test" else self.val_metrics
+    if source is None:
+      raise ValueError(f"{self.optimizer} on {self.task} has no {split} metrics")
+    return np.asarray(source[metric][:, :, -1], np.float64)
 
 
 # XLA's CPU backend spends most of its compile time in LLVM's most expensive passes
@@ -87,8 +103,9 @@ def schedule_chunks(steps: int, eval_points: int) -> tuple[int, int]:
   return chunk, math.ceil(steps / chunk)
 
 
-def _flat(tree):
-  return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
+def flatten(tree) -> jax.Array:
+  """The leaves of ``tree`` as one vector (``jax.flatten_util.ravel_pytree``)."""
+  return ravel_pytree(tree)[0]
 
 
 def seed_keys(seed) -> tuple[jax.Array, jax.Array]:
@@ -104,6 +121,116 @@ def initial_params(task: Task, seed) -> Any:
   return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), task.init_params(k_init, seed))
 
 
+def make_optimizer(task: Task, name: str, lr: Any) -> optax.GradientTransformation:
+  """Optimizer ``name`` at base rate ``lr`` (a number or a traced value), through the
+  task's schedule if it has one, with the task's fixed hyperparameters."""
+  rate = task.schedule(lr) if task.schedule is not None else lr
+  return registry.build(name, rate, **task.optimizer_kwargs)
+
+
+class Carry(NamedTuple):
+  """One run's state between steps."""
+
+  params: Any
+  opt_state: Any
+  key: jax.Array  # the data key, split once per step
+  t: jax.Array  # int32: the number of steps taken
+
+
+class Step(NamedTuple):
+  """What one training step saw and did: the argument of a ``record`` hook."""
+
+  t: jax.Array  # the step's index, from 0
+  params: Any  # before the step
+  loss: jax.Array  # the training loss at ``params``
+  updates: Any  # the optimizer's updates
+  new_params: Any  # after the step (projected onto the task's feasible set)
+  opt_state: Any  # after the step
+
+
+Record = Callable[[Step], Any]
+
+
+def init_carry(task: Task, tx: optax.GradientTransformation, seed) -> Carry:
+  """The carry before the first step of seed ``seed``."""
+  _, k_data = seed_keys(seed)
+  params = initial_params(task, seed)
+  return Carry(params, tx.init(params), k_data, jnp.zeros((), jnp.int32))
+
+
+def train_step(task: Task, tx: optax.GradientTransformation, carry: Carry,
+               record: Record | None = None, *, steps: int | None = None) -> tuple[Carry, Any]:
+  """One training step: a fresh batch, the loss and its gradient, the update, the
+  projection; the one step every run and every diagnostic takes.
+
+  Args:
+    task: the task.
+    tx: the optimizer.
+    carry: the run's state.
+    record: what to record of the step (a function of :class:`Step`), or None.
+    steps: the run's length: a step at ``t >= steps`` changes nothing (a program's
+      last chunk may run past the end); None: every step counts.
+
+  Returns:
+    ``(carry after the step, record(step) or None)``.
+  """
+  params, opt_state, key, t = carry
+  key, sub = jax.random.split(key)
+  batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
+  loss, grads = jax.value_and_grad(task.loss)(params, batch)
+  updates, new_state = tx.update(grads, opt_state, params)
+  new_params = optax.apply_updates(params, updates)
+  if task.project is not None:
+    new_params = task.project(new_params)
+  if steps is not None:
+    active = t < steps
+
+    def keep(new, old):
+      return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
+
+    new_params, new_state = keep(new_params, params), keep(new_state, opt_state)
+  out = record(Step(t, params, loss, updates, new_params, new_state)) if record else None
+  return Carry(new_params, new_state, key, t + 1), out
+
+
+def train(task: Task, tx: optax.GradientTransformation, carry: Carry, length: int,
+          record: Record | None = None, *, steps: int | None = None) -> tuple[Carry, Any]:
+  """``length`` steps of :func:`train_step` as one ``lax.scan``; the records stacked."""
+  return jax.lax.scan(lambda c, _: train_step(task, tx, c, record, steps=steps), carry, None,
+                      length=length)
+
+
+def replay(task: Task, name: str, lr: float, *, steps: int, seeds: int, seed_offset: int = 0,
+           record: Record | None = None, last: Record | None = None) -> Any:
+  """Replays ``name`` on ``task`` at ``lr`` as the runs train it (the same seeds,
+  batches and float32 start, the same step), all seeds as one compiled program.
+
+  Args:
+    task: the task.
+    name: the optimizer's name in the registry.
+    lr: the base learning rate.
+    steps: the number of steps.
+    seeds: the number of seeds; the runs use seeds ``seed_offset ..``.
+    seed_offset: the first seed.
+    record: what to record of every step (stacked over steps), or None.
+    last: what to record of the last step alone (instead of ``record``), or None.
+
+  Returns:
+    The records with a leading seed axis: ``record``'s ``[seeds, steps, ...]``, or
+    ``last``'s ``[seeds, ...]``.
+  """
+  tx = make_optimizer(task, name, lr)
+
+  def run(seed):
+    carry = init_carry(task, tx, seed)
+    if last is None:
+      return train(task, tx, carry, steps, record)[1]
+    carry, _ = train(task, tx, carry, steps - 1)
+    return train_step(task, tx, carry, last)[1]
+
+  return jax.jit(jax.vmap(run))(jnp.arange(seed_offset, seed_offset + seeds))
+
+
 def _program_parts(task: Task, name: str, steps: int, track_path: bool):
   """``run_all(lr, seed)``, one run's whole training as a traceable function, and its
   chunk schedule: ``run_all`` returns (first evaluation, per-step records, evaluations)."""
@@ -111,55 +238,30 @@ def _program_parts(task: Task, name: str, steps: int, track_path: bool):
   chunk, n_chunks = schedule_chunks(steps, task.eval_points)
   validate = task.validate
 
-  def eval_params(params, opt_state):
-    return osv.lookahead_slow_params(opt_state) if is_lookahead else params
-
   def measure(carry):
-    params = eval_params(carry[0], carry[1])
+    params = osv.lookahead_slow_params(carry.opt_state) if is_lookahead else carry.params
     return task.evaluate(params), (validate(params) if validate is not None else {})
 
-  def make_tx(lr):
-    rate = task.schedule(lr) if task.schedule is not None else lr
-    return registry.build(name, rate, **task.optimizer_kwargs)
-
-  def init(lr, seed):
-    _, k_data = seed_keys(seed)
-    params = initial_params(task, seed)
-    return params, make_tx(lr).init(params), k_data, jnp.zeros((), jnp.int32)
-
-  def one_step(lr, carry, _):
-    params, opt_state, key, t = carry
-    key, sub = jax.random.split(key)
-    batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
-    loss, grads = jax.value_and_grad(task.loss)(params, batch)
-    updates, new_state = make_tx(lr).update(grads, opt_state, params)
-    new_params = optax.apply_updates(params, updates)
-    if task.project is not None:
-      new_params = task.project(new_params)
-    active = t < steps
-
-    def keep(new, old):
-      return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
-
-    new_params, new_state = keep(new_params, params), keep(new_state, opt_state)
-    record = {
-        "loss": loss.astype(jnp.float32),
+  def record(step: Step) -> dict:
+    out = {
+        "loss": step.loss.astype(jnp.float32),
         "update_norm": jnp.sqrt(sum(jnp.sum((a - b) ** 2) for a, b in zip(
-            jax.tree.leaves(new_params), jax.tree.leaves(params), strict=True)
+            jax.tree.leaves(step.new_params), jax.tree.leaves(step.params), strict=True)
         )).astype(jnp.float32),
     }
     if track_path:
-      record["path"] = _flat(new_params)
+      out["path"] = flatten(step.new_params)
       if is_lookahead:
-        record["slow"] = _flat(osv.lookahead_slow_params(new_state))
-    return (new_params, new_state, key, t + 1), record
+        out["slow"] = flatten(osv.lookahead_slow_params(step.opt_state))
+    return out
 
   def run_all(lr, seed):
-    carry = init(lr, seed)
+    tx = make_optimizer(task, name, lr)
+    carry = init_carry(task, tx, seed)
     first = measure(carry)
 
     def run_chunk(carry, _):
-      carry, records = jax.lax.scan(lambda c, x: one_step(lr, c, x), carry, None, length=chunk)
+      carry, records = train(task, tx, carry, chunk, record, steps=steps)
       return carry, (records, measure(carry))
 
     _, (records, evals) = jax.lax.scan(run_chunk, carry, None, length=n_chunks)
@@ -213,7 +315,7 @@ def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, ch
   )
   if track_path:
     _, seed_flat = _flat_runs(lrs, seeds, seed_offset)
-    start_params = np.asarray(jax.vmap(lambda s: _flat(initial_params(task, s)))(seed_flat))
+    start_params = np.asarray(jax.vmap(lambda s: flatten(initial_params(task, s)))(seed_flat))
     path = np.concatenate([start_params[:, None], cat("path")], axis=1)
     result.path = path.reshape(*shape, steps + 1, -1)
     if name == "lookahead":

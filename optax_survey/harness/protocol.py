@@ -1,0 +1,312 @@
+"""Compare optimizers on one task at a stated tuning budget: the library function
+behind ``optax-survey compare``.
+
+    from optax_survey.harness import compare
+    result = compare("digits-mlp", ["adam", "adabound", "radam"])   # budget="tuned"
+    print(result.table())                  # mean [95% CI] over seeds, ranks with ties
+    result.to_csv("out/results.csv"); result.plot("out/curves.png")
+
+The pipeline, one small function a stage: :func:`check_task_spec` and the checks of
+:mod:`~optax_survey.harness.preflight` (all input, before any work);
+:func:`learning_rates` (each optimizer's grid); :func:`train_budget` (one
+compiled program per optimizer: :mod:`~optax_survey.harness.training`);
+:func:`budget_entries` (the reported numbers as
+:class:`~optax_survey.harness.results.Entry` records);
+:func:`~optax_survey.harness.analysis.ranking.rank_entries`;
+:func:`comparison_notes`; the files (:func:`~optax_survey.harness.results.write_files`).
+
+The protocol (Schmidt, Schneider & Hennig 2021; DeepOBS; AlgoPerf):
+
+* **one-shot**: each optimizer at its published defaults (its default learning
+  rate, :func:`~optax_survey.harness.registry.default_lr`), ``seeds`` seeds.
+* **tuned**: a log-spaced grid of learning rates (default
+  :func:`default_grid`: 7 points over 3 decades around the task's centre) and
+  the one-shot rate, all rates x seeds as *one* vmapped, compiled program per
+  optimizer; the rate with the best mean **validation** score is selected
+  (:func:`~optax_survey.harness.stats.select_lr`'s rule, on the device, sees only
+  the validation split), and the reported number is the **test** metric at that
+  rate, rerun on ``seeds`` fresh seeds in the same program
+  (:func:`~optax_survey.harness.training.run_tuned`).  A task without held-out
+  data (the 2-D and online problems) selects and reports its objective, and
+  says so.
+
+``compare`` checks everything it can before training (optimizer names, the
+task, the optional packages, the output folder), once, and raises a one-line
+:class:`~optax_survey.harness.errors.HarnessError` (also a ``ValueError``,
+``TypeError``, ``OSError`` or ``ImportError``) if something is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from optax_survey.harness import preflight, registry, training
+from optax_survey.harness.analysis import diagnostics, stats
+from optax_survey.harness.analysis.ranking import rank_entries
+from optax_survey.harness.errors import BadTypeError
+from optax_survey.harness.progress import make_progress
+from optax_survey.harness.results import Comparison, Entry, write_files
+from optax_survey.harness.tasks import Task, check_task, check_task_name, load_task
+from optax_survey.harness.training import RunResult
+
+__all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_task_spec", "compare",
+           "comparison_notes", "default_grid", "edge_notes", "grid_rows", "learning_rates",
+           "make_entry", "selection_scores", "train_budget"]
+
+DEFAULT_OPTIMIZERS = ("sgdm", "adam", "amsgrad", "adabound", "radam", "lookahead")
+GRID_POINTS = 7
+GRID_DECADES = 3.0
+
+
+def default_grid(center: float, *, points: int = GRID_POINTS,
+                 decades: float = GRID_DECADES) -> list[float]:
+  """``points`` log-spaced learning rates spanning ``decades`` decades, centred on ``center``.
+
+  Args:
+    center: the grid's geometric centre (> 0).
+    points: number of rates, >= 2.
+    decades: ``log10(largest / smallest)``, > 0.
+
+  Returns:
+    The rates, ascending, rounded to 3 significant digits.
+  """
+  if not (isinstance(center, (int, float)) and 0 < center < math.inf):
+    raise ValueError(f"center must be a positive number, got {center!r}")
+  if points < 2:
+    raise ValueError(f"points must be >= 2, got {points}")
+  if not decades > 0:
+    raise ValueError(f"decades must be > 0, got {decades}")
+  exps = np.linspace(-decades / 2, decades / 2, points)
+  return [float(f"{center * 10.0 ** e:.3g}") for e in exps]
+
+
+def _same_lr(a: float, b: float) -> bool:
+  return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+
+def check_task_spec(task: Task | str) -> None:
+  """Checks, without building it, what ``task`` names: a
+  :class:`~optax_survey.harness.Task`, a survey task's name, or a factory
+  (``"my_module:make_task"``, checked when loaded)."""
+  if isinstance(task, Task):
+    return
+  if not isinstance(task, str):
+    raise BadTypeError(f"task must be an optax_survey.harness.Task or a task name, got "
+                       f"{type(task).__name__}", argument="task")
+  if ":" not in task:
+    check_task_name(task)
+
+
+def learning_rates(task: Task, name: str, budget: str,
+                   lr_grid: Sequence[float] | None = None) -> list[float]:
+  """The rates ``name`` trains at: the published default alone (one-shot), or the grid
+  (``lr_grid``, default :func:`default_grid` around ``task.lr_for(name)``) with the
+  published default added if it is not on it (tuned)."""
+  default = registry.default_lr(name)
+  if budget != "tuned":
+    return [default]
+  lrs = list(lr_grid) if lr_grid else default_grid(task.lr_for(name))
+  if not any(_same_lr(v, default) for v in lrs):
+    lrs = lrs + [default]
+  return lrs
+
+
+def selection_scores(task: Task, result: RunResult) -> np.ndarray:
+  """``[n_lr, n_seeds]``: what the tuned budget selects on, the validation split's
+  final metric (the objective itself for a task without held-out data).  The test
+  split is never read here."""
+  split = "validation" if task.held_out else "test"
+  return result.final_values(task.metric, split=split)
+
+
+def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, seeds: int,
+                 steps: int, progress=None) -> tuple[RunResult, RunResult | None, int | None]:
+  """Trains ``name`` at ``budget`` as one program: ``(grid, rerun, selected)``.
+
+  Tuned, on a task with seed noise: the grid on seeds ``0 .. seeds-1``, the
+  selection on the device and the selected rate on the fresh seeds
+  (:func:`~optax_survey.harness.training.run_tuned`).  Tuned, on a deterministic
+  task: the grid alone (fresh seeds would repeat its runs), selected here.
+  One-shot: the grid is the published default; nothing is selected.
+  """
+  if budget == "tuned" and not task.deterministic:
+    return training.run_tuned(task, name, lrs=lrs, steps=steps, seeds=seeds, progress=progress)
+  grid = training.run_optimizer(task, name, steps=steps, seeds=seeds, lrs=lrs,
+                                progress=progress)
+  if budget != "tuned":
+    return grid, None, None
+  return grid, None, stats.select_lr(selection_scores(task, grid), mode=task.mode)
+
+
+def make_entry(task: Task, name: str, budget: str, result: RunResult, index: int,
+               selected_on: str) -> Entry:
+  """The :class:`~optax_survey.harness.results.Entry` of ``result``'s ``index``-th rate."""
+  values = result.final_values(task.metric)[index]
+  return Entry(
+      task=task.name, optimizer=name, budget=budget, lr=result.lrs[index], seeds=result.seeds,
+      first_seed=result.seed_offset, steps=result.steps, metric=task.metric, mode=task.mode,
+      split="test" if task.held_out else "final", values=tuple(values.tolist()),
+      ci=stats.bootstrap_ci(values), diverged=int((~np.isfinite(values)).sum()),
+      selected_on=selected_on)
+
+
+def budget_entries(task: Task, name: str, grid: RunResult, rerun: RunResult | None,
+                   selected: int | None) -> list[Entry]:
+  """``name``'s entries: one-shot (its published default, always on the grid) and, if a
+  rate was selected, tuned (the rerun on fresh seeds, or the grid's selected run)."""
+  default = registry.default_lr(name)
+  one_shot = next(i for i, v in enumerate(grid.lrs) if _same_lr(v, default))
+  held = "validation split" if task.held_out else "final objective (no held-out set)"
+  entries = [make_entry(task, name, "one-shot", grid, one_shot, "published default")]
+  if rerun is not None:
+    entries.append(make_entry(task, name, "tuned", rerun, 0, held))
+  elif selected is not None:
+    entries.append(make_entry(task, name, "tuned", grid, selected, held))
+  return entries
+
+
+def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[dict]:
+  """One row per learning rate of ``result``: validation and test intervals over seeds."""
+  rows = []
+  test = result.final_values(task.metric)
+  val = (result.final_values(task.metric, split="validation")
+         if result.val_metrics is not None else None)
+  for i, lr in enumerate(result.lrs):
+    t = stats.bootstrap_ci(test[i])
+    v = stats.bootstrap_ci(val[i]) if val is not None else None
+    rows.append({
+        "task": task.name, "optimizer": result.optimizer, "lr": lr, "seeds": result.seeds,
+        "first_seed": result.seed_offset, "steps": result.steps, "metric": task.metric,
+        "mode": task.mode, "test": list(t), "validation": list(v) if v is not None else None,
+        "diverged": int((~np.isfinite(test[i])).sum()), "selected": i == selected,
+        "values": test[i].tolist(),
+    })
+  return rows
+
+
+def edge_notes(grid: Mapping[str, RunResult], entries: Sequence[Entry]) -> list[str]:
+  """A note for each optimizer whose selected rate is the smallest or the largest it ran:
+  its best rate may lie outside the grid, so its tuned number may be an underestimate."""
+  notes = []
+  for e in entries:
+    if e.budget != "tuned":
+      continue
+    lrs = grid[e.optimizer].lrs
+    if len(lrs) < 2 or min(lrs) < e.lr < max(lrs):
+      continue
+    end = "largest" if e.lr == max(lrs) else "smallest"
+    notes.append(f"{e.optimizer}'s selected rate {e.lr:.3g} is the {end} it ran: its best "
+                 "rate may lie beyond the grid (pass a wider lr_grid / --lr-grid).")
+  return notes
+
+
+def comparison_notes(task: Task, grid: Mapping[str, RunResult],
+                     entries: Sequence[Entry]) -> list[str]:
+  """The sentences a comparison's table needs: a deterministic task and identical rows
+  (:func:`~optax_survey.harness.analysis.diagnostics.comparison_notes`), rates selected at
+  the grid's edge (:func:`edge_notes`), a task without held-out data."""
+  notes = diagnostics.comparison_notes(task, list(grid.values()))
+  notes += edge_notes(grid, entries)
+  if not task.held_out:
+    notes.append(f"{task.name} has no held-out set: the tuned budget selects the learning "
+                 "rate on the final objective of the grid's seeds and reports it on fresh seeds.")
+  return notes
+
+
+def compare(
+    task: Task | str,
+    optimizers: Sequence[str] = DEFAULT_OPTIMIZERS,
+    *,
+    budget: str = "tuned",
+    lr_grid: Sequence[float | str] | None = None,
+    seeds: int | None = None,
+    steps: int | None = None,
+    out: str | None = None,
+    plot: bool = True,
+    progress: bool = True,
+    prefix: str = "",
+) -> Comparison:
+  """Trains each optimizer on ``task`` at ``budget`` and summarises the runs.
+
+  Args:
+    task: a :class:`~optax_survey.harness.Task`, the name of one of the survey's
+      tasks (built once, here), or ``"my_module:make_task"`` /
+      ``"path/to/file.py:make_task"`` (:func:`~optax_survey.harness.tasks.load_task`).
+    optimizers: names from :data:`~optax_survey.harness.registry.OPTIMIZERS`
+      (``["all"]``: every one).
+    budget: ``"tuned"`` (select each optimizer's learning rate from ``lr_grid``
+      on the validation split, report the test metric rerun on fresh seeds; the
+      one-shot numbers come with it) or ``"one-shot"`` (published defaults only).
+    lr_grid: the learning rates of the tuned budget, the same for every optimizer
+      (default: :func:`default_grid` around ``task.lr_for(optimizer)``).
+    seeds: seeds per reported number (default: the task's, 5 for the survey's).
+    steps: training steps (default: the task's).
+    out: if given, the folder for ``results.csv``, ``results.json`` and the PNGs
+      (checked before training).
+    plot: write the PNGs (matplotlib) when ``out`` is given.
+    progress: show a progress bar on stderr (needs tqdm).
+    prefix: prefix of the written files' names.
+
+  Returns:
+    A :class:`Comparison`.
+
+  Raises:
+    HarnessError: before any training, one line naming the argument: a
+      ``BadInputError`` (``ValueError``) for an unknown optimizer or budget, a bad
+      grid or count; a ``TaskError`` (``ValueError``) for an unknown or malformed
+      task (no validation split, a loss that is not a scalar, an ``evaluate``
+      without ``metric``); a ``BadTypeError`` (``TypeError``) for a task that is
+      not a Task or a count that is not an int; ``MissingExtraError``
+      (``ImportError``) for a missing optional package; ``OutputDirError``
+      (``OSError``) for an unusable ``out``.
+
+  Example, on the survey's separable least-squares problem (a few steps):
+
+  >>> result = compare("wilson-separable", ["sgdm", "adam"], seeds=2, steps=20,
+  ...                  progress=False)
+  >>> [e.optimizer for e in result.entries_at("tuned")]
+  ['sgdm', 'adam']
+  >>> result.entry("adam", "one-shot").lr
+  0.001
+  """
+  names = registry.check_optimizers(optimizers)
+  preflight.check_budget(budget)
+  n_seeds = preflight.check_count("seeds", seeds)
+  n_steps = preflight.check_count("steps", steps)
+  lr_grid = preflight.check_lr_grid(lr_grid)
+  check_task_spec(task)
+  preflight.require_extras(plot=plot and out is not None, progress=progress)
+  if out is not None:
+    preflight.check_output_dir(out)
+  task = check_task(load_task(task) if isinstance(task, str) else task, tuned=budget == "tuned")
+  n_seeds = task.seeds if n_seeds is None else n_seeds
+  n_steps = task.steps if n_steps is None else n_steps
+
+  grid: dict[str, RunResult] = {}
+  reruns: dict[str, RunResult] = {}
+  entries: list[Entry] = []
+  rows: list[dict] = []
+  bar = make_progress(len(names), task.name, enabled=progress)
+  try:
+    for name in names:
+      bar.set_postfix_str(name)
+      lrs = learning_rates(task, name, budget, lr_grid)
+      grid[name], rerun, selected = train_budget(task, name, lrs, budget, seeds=n_seeds,
+                                                 steps=n_steps, progress=bar)
+      if rerun is not None:
+        reruns[name] = rerun
+      entries += budget_entries(task, name, grid[name], rerun, selected)
+      rows += [r for r in grid_rows(task, grid[name], selected=selected)
+               if lr_grid is None or budget == "one-shot"
+               or any(_same_lr(r["lr"], v) for v in lr_grid)]
+  finally:
+    bar.close()
+  entries = rank_entries(entries, task.mode)
+  result = Comparison(task, budget, names, n_seeds, n_steps, grid, reruns, entries, rows,
+                      comparison_notes(task, grid, entries))
+  if out is not None:
+    write_files(result, out, plot=plot, prefix=prefix)
+  return result

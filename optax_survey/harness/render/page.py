@@ -1,0 +1,189 @@
+"""The survey's results page: Markdown rendered from ``survey.json`` alone.
+
+:func:`render_page` turns the summary that
+:func:`~optax_survey.harness.survey.run_survey` stores into the page, and
+:func:`rerender` rewrites a page from its JSON without training: the same JSON
+always gives the same bytes, so a page regenerated from the committed JSON is
+the committed page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from optax_survey.harness.analysis import stats
+from optax_survey.harness.render import report
+from optax_survey.harness.results import Entry, entries_of
+
+__all__ = ["render_page", "rerender"]
+
+
+def _cell(e: Entry, deterministic: bool, alone: bool) -> str:
+  iv = stats.Interval(*[math.nan if v is None else v for v in e.ci])
+  text = report.fmt_interval(iv, deterministic=deterministic)
+  if deterministic:
+    text = report.fmt(iv.mean)
+  if e.tied_best:
+    text = f"**{text}**" if alone else f"{text} ≈best"
+  return text
+
+
+def _headline(summary: Mapping[str, Any], budget: str) -> list[str]:
+  tasks = summary["tasks"]
+  optimizers = summary["optimizers"]
+  mean_rank = summary["aggregate"]["mean_rank"][budget]
+  head = (["optimizer"] + [f"{t} ({r['metric']} {'↓' if r['mode'] == 'min' else '↑'})"
+                           for t, r in tasks.items()] + ["mean rank"])
+  cells: dict[tuple[str, str], str] = {}
+  for t, r in tasks.items():
+    es = [e for e in entries_of(r["entries"]) if e.budget == budget]
+    alone = sum(bool(e.tied_best) for e in es) == 1
+    for e in es:
+      cells[(t, e.optimizer)] = _cell(e, r["deterministic"], alone)
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for o in sorted(optimizers, key=lambda o: (mean_rank[o], o)):
+    cols = [o] + [cells[(t, o)] for t in tasks] + [f"{mean_rank[o]:.2f}"]
+    lines.append("| " + " | ".join(cols) + " |")
+  return lines
+
+
+def _rank_change(summary: Mapping[str, Any]) -> list[str]:
+  agg = summary["aggregate"]
+  optimizers = summary["optimizers"]
+  mr = agg["mean_rank"]
+  tau = agg["kendall_tau"]
+  moves = agg["moves"]
+  up = [o for o in sorted(optimizers, key=lambda o: -moves[o]) if moves[o] > 0][:3]
+  down = [o for o in sorted(optimizers, key=lambda o: moves[o]) if moves[o] < 0][:3]
+  n = len(summary["tasks"])
+  changed = agg["best_changed"]
+  lines = [
+      f"Kendall's τ between the optimizers' mean ranks at the two budgets: "
+      f"**{tau:.2f}** (1 = the same order, 0 = unrelated). The set of optimizers tied for "
+      f"best changes with tuning on {len(changed)} of {n} tasks"
+      + (f" ({', '.join(changed)})" if changed else "") + ". Largest gains from tuning "
+      "(mean rank one-shot → tuned): "
+      + (", ".join(f"{o} {mr['one-shot'][o]:.2f} → {mr['tuned'][o]:.2f}" for o in up) or "none")
+      + "; largest losses: "
+      + (", ".join(f"{o} {mr['one-shot'][o]:.2f} → {mr['tuned'][o]:.2f}" for o in down)
+         or "none") + ".",
+      "",
+      "| optimizer | mean rank, one-shot | mean rank, tuned | tasks within 1% of the best, "
+      "one-shot | tuned | within 10%, one-shot | tuned |",
+      "|---|---|---|---|---|---|---|"]
+  pa = agg["profile_at"]
+  for o in sorted(optimizers, key=lambda o: (mr["tuned"][o], o)):
+    lines.append(
+        f"| {o} | {mr['one-shot'][o]:.2f} | {mr['tuned'][o]:.2f} | "
+        f"{round(pa['one-shot'][o]['0.01'] * n)}/{n} | {round(pa['tuned'][o]['0.01'] * n)}/{n} | "
+        f"{round(pa['one-shot'][o]['0.1'] * n)}/{n} | {round(pa['tuned'][o]['0.1'] * n)}/{n} |")
+  return lines
+
+
+def _task_section(name: str, r: Mapping[str, Any]) -> list[str]:
+  split = ("the learning rate is selected on the validation split and the test split is "
+           "reported" if r["held_out"] else
+           "no held-out set: the tuned value is the final objective, selected on the grid's "
+           "seeds and rerun on fresh seeds")
+  det = " Deterministic task: every seed gives the same run." if r["deterministic"] else ""
+  lines = [f"### {name}", "",
+           f"{r['description']}. {r['steps']} steps, {r['seeds']} seeds per number, "
+           f"{r['grid_points']} learning rates per optimizer; {split}.{det} "
+           f"{r['seconds']:.0f} s.", ""]
+  for budget in ("tuned", "one-shot"):
+    es = [e for e in entries_of(r["entries"]) if e.budget == budget]
+    lines += [f"**{budget}**", "",
+              report.entry_table(es, metric=r["metric"], mode=r["mode"],
+                                 deterministic=r["deterministic"], markdown=True,
+                                 split="test" if r["held_out"] else "final"), ""]
+  lines += [f"Note: {n}" + "\n" for n in r["notes"]]
+  lines += [f"![{f}]({f})" for f in r["figures"]] + [""]
+  return lines
+
+
+def render_page(summary: Mapping[str, Any]) -> str:
+  """The Markdown results page, from ``survey.json``'s content alone.
+
+  Args:
+    summary: the parsed ``survey.json``.
+
+  Returns:
+    The page's text; the same ``summary`` always gives the same bytes.
+  """
+  n_tasks, n_opt = len(summary["tasks"]), len(summary["optimizers"])
+  seeds = summary["seeds"]
+  lines = [
+      f"# The survey in numbers ({summary['preset']} preset)", "",
+      f"Produced by `{summary['command']}` (or `python -m optax_survey ...`) in "
+      f"**{summary['seconds'] / 60:.1f} min** (measured wall time) on {summary['machine']}, "
+      f"Python {summary['python']}, {summary['versions']}, float32; {summary['date']}.", "",
+      "## Protocol", "",
+      f"{n_opt} optimizers on {n_tasks} tasks at two budgets (Schmidt, Schneider & Hennig "
+      "2021; DeepOBS; AlgoPerf). **One-shot**: every optimizer at its published defaults, "
+      "learning rate included. **Tuned**: a log-spaced grid of 7 learning rates over 3 decades "
+      "around the task's centre rate (`optax-survey tasks`), plus the published default; all "
+      f"rates × {seeds} seeds of one optimizer run as one vmapped, compiled program. The rate "
+      "with the best mean **validation** score is selected (tasks with data have fixed "
+      "train/validation/test splits; selection never reads the test split), and the reported "
+      f"number is the **test** metric at that rate on {seeds} fresh seeds (the program selects "
+      "the rate on the device and then trains it on the fresh seeds, which the selection never "
+      "sees). The 2-D and online problems have no "
+      "held-out set: their tuned number is the final objective, selected on the grid's seeds "
+      "and reported on fresh ones. Every number is the mean over "
+      "seeds with its 95% bootstrap interval `[lo, hi]` (2000 resamples, fixed generator); "
+      "**bold** marks a best whose interval is apart from every other's, `≈best` every "
+      "optimizer whose interval overlaps the best's (a tie). Ranks count the optimizers whose "
+      "interval lies entirely on the better side, so ties share a rank. "
+      + (f"{summary['lookahead'][0].upper()}{summary['lookahead'][1:]}, evaluated on its slow "
+         "weights." if summary.get("lookahead") else ""), "",
+      "## How much does tuning change the ranking?", ""]
+  skipped = summary.get("skipped", {})
+  if skipped:
+    lines[-2:-2] = ["Not in this preset (run them with `optax-survey compare --task NAME`): "
+                    + "; ".join(f"{name}, {why}" for name, why in skipped.items()) + ".", ""]
+  lines += _rank_change(summary)
+  lines += ["", "![performance profiles](performance_profile.png)", "",
+            "Performance profiles: the fraction of tasks on which an optimizer ends within τ "
+            "of the best, τ measured as a fraction of the distance from the metric before "
+            "training to the best optimizer's value.", "",
+            "## The survey's claims, checked", "",
+            "Rule (`optax_survey.harness.analysis.stats.verdict`): **confirmed** only when the "
+            "effect "
+            "exceeds the seed noise (difference of means > 2 standard errors, or the 95% "
+            "intervals apart where both sides vary over seeds: a side whose seeds all agree "
+            "leaves the 2-SE test alone) at each optimizer's tuned learning rate and in every "
+            "other check "
+            "listed; **contradicted** when the opposite exceeds the noise at the tuned rates; "
+            "otherwise **not resolved at this budget**.", ""]
+  for c in summary["claims"]:
+    lines.append(f"- **{c['claim']}**: {c['verdict']}. {c['evidence']}.")
+  for budget in ("tuned", "one-shot"):
+    lines += ["", f"## Final metric per task, {budget} budget", "",
+              "Mean [95% CI] over seeds; deterministic tasks show the single value. "
+              "Rows by mean rank.", ""]
+    lines += _headline(summary, budget)
+  if summary["figures"]:
+    lines += ["", "## Figures", ""]
+    lines += [f"![{title}]({f})" for title, f in summary["figures"]]
+  lines += ["", "## Tasks", ""]
+  for name, r in summary["tasks"].items():
+    lines += _task_section(name, r)
+  lines += ["Raw numbers: `survey.csv` (one row per task, optimizer and budget, with every "
+            "seed's value), `survey.json` (also every grid rate's validation and test "
+            "interval, and the claims' per-seed numbers). This page is rendered from "
+            "`survey.json` alone (`optax_survey.harness.render.page.rerender`).", ""]
+  return "\n".join(lines)
+
+
+def rerender(out: str) -> str:
+  """Rewrites ``out/survey.md`` from ``out/survey.json`` without training again."""
+  with open(os.path.join(out, "survey.json")) as f:
+    summary: dict[str, Any] = json.load(f)
+  path = os.path.join(out, "survey.md")
+  with open(path, "w") as f:
+    f.write(render_page(summary))
+  return path

@@ -1,0 +1,215 @@
+"""What a task is: the :class:`Task` contract every optimizer is trained on, the
+:class:`TaskInfo` the catalogue keeps of each of the survey's tasks, and
+:func:`check_task`, the one check of a task before training."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+
+from optax_survey.harness.errors import BadTypeError, TaskError, one_line
+from optax_survey.harness.registry import default_lr
+
+__all__ = ["Task", "TaskInfo", "check_task"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """A training problem: what the harness trains every optimizer on.
+
+  Wrap your own model and data in a ``Task`` (plain JAX, Flax NNX or Linen,
+  Haiku: anything that gives a pytree of parameters and pure functions) and
+  :func:`~optax_survey.harness.compare` gives the survey's table for it.
+  Everything must be traceable by JAX: the harness vmaps a whole learning-rate
+  grid and all seeds into one compiled program.
+
+  Splits: a task with data (``held_out=True``, the default) trains on the
+  training split through ``loss``/``sample_batch``, and has two held-out
+  splits: ``validate`` (the validation split: the tuned budget selects each
+  optimizer's learning rate on it, and on nothing else) and ``evaluate`` (the
+  test split: the reported numbers).  A pure optimisation problem (the 2-D
+  functions, the online problems) has ``held_out=False``: its metric is the
+  training objective itself and the tuned value is reported as such.
+
+  Attributes:
+    name: short name (``optax-survey compare --task NAME``).
+    init_params: ``init_params(key, seed)``: the initial parameters (a pytree of
+      float arrays); ``key`` is a JAX PRNG key that differs per seed.
+    loss: ``loss(params, batch)``: the scalar training loss (a 0-d array).
+    evaluate: ``evaluate(params)``: a dict of scalar metrics on the **test**
+      split (or, without held-out data, of the objective); it contains ``metric``.
+    metric: the key of ``evaluate``'s (and ``validate``'s) dict that ranks optimizers.
+    mode: ``"min"`` or ``"max"``: whether a lower or a higher ``metric`` is better.
+    validate: ``validate(params)``: the same metrics on the **validation**
+      split; required when ``held_out`` is True.
+    held_out: whether the task has held-out data (validation and test splits).
+    description: one line for tables and pages.
+    target: the ``metric`` value whose first crossing is reported (steps to
+      target); NaN: none.
+    steps: the default number of training steps.
+    lrs: the centre of each optimizer's learning-rate grid (default: the
+      optimizer's published default, :func:`~optax_survey.harness.registry.default_lr`).
+    sample_batch: ``sample_batch(key, t)``: the training batch of step ``t``
+      (traceable), or ``None`` for a deterministic full-batch loss (``loss``
+      then gets ``None``).
+    eval_points: how many times ``evaluate`` runs during training.
+    seeds: the default number of seeds.
+    optimizer_kwargs: hyperparameters fixed for every optimizer that takes them
+      (e.g. ``b1``/``b2``); the others ignore them.
+    schedule: ``schedule(lr)``: turns the base rate into an optax schedule.
+    project: ``project(params)``: maps back onto a feasible set after each step.
+    kind: ``"2d"`` (trajectories are plotted), ``"online"`` or ``"nn"``.
+    deterministic: the seeds change nothing (no random initialisation, data or
+      noise): every seed gives the same run, so the spread over seeds is 0.
+    extra: anything the task's figures or pages need.
+
+  Example: minimise ``(w - 3)^2`` (no data, so no held-out splits):
+
+  >>> import jax.numpy as jnp
+  >>> from optax_survey.harness import Task, compare
+  >>> task = Task(name="parabola", init_params=lambda key, seed: jnp.zeros(1),
+  ...             loss=lambda w, batch: jnp.sum((w - 3.0) ** 2),
+  ...             evaluate=lambda w: {"loss": jnp.sum((w - 3.0) ** 2)},
+  ...             metric="loss", mode="min", held_out=False, steps=100, seeds=2,
+  ...             deterministic=True)
+  >>> result = compare(task, ["sgd", "adam"], budget="one-shot", progress=False)
+  >>> [(e.optimizer, e.lr) for e in result.entries_at("one-shot")]
+  [('sgd', 0.01), ('adam', 0.001)]
+  >>> task.lr_for("adam")  # no task-specific rates: the published default
+  0.001
+  """
+
+  name: str
+  init_params: Callable[[Any, Any], Any]
+  loss: Callable[[Any, Any], Any]
+  evaluate: Callable[[Any], dict]
+  metric: str
+  mode: str
+  validate: Callable[[Any], dict] | None = None
+  held_out: bool = True
+  description: str = ""
+  target: float = math.nan
+  steps: int = 500
+  lrs: dict[str, float] = dataclasses.field(default_factory=dict)
+  sample_batch: Callable[[Any, Any], Any] | None = None
+  eval_points: int = 10
+  seeds: int = 5
+  optimizer_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+  schedule: Callable[[Any], Any] | None = None
+  project: Callable[[Any], Any] | None = None
+  kind: str = "nn"
+  deterministic: bool = False
+  extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  def lr_for(self, optimizer: str) -> float:
+    """The centre of ``optimizer``'s learning-rate grid on this task."""
+    if optimizer in self.lrs:
+      return self.lrs[optimizer]
+    return default_lr(optimizer)
+
+  def better(self, a: float, b: float) -> bool:
+    """Whether metric value ``a`` is better than ``b`` (by ``mode``)."""
+    return a < b if self.mode == "min" else a > b
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskInfo:
+  """What the catalogue knows of one of the survey's tasks without building it.
+
+  Attributes:
+    description: one line for tables and pages (the task's ``description``).
+    family: the module of :mod:`optax_survey.harness.tasks` whose
+      ``build(name, info)`` makes the task.
+    learning_rates: the centre of each optimizer's learning-rate grid (the
+      task's ``lrs``).
+    lr_note: what else a reader of these rates needs to know (a schedule, a
+      ``final_lr``), or None.
+    requires: the optional modules (``survey`` extra) that building it imports.
+  """
+
+  description: str
+  family: str
+  learning_rates: Mapping[str, float]
+  lr_note: str | None = None
+  requires: tuple[str, ...] = ()
+
+
+def _scalar_shape(value: Any) -> tuple[int, ...] | None:
+  shape = getattr(value, "shape", None)
+  return tuple(shape) if shape is not None else None
+
+
+def check_task(task: Any, *, tuned: bool = True) -> Task:
+  """Checks ``task`` before any training, by tracing it once (no compute).
+
+  Catches: not a :class:`Task`; ``mode`` not min/max; ``steps``/``seeds`` not
+  positive; a held-out task without a validation split (needed to select the
+  learning rate when ``tuned``); ``loss`` that is not a scalar; ``evaluate`` or
+  ``validate`` that does not return a dict holding a scalar ``metric``.
+
+  Args:
+    task: the task to check.
+    tuned: whether the tuned budget (which needs ``validate``) will run.
+
+  Returns:
+    ``task``.
+
+  Raises:
+    BadTypeError: (a ``TypeError``) ``task`` is not a Task, or a function returns
+      the wrong type.
+    TaskError: (a ``ValueError``) a field or a function's output is malformed.
+  """
+  if not isinstance(task, Task):
+    raise BadTypeError(f"task must be an optax_survey.harness.Task or a task name, got "
+                    f"{type(task).__name__}")
+  name = task.name or "<unnamed>"
+  if task.mode not in ("min", "max"):
+    raise TaskError(f"task {name!r}: mode must be 'min' or 'max', got {task.mode!r}")
+  for field in ("steps", "seeds", "eval_points"):
+    value = getattr(task, field)
+    if not isinstance(value, int) or value < 1:
+      raise TaskError(f"task {name!r}: {field} must be a positive integer, got {value!r}")
+  for field in ("init_params", "loss", "evaluate"):
+    if not callable(getattr(task, field)):
+      raise BadTypeError(f"task {name!r}: {field} must be a function, got "
+                      f"{type(getattr(task, field)).__name__}")
+  if task.held_out and task.validate is None and tuned:
+    raise TaskError(
+        f"task {name!r} has held-out data but no validation split: give "
+        "Task(validate=...) (the tuned budget selects the learning rate on it, never on the "
+        "test split), or budget='one-shot', or held_out=False for a pure optimisation problem")
+  key = jax.random.PRNGKey(0)
+  try:
+    params = jax.eval_shape(lambda k: task.init_params(k, 0), key)
+    sampler = task.sample_batch
+    batch = jax.eval_shape(lambda k: sampler(k, 0), key) if sampler is not None else None
+    loss = jax.eval_shape(task.loss, params, batch)
+  except Exception as error:  # the user's code: say what failed, in one line
+    raise TaskError(f"task {name!r}: tracing init_params, sample_batch and loss failed: "
+                    f"{type(error).__name__}: {one_line(error)}") from None
+  if _scalar_shape(loss) != ():
+    raise TaskError(f"task {name!r}: loss(params, batch) must return a scalar, got shape "
+                    f"{_scalar_shape(loss)} (take the mean over the batch)")
+  splits = [("evaluate", task.evaluate)]
+  if task.validate is not None:
+    splits.append(("validate", task.validate))
+  for field, fn in splits:
+    try:
+      out = jax.eval_shape(fn, params)
+    except Exception as error:
+      raise TaskError(f"task {name!r}: tracing {field}(params) failed: "
+                      f"{type(error).__name__}: {one_line(error)}") from None
+    if not isinstance(out, dict):
+      raise BadTypeError(f"task {name!r}: {field}(params) must return a dict of metrics, got "
+                      f"{type(out).__name__}")
+    if task.metric not in out:
+      raise TaskError(f"task {name!r}: {field}(params) does not return the metric "
+                      f"{task.metric!r}; it returns {sorted(out)}")
+    if _scalar_shape(out[task.metric]) != ():
+      raise TaskError(f"task {name!r}: {field}(params)[{task.metric!r}] must be a scalar, got "
+                      f"shape {_scalar_shape(out[task.metric])}")
+  return task
