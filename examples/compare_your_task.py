@@ -27,7 +27,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from optax_survey.harness import Task, compare
+from optax_survey.harness import HarnessError, Task, compare
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flax_nnx import MLP  # noqa: E402
@@ -86,13 +86,11 @@ def main(argv: list[str] | None = None):
   args = parser.parse_args(argv)
   if args.steps < 1 or args.seeds < 1:
     parser.error("--steps and --seeds must be >= 1")
-  from optax_survey.harness.registry import OPTIMIZERS
-
-  names = list(OPTIMIZERS) if args.optimizers == "all" else args.optimizers.split(",")
   try:
-    result = compare(make_task(args.steps, args.seeds), names, budget=args.budget,
-                     out=args.out, plot=args.out is not None, progress=False)
-  except ValueError as error:  # a bad name: one line, exit status 2
+    result = compare(make_task(args.steps, args.seeds), args.optimizers.split(","),
+                     budget=args.budget, out=args.out, plot=args.out is not None,
+                     progress=False)
+  except HarnessError as error:  # a bad name: one line, exit status 2
     parser.error(str(error))
   print(result.summary())
   return result

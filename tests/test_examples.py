@@ -75,7 +75,7 @@ def test_compare_your_task_tunes_a_flax_nnx_model(capsys):
   tuned = {e.optimizer: e for e in result.entries_at("tuned")}
   assert tuned["adam"].ci.mean > 0.6  # 3 classes: chance is 1/3
   for name, entry in tuned.items():
-    assert entry["lr"] in result.grid[name].lrs and entry["first_seed"] == 2
+    assert entry.lr in result.grid[name].lrs and entry.first_seed == 2
   assert "spirals-nnx" in capsys.readouterr().out
   with pytest.raises(SystemExit) as info:
     compare_your_task.main(["--optimizers", "adam,nosuch", "--steps", "1"])

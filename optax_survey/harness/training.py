@@ -389,8 +389,8 @@ def run_tuned(
   """The tuned budget of ``name`` on ``task`` as one program: grid, selection, rerun.
 
   The program trains every rate of ``lrs`` on seeds ``0 .. seeds-1``, selects
-  the rate with the best mean final score (:func:`~optax_survey.harness.stats.best_mean_index`
-  on the **validation** split, ``task.validate``; the objective itself, ``task.evaluate``,
+  the rate with the best mean final score
+  (:func:`~optax_survey.harness.analysis.stats.best_mean_index` on the **validation** split, ``task.validate``; the objective itself, ``task.evaluate``,
   for a task without held-out data), and then trains that rate on the fresh seeds
   ``seeds .. 2 seeds - 1``, which the selection never sees.  Selecting on the device
   keeps it one compiled program with no host round-trip, and the fresh seeds cost

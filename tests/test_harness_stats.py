@@ -1,0 +1,177 @@
+"""analysis/stats.py: intervals, the noise test, the verdict rule, ranks, profiles,
+Kendall's tau and selection, against independent oracles (the exact bootstrap
+distribution, SciPy, synthetic results whose answer is known).
+"""
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from optax_survey.harness.analysis import stats
+
+
+def exact_bootstrap_quantiles(x, level=0.95):
+  """The percentile interval of the exact bootstrap distribution of the mean: every
+  one of the n^n equally likely resamples, enumerated."""
+  means = np.sort([np.mean(c) for c in itertools.product(x, repeat=len(x))])
+  return np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+
+
+def test_bootstrap_interval_is_the_exact_bootstrap_percentile_interval():
+  x = np.array([0.91, 0.95, 0.96, 0.99, 1.02])
+  lo, hi = exact_bootstrap_quantiles(x)
+  iv = stats.bootstrap_ci(x, n_boot=200_000)
+  assert iv.mean == pytest.approx(x.mean(), abs=1e-15)
+  width = hi - lo
+  assert iv.lo == pytest.approx(lo, abs=0.02 * width)
+  assert iv.hi == pytest.approx(hi, abs=0.02 * width)
+  # the default (2000 resamples) is within a few percent of the exact interval, and
+  # the same numbers always give the same interval (fixed generator)
+  default = stats.bootstrap_ci(x)
+  assert default == stats.bootstrap_ci(list(x))
+  assert default.lo == pytest.approx(lo, abs=0.1 * width)
+  assert default.hi == pytest.approx(hi, abs=0.1 * width)
+
+
+def test_bootstrap_interval_covers_the_true_mean_about_95_percent_of_the_time():
+  rng = np.random.default_rng(1)
+  hits = 0
+  trials = 400
+  for _ in range(trials):
+    sample = rng.normal(3.0, 2.0, size=30)
+    iv = stats.bootstrap_ci(sample, n_boot=1000, seed=int(rng.integers(1 << 30)))
+    hits += iv.lo <= 3.0 <= iv.hi
+  assert 0.89 <= hits / trials <= 0.985, hits / trials
+
+
+def test_bootstrap_interval_of_equal_and_of_diverged_seeds():
+  assert stats.bootstrap_ci([0.5, 0.5, 0.5]) == (0.5, 0.5, 0.5)
+  assert all(math.isnan(v) for v in stats.bootstrap_ci([0.5, float("nan"), 0.4]))
+  with pytest.raises(ValueError, match="level"):
+    stats.bootstrap_ci([1.0, 2.0], level=95)
+
+
+def test_beyond_noise_on_synthetic_results_with_a_known_answer():
+  rng = np.random.default_rng(0)
+  noise = rng.normal(0.0, 0.01, size=(2, 5))
+  good, bad = 0.95 + noise[0], 0.90 + noise[1]  # 5 noise standard deviations apart
+  assert stats.beyond_noise(good, bad, mode="max") == 1
+  assert stats.beyond_noise(bad, good, mode="max") == -1
+  assert stats.beyond_noise(bad, good, mode="min") == 1  # lower is better
+  # the same means, but the noise is as large as the gap: not resolved
+  wide = rng.normal(0.0, 0.2, size=(2, 5))
+  assert stats.beyond_noise(0.95 + wide[0] - wide[0].mean(), 0.90 + wide[1] - wide[1].mean(),
+                            mode="max") == 0
+  # the first claim of issue 10: 0.964 ± 0.008 vs 0.959 ± 0.001 over 3 seeds is noise
+  radam = np.array([0.956, 0.964, 0.972])
+  adam = np.array([0.958, 0.959, 0.960])
+  assert stats.beyond_noise(radam, adam, mode="max") == 0
+  # deterministic numbers: any real difference counts, float round-off does not
+  assert stats.beyond_noise([-0.994] * 3, [0.993] * 3, mode="min") == 1
+  assert stats.beyond_noise([1.0] * 3, [1.0 + 1e-9] * 3, mode="min") == 0
+  assert stats.beyond_noise([1.0, float("nan")], [2.0, 2.0], mode="min") == 0
+  # one side without spread: its interval is a point, so "intervals apart" is not evidence;
+  # the 2-SE test decides (the committed page's RAdam warm-up check: every Adam seed's loss
+  # never rose, RAdam's rose by 0.0084 on average with 2 SE = 0.0088: noise)
+  radam_rise = np.array([0.00846, 0.02408, 0.0, 0.00941, 0.0])
+  se = stats.standard_error(radam_rise)
+  assert radam_rise.mean() < 2 * se
+  iv = stats.bootstrap_ci(radam_rise)
+  assert iv.lo > 0.0  # the percentile interval alone would call it apart from 0
+  assert stats.beyond_noise(radam_rise, [0.0] * 5, mode="min") == 0
+  assert stats.beyond_noise(radam_rise + 0.001, [0.0] * 5, mode="min") == -1  # > 2 SE
+
+
+def test_difference_above_two_standard_errors_counts_even_if_intervals_touch():
+  a = np.array([1.0, 1.2, 1.4, 1.6, 1.8])  # mean 1.4, se 0.141
+  b = a - 0.45  # difference 0.45 > 2 * sqrt(2) * 0.141 = 0.40
+  assert stats.standard_error(a) == pytest.approx(np.std(a, ddof=1) / np.sqrt(5))
+  assert stats.beyond_noise(a, b, mode="max") == 1
+  assert stats.beyond_noise(a, a - 0.3, mode="max") == 0  # 0.3 < 0.40, intervals overlap
+
+
+@pytest.mark.parametrize("directions, expected", [
+    ([1], "confirmed"),
+    ([1, 1], "confirmed"),
+    ([1, 0], "not resolved at this budget"),  # only at one rate: not enough
+    ([0, 1], "not resolved at this budget"),  # not at the tuned rates
+    ([0], "not resolved at this budget"),
+    ([-1, 1], "contradicted"),
+    ([-1], "contradicted"),
+])
+def test_verdict_rule(directions, expected):
+  assert stats.verdict(directions) == expected
+
+
+def test_verdict_rule_rejects_what_is_not_a_direction():
+  with pytest.raises(ValueError, match="at least one"):
+    stats.verdict([])
+  with pytest.raises(ValueError, match="-1, 0 or 1"):
+    stats.verdict([2])
+
+
+def test_ranks_keep_ties_and_the_best_is_bold_only_when_apart():
+  iv = stats.Interval
+  ivs = [iv(0.90, 0.88, 0.92), iv(0.91, 0.89, 0.93), iv(0.80, 0.79, 0.81),
+         iv(float("nan"), float("nan"), float("nan"))]
+  # higher is better: the first two overlap (both rank 1), the third is behind both,
+  # the diverged one behind everything
+  assert stats.ranks_with_ties(ivs, mode="max") == [1, 1, 3, 4]
+  tied, alone = stats.tied_with_best(ivs, mode="max")
+  assert tied == [True, True, False, False] and not alone
+  tied, alone = stats.tied_with_best(ivs[1:], mode="max")
+  assert tied == [True, False, False] and alone
+  # lower is better reverses the order
+  assert stats.ranks_with_ties(ivs[:3], mode="min") == [2, 2, 1]
+  # runs that end in the same minimum differ by float32 round-off: a tie, not a ranking
+  same = [iv(31.8384853, 31.8384846, 31.8384857), iv(31.8384861, 31.8384858, 31.8384869),
+          iv(31.838486, 31.838486, 31.838486)]
+  assert stats.ranks_with_ties(same, mode="min") == [1, 1, 1]
+
+
+def test_kendall_tau_b_matches_scipy_with_ties():
+  from conftest import require
+  scipy_stats = require("scipy.stats")  # a dependency of jax: present wherever jax is
+  rng = np.random.default_rng(2)
+  for _ in range(20):
+    a = rng.integers(0, 5, size=12).astype(float)
+    b = a + rng.integers(-2, 3, size=12)
+    expected = scipy_stats.kendalltau(a, b).statistic
+    assert stats.kendall_tau(a, b) == pytest.approx(expected, abs=1e-12)
+
+
+def test_performance_profile_by_hand():
+  # 2 tasks, 3 optimizers; task 1: accuracies from a start of 0, best 1
+  d1 = [stats.profile_distance(v, 1.0, 0.0) for v in (1.0, 0.875, 0.0)]
+  assert d1 == [0.0, 0.125, 1.0]
+  # task 2: losses from a start of 10, best 0; one optimizer diverged
+  d2 = [stats.profile_distance(v, 0.0, 10.0) for v in (5.0, 0.0, float("nan"))]
+  assert d2[:2] == pytest.approx([0.5, 0.0]) and d2[2] == math.inf
+  rho = stats.performance_profile(np.array([d1, d2]), np.array([0.0, 0.125, 0.5, 1.0]))
+  np.testing.assert_allclose(rho, [[0.5, 0.5, 1.0, 1.0],
+                                   [0.5, 1.0, 1.0, 1.0],
+                                   [0.0, 0.0, 0.0, 0.5]])
+
+
+def test_select_lr_takes_the_best_mean_and_never_a_diverged_rate():
+  # rate 2 has the best single seed but another seed diverged; rates 1 and 3 tie (0.8)
+  scores = np.array([[0.5, 0.6], [0.9, 0.7], [0.99, float("nan")], [0.8, 0.8]])
+  assert stats.select_lr(scores, mode="max") == 1  # the first of equal means
+  scores[3] = [0.85, 0.85]
+  assert stats.select_lr(scores, mode="max") == 3
+  assert stats.select_lr(-scores, mode="min") == 3
+  # the compiled program selects with jax.numpy in float32, under jit: the same answers
+  # (scores exact in binary, so that the tie is a tie in float32 too)
+  select = jax.jit(lambda s, mode: stats.best_mean_index(s, mode=mode, xp=jnp),
+                   static_argnums=1)
+  scores = jnp.asarray([[0.5, 0.625], [0.875, 0.625], [1.0, np.nan], [0.75, 0.75]])
+  assert int(select(scores, "max")) == 1 == stats.select_lr(np.asarray(scores), mode="max")
+  scores = scores.at[3].set(0.875)
+  assert int(select(scores, "max")) == 3 and int(select(-scores, "min")) == 3
+  all_diverged = np.full((3, 2), np.nan)
+  assert stats.select_lr(all_diverged, mode="min") == 0
+  assert int(select(jnp.asarray(all_diverged, jnp.float32), "min")) == 0

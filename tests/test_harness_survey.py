@@ -1,0 +1,49 @@
+"""survey.py: the presets and run_survey, the page and files they write.
+"""
+
+import json
+import sys
+
+from optax_survey.harness import cli
+
+
+def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkeypatch, capsys):
+  from optax_survey.harness import survey, tasks
+  from optax_survey.harness.render.page import render_page
+
+  monkeypatch.setitem(survey.PRESETS, "quick", survey.Preset(
+      tasks=("quadratic", "reddi-theorem1"), optimizers=("sgd", "sgdm", "adam", "amsgrad",
+                                                         "lookahead")))
+  # Count every entry into get_task, under whatever name a module imported it.
+  calls = []
+  original = tasks.get_task
+
+  def counting(name):
+    calls.append(name)
+    return original(name)
+
+  for module in list(sys.modules.values()):
+    if (getattr(module, "__name__", "").startswith("optax_survey")
+        and getattr(module, "get_task", None) is original):
+      monkeypatch.setattr(module, "get_task", counting)
+
+  code = cli.main(["survey", "--steps-scale", "0.1", "--seeds", "2", "--out", str(tmp_path),
+                   "--no-progress"])
+  assert code == 0
+  assert sorted(calls) == ["quadratic", "reddi-theorem1"], calls  # once per task
+  page = (tmp_path / "survey.md").read_text()
+  assert "| optimizer | quadratic (loss ↓) | reddi-theorem1 (x ↓) | mean rank |" in page
+  assert "AMSGrad" in page and "figure1_sgd_vs_sgdm.png" in page
+  assert "Note: reddi-theorem1 is deterministic" in page
+  for png in ("figure1_sgd_vs_sgdm.png", "figure2_lookahead.png", "reddi_adam_vs_amsgrad.png",
+              "quadratic_grid.png", "quadratic_trajectories.png", "reddi-theorem1_grid.png",
+              "performance_profile.png"):
+    size = (tmp_path / png).stat().st_size
+    assert 10_000 < size < 400_000, (png, size)
+  summary = json.loads((tmp_path / "survey.json").read_text())
+  verdicts = {c["verdict"] for c in summary["claims"]}
+  assert verdicts <= {"confirmed", "not resolved at this budget", "contradicted"}
+  assert len(summary["claims"]) == 3  # reddi-theorem1, Figures 1 and 2
+  assert "Kendall's τ" in page and "## Final metric per task, one-shot budget" in page
+  # the page is rendered from the JSON alone
+  assert render_page(summary) == page
