@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from optax_survey.harness import cli, registry
+from optax_survey.harness import cli, errors, registry
 from optax_survey.harness.tasks import CATALOGUE, get_task, task_names
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -367,3 +367,23 @@ def test_a_bad_task_spec_is_one_line_exit_2(spec, words, tmp_path, monkeypatch, 
   assert info.value.code == 2
   err = capsys.readouterr().err
   assert err.count("\n") == 1 and err.startswith("optax-survey: error: ") and words in err
+
+
+@pytest.mark.parametrize("error, said", [
+    (errors.BadInputError("lr_grid: 'x' is not a number", argument="lr_grid"),
+     "--lr-grid: 'x' is not a number"),
+    (errors.BadInputError("seeds must be a positive integer, got 0", argument="seeds"),
+     "--seeds must be a positive integer, got 0"),
+    (errors.BadInputError("optimizers is empty; choose", argument="optimizers"),
+     "--optimizers is empty; choose"),
+    (errors.BadInputError("unknown optimizer 'x'", argument="optimizers"),
+     "--optimizers: unknown optimizer 'x'"),
+    (errors.TaskError("task 'x': loss must return a scalar"),
+     "--task: task 'x': loss must return a scalar"),
+    (errors.OutputDirError("cannot write to 'o'", argument="out"), "--out: cannot write to 'o'"),
+    (errors.HarnessError("something else"), "something else"),
+    (errors.missing_extra_error("tqdm", "the progress bar"),
+     'tqdm (for the progress bar) is not installed: pip install "optax_survey[survey]"'),
+])
+def test_the_command_line_translates_the_librarys_errors_into_its_flags(error, said):
+  assert cli.translate(error, cli.COMPARE_SWITCHES) == said

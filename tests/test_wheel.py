@@ -57,6 +57,10 @@ def test_wheel_contents_and_metadata(installed):
   names = zipfile.ZipFile(wheel).namelist()
   assert "optax_survey/py.typed" in names
   assert "optax_survey/harness/tasks/charlm.py" in names
+  # the primitives' section modules, a subpackage behind optax_survey/primitives.py
+  sections = glob.glob(os.path.join(ROOT, "optax_survey", "_primitives", "*.py"))
+  assert len(sections) > 1 and "optax_survey/primitives.py" in names
+  assert {f"optax_survey/_primitives/{os.path.basename(s)}" for s in sections} <= set(names)
   assert not [n for n in names if n.startswith(("tests/", "docs/", "examples/", "benchmarks/"))]
   (info,) = glob.glob(str(site / "optax_survey-*.dist-info"))
   entry_points = open(os.path.join(info, "entry_points.txt")).read()

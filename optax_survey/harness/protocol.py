@@ -23,7 +23,7 @@ The protocol (Schmidt, Schneider & Hennig 2021; DeepOBS; AlgoPerf):
   :func:`default_grid`: 7 points over 3 decades around the task's centre) and
   the one-shot rate, all rates x seeds as *one* vmapped, compiled program per
   optimizer; the rate with the best mean **validation** score is selected
-  (:func:`~optax_survey.harness.stats.select_lr`'s rule, on the device, sees only
+  (:func:`~optax_survey.harness.analysis.stats.select_lr`'s rule, on the device, sees only
   the validation split), and the reported number is the **test** metric at that
   rate, rerun on ``seeds`` fresh seeds in the same program
   (:func:`~optax_survey.harness.training.run_tuned`).  A task without held-out

@@ -5,7 +5,7 @@ its claims checked against the seed noise, and a Markdown results page.
     optax-survey survey --preset full --out benchmarks/results   # survey.md + PNGs
 
 :func:`run_survey` is the library function.  Each task is built once and run
-through :func:`~optax_survey.harness.comparison.compare` at the tuned budget
+through :func:`~optax_survey.harness.protocol.compare` at the tuned budget
 (which also yields the one-shot numbers); :mod:`~optax_survey.harness.analysis.claims`
 checks the claims and :mod:`~optax_survey.harness.analysis.ranking` ranks the
 optimizers across tasks.  Everything the page shows is stored in ``survey.json``

@@ -1,8 +1,8 @@
 """The survey's claims, checked at a stated budget with the seed noise in view.
 
 Each check compares two optimizers seed by seed
-(:func:`~optax_survey.harness.stats.beyond_noise`) and the verdict follows one
-rule (:func:`~optax_survey.harness.stats.verdict`): "confirmed" only when the
+(:func:`~optax_survey.harness.analysis.stats.beyond_noise`) and the verdict follows one
+rule (:func:`~optax_survey.harness.analysis.stats.verdict`): "confirmed" only when the
 effect exceeds the noise at each optimizer's *tuned* learning rate and in every
 other check of the claim (e.g. at the paper's rate); "contradicted" when the
 opposite exceeds the noise at the tuned rates; otherwise "not resolved at this

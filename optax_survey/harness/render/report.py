@@ -1,7 +1,7 @@
 """Numbers as text: intervals with enough digits, the results tables, a comparison's summary.
 
 Every number shown is a mean over seeds with its 95% bootstrap interval
-(:func:`~optax_survey.harness.stats.bootstrap_ci`), ``mean [lo, hi]``, with as
+(:func:`~optax_survey.harness.analysis.stats.bootstrap_ci`), ``mean [lo, hi]``, with as
 many digits as it takes for the interval's ends to differ; a deterministic
 task's numbers (every seed the same run) are marked as such instead.
 """
