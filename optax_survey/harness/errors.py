@@ -97,11 +97,21 @@ class MissingExtraError(HarnessError, ImportError):
 
 
 def missing_extra_error(module: str, purpose: str) -> MissingExtraError:
-  """The error for one missing module, e.g. raised where a task imports it."""
+  """The error for one missing module, e.g. raised where a task imports it.
+
+  Example:
+    >>> print(missing_extra_error("flax", "the charlm task"))
+    flax (for the charlm task) is not installed: pip install "optax_survey[survey]"
+  """
   return MissingExtraError([(module, [purpose], None)])
 
 
 def one_line(error: BaseException) -> str:
-  """The first line of ``error``'s message (for errors raised by the user's code)."""
+  """The first line of ``error``'s message (for errors raised by the user's code).
+
+  Example:
+    >>> one_line(ValueError("shapes (3,) and (4,) differ" + chr(10) + "full trace ..."))
+    'shapes (3,) and (4,) differ'
+  """
   text = str(error).strip()
   return text.splitlines()[0] if text else "(no message)"

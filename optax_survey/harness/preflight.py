@@ -40,7 +40,12 @@ BUDGETS = ("tuned", "one-shot")
 
 
 def check_budget(budget: str) -> str:
-  """``budget`` if it is "tuned" or "one-shot"."""
+  """``budget`` if it is "tuned" or "one-shot".
+
+  Example:
+    >>> check_budget("one-shot")
+    'one-shot'
+  """
   if budget not in BUDGETS:
     raise BadInputError(f"budget must be 'tuned' or 'one-shot', got {budget!r}",
                         argument="budget")
@@ -48,7 +53,17 @@ def check_budget(budget: str) -> str:
 
 
 def check_count(name: str, value: int | None) -> int | None:
-  """``value`` (a positive integer, or None for "the default") as an ``int``."""
+  """``value`` (a positive integer, or None for "the default") as an ``int``.
+
+  Example:
+    >>> import numpy as np
+    >>> check_count("seeds", np.int64(5)), check_count("seeds", None)
+    (5, None)
+    >>> check_count("steps", 2.0)
+    Traceback (most recent call last):
+    ...
+    optax_survey.harness.errors.BadTypeError: steps must be a positive integer, got float
+  """
   if value is None:
     return None
   if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -60,7 +75,12 @@ def check_count(name: str, value: int | None) -> int | None:
 
 
 def check_positive(name: str, value: float) -> float:
-  """``value`` if it is a finite number > 0."""
+  """``value`` if it is a finite number > 0.
+
+  Example:
+    >>> check_positive("steps_scale", 0.1)
+    0.1
+  """
   if not 0 < value < math.inf:
     raise BadInputError(f"{name} must be a number > 0, got {value}", argument=name)
   return float(value)
@@ -68,7 +88,16 @@ def check_positive(name: str, value: float) -> float:
 
 def check_lr_grid(lr_grid: Sequence[float | str] | None) -> list[float] | None:
   """The learning rates of ``lr_grid`` (numbers, or their text) as floats, each positive
-  and finite; None stays None."""
+  and finite; None stays None.
+
+  Example:
+    >>> check_lr_grid(["1e-3", 0.01])
+    [0.001, 0.01]
+    >>> check_lr_grid(["1e-3", "abc"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optax_survey.harness.errors.BadInputError: lr_grid: 'abc' is not a number; ...
+  """
   if lr_grid is None:
     return None
   if not len(lr_grid):
@@ -89,7 +118,12 @@ def check_lr_grid(lr_grid: Sequence[float | str] | None) -> list[float] | None:
 
 
 def is_installed(module: str) -> bool:
-  """Whether ``import module`` can find the module (without importing it)."""
+  """Whether ``import module`` can find the module (without importing it).
+
+  Example:
+    >>> is_installed("numpy"), is_installed("no_such_module_xyz")
+    (True, False)
+  """
   if module in sys.modules:
     return sys.modules[module] is not None  # None: imports of it are blocked
   try:
@@ -109,6 +143,12 @@ def require_extras(*, modules: Mapping[str, str] | None = None, plot: bool = Fal
       :func:`~optax_survey.harness.tasks.get_task`).
     plot: PNG figures will be written (matplotlib).
     progress: a progress bar will be shown (tqdm).
+
+  Example:
+    >>> require_extras(modules={"no_such_module_xyz": "the example"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optax_survey.harness.errors.MissingExtraError: no_such_module_xyz (for the example) is not ...
   """
   needs: dict[str, tuple[list[str], str | None]] = {}
   for module, purpose in (modules or {}).items():
@@ -129,6 +169,12 @@ def check_output_dir(path: str) -> str:
   Called before any training, so that a bad ``out`` fails in a second, not
   after the runs.  Returns ``path``; raises
   :class:`~optax_survey.harness.errors.OutputDirError`.
+
+  Example:
+    >>> import os, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "results", "run1")
+    >>> check_output_dir(out) == out and os.path.isdir(out)
+    True
   """
   if not path:
     raise OutputDirError("the output folder is an empty path", argument="out")

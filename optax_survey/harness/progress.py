@@ -23,7 +23,14 @@ class NoProgress:
 
 def make_progress(total: int, desc: str, *, enabled: bool = True) -> Any:
   """A tqdm bar over ``total`` ticks on stderr if ``enabled`` and tqdm is installed
-  (the command line checks that first), else a :class:`NoProgress`."""
+  (:func:`~optax_survey.harness.compare` checks that first), else a :class:`NoProgress`.
+
+  Example:
+    >>> bar = make_progress(3, "quadratic", enabled=False)
+    >>> bar.update(1); bar.close()
+    >>> type(bar).__name__
+    'NoProgress'
+  """
   if not enabled:
     return NoProgress()
   try:

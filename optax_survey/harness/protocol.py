@@ -72,6 +72,10 @@ def default_grid(center: float, *, points: int = GRID_POINTS,
 
   Returns:
     The rates, ascending, rounded to 3 significant digits.
+
+  Example:
+    >>> default_grid(0.01)
+    [0.000316, 0.001, 0.00316, 0.01, 0.0316, 0.1, 0.316]
   """
   if not (isinstance(center, (int, float)) and 0 < center < math.inf):
     raise ValueError(f"center must be a positive number, got {center!r}")
@@ -90,7 +94,15 @@ def _same_lr(a: float, b: float) -> bool:
 def check_task_spec(task: Task | str) -> None:
   """Checks, without building it, what ``task`` names: a
   :class:`~optax_survey.harness.Task`, a survey task's name, or a factory
-  (``"my_module:make_task"``, checked when loaded)."""
+  (``"my_module:make_task"``, checked when loaded).
+
+  Example:
+    >>> check_task_spec("quadratic")  # a survey task: fine
+    >>> check_task_spec("quadratc")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optax_survey.harness.errors.TaskError: unknown task 'quadratc'; choose from: quadratic, ...
+  """
   if isinstance(task, Task):
     return
   if not isinstance(task, str):
@@ -104,7 +116,16 @@ def learning_rates(task: Task, name: str, budget: str,
                    lr_grid: Sequence[float] | None = None) -> list[float]:
   """The rates ``name`` trains at: the published default alone (one-shot), or the grid
   (``lr_grid``, default :func:`default_grid` around ``task.lr_for(name)``) with the
-  published default added if it is not on it (tuned)."""
+  published default added if it is not on it (tuned).
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> learning_rates(task, "adam", "tuned")  # 7 rates around 0.1, and the default 0.001
+    [0.00316, 0.01, 0.0316, 0.1, 0.316, 1.0, 3.16, 0.001]
+    >>> learning_rates(task, "adam", "one-shot"), learning_rates(task, "sgd", "tuned", [0.1])
+    ([0.001], [0.1, 0.001])
+  """
   default = registry.default_lr(name)
   if budget != "tuned":
     return [default]
@@ -117,7 +138,17 @@ def learning_rates(task: Task, name: str, budget: str,
 def selection_scores(task: Task, result: RunResult) -> np.ndarray:
   """``[n_lr, n_seeds]``: what the tuned budget selects on, the validation split's
   final metric (the objective itself for a task without held-out data).  The test
-  split is never read here."""
+  split is never read here.
+
+  Example: the quadratic has no held-out data, so its objective is selected on:
+
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> run = training.run_optimizer(task, "sgd", lrs=[0.1, 0.45], steps=20, seeds=2)
+    >>> print(selection_scores(task, run).round(3))
+    [[2.709 2.674]
+     [0.643 0.634]]
+  """
   split = "validation" if task.held_out else "test"
   return result.final_values(task.metric, split=split)
 
@@ -131,6 +162,14 @@ def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, se
   (:func:`~optax_survey.harness.training.run_tuned`).  Tuned, on a deterministic
   task: the grid alone (fresh seeds would repeat its runs), selected here.
   One-shot: the grid is the published default; nothing is selected.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> grid, rerun, selected = train_budget(task, "sgd", [0.1, 0.45, 0.001], "tuned",
+    ...                                      seeds=2, steps=20)
+    >>> selected, rerun.lrs, rerun.seed_offset  # 0.45 selected, rerun on seeds 2 and 3
+    (1, [0.45], 2)
   """
   if budget == "tuned" and not task.deterministic:
     return training.run_tuned(task, name, lrs=lrs, steps=steps, seeds=seeds, progress=progress)
@@ -143,7 +182,16 @@ def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, se
 
 def make_entry(task: Task, name: str, budget: str, result: RunResult, index: int,
                selected_on: str) -> Entry:
-  """The :class:`~optax_survey.harness.results.Entry` of ``result``'s ``index``-th rate."""
+  """The :class:`~optax_survey.harness.results.Entry` of ``result``'s ``index``-th rate.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> run = training.run_optimizer(task, "sgd", lrs=[0.001], steps=20, seeds=2)
+    >>> entry = make_entry(task, "sgd", "one-shot", run, 0, "published default")
+    >>> entry.lr, entry.seeds, entry.split, round(entry.ci.mean, 3)
+    (0.001, 2, 'final', 7.649)
+  """
   values = result.final_values(task.metric)[index]
   return Entry(
       task=task.name, optimizer=name, budget=budget, lr=result.lrs[index], seeds=result.seeds,
@@ -156,7 +204,18 @@ def make_entry(task: Task, name: str, budget: str, result: RunResult, index: int
 def budget_entries(task: Task, name: str, grid: RunResult, rerun: RunResult | None,
                    selected: int | None) -> list[Entry]:
   """``name``'s entries: one-shot (its published default, always on the grid) and, if a
-  rate was selected, tuned (the rerun on fresh seeds, or the grid's selected run)."""
+  rate was selected, tuned (the rerun on fresh seeds, or the grid's selected run).
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> grid, rerun, selected = train_budget(task, "sgd", [0.1, 0.45, 0.001], "tuned",
+    ...                                      seeds=2, steps=20)
+    >>> for e in budget_entries(task, "sgd", grid, rerun, selected):
+    ...   print(e.budget, e.lr, e.first_seed, e.selected_on)
+    one-shot 0.001 0 published default
+    tuned 0.45 2 final objective (no held-out set)
+  """
   default = registry.default_lr(name)
   one_shot = next(i for i, v in enumerate(grid.lrs) if _same_lr(v, default))
   held = "validation split" if task.held_out else "final objective (no held-out set)"
@@ -169,7 +228,16 @@ def budget_entries(task: Task, name: str, grid: RunResult, rerun: RunResult | No
 
 
 def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[dict]:
-  """One row per learning rate of ``result``: validation and test intervals over seeds."""
+  """One row per learning rate of ``result``: validation and test intervals over seeds.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> grid, rerun, selected = train_budget(task, "sgd", [0.1, 0.45, 0.001], "tuned",
+    ...                                      seeds=2, steps=20)
+    >>> [(row["lr"], row["selected"]) for row in grid_rows(task, grid, selected=selected)]
+    [(0.1, False), (0.45, True), (0.001, False)]
+  """
   rows = []
   test = result.final_values(task.metric)
   val = (result.final_values(task.metric, split="validation")
@@ -189,7 +257,17 @@ def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[di
 
 def edge_notes(grid: Mapping[str, RunResult], entries: Sequence[Entry]) -> list[str]:
   """A note for each optimizer whose selected rate is the smallest or the largest it ran:
-  its best rate may lie outside the grid, so its tuned number may be an underestimate."""
+  its best rate may lie outside the grid, so its tuned number may be an underestimate.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> grid, rerun, selected = train_budget(task, "sgd", [0.1, 0.45, 0.001], "tuned",
+    ...                                      seeds=2, steps=20)
+    >>> entries = budget_entries(task, "sgd", grid, rerun, selected)
+    >>> print(edge_notes({"sgd": grid}, entries)[0])  # doctest: +ELLIPSIS
+    sgd's selected rate 0.45 is the largest it ran: its best rate may lie beyond the grid ...
+  """
   notes = []
   for e in entries:
     if e.budget != "tuned":
@@ -207,7 +285,18 @@ def comparison_notes(task: Task, grid: Mapping[str, RunResult],
                      entries: Sequence[Entry]) -> list[str]:
   """The sentences a comparison's table needs: a deterministic task and identical rows
   (:func:`~optax_survey.harness.analysis.diagnostics.comparison_notes`), rates selected at
-  the grid's edge (:func:`edge_notes`), a task without held-out data."""
+  the grid's edge (:func:`edge_notes`), a task without held-out data.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> grid, rerun, selected = train_budget(task, "sgd", [0.1, 0.45, 0.001], "tuned",
+    ...                                      seeds=2, steps=20)
+    >>> notes = comparison_notes(task, {"sgd": grid},
+    ...                          budget_entries(task, "sgd", grid, rerun, selected))
+    >>> print(notes[-1])  # doctest: +ELLIPSIS
+    quadratic has no held-out set: the tuned budget selects the learning rate on the final ...
+  """
   notes = diagnostics.comparison_notes(task, list(grid.values()))
   notes += edge_notes(grid, entries)
   if not task.held_out:

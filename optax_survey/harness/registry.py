@@ -136,7 +136,7 @@ def defaults(name: str) -> dict[str, Any]:
   (``lr`` for ``learning_rate``; all but ``mask``, the state dtypes and ``base_lr``).
 
   >>> defaults("sgdm")
-  {'lr': 0.01, 'momentum': 0.9, 'dampening': 0.0, 'weight_decay': 0.0}
+  {'lr': 0.001, 'momentum': 0.9, 'weight_decay': 0.0}
   """
   check_optimizer(name)
   params = inspect.signature(getattr(osv, name)).parameters.values()
@@ -149,7 +149,12 @@ def defaults(name: str) -> dict[str, Any]:
 
 def default_lr(name: str) -> float:
   """The published default learning rate of ``name`` (the one-shot budget's rate);
-  for lookahead, its inner optimizer's."""
+  for lookahead, its inner optimizer's.
+
+  Example:
+    >>> default_lr("lookahead"), default_lr("adadelta")
+    (0.001, 1.0)
+  """
   if name == "lookahead":
     return default_lr(LOOKAHEAD_INNER)
   return float(defaults(name)["lr"])
@@ -160,7 +165,12 @@ def _value_text(value: Any) -> str:
 
 
 def defaults_text(name: str) -> str:
-  """The defaults of ``name`` as ``key=value`` pairs, with how weight decay acts."""
+  """The defaults of ``name`` as ``key=value`` pairs, with how weight decay acts.
+
+  Example:
+    >>> print(defaults_text("sgdm"))
+    lr=0.001, momentum=0.9, weight_decay=0.0 (L2)
+  """
   info = OPTIMIZERS[name]
   pairs = []
   for key, value in defaults(name).items():
@@ -175,7 +185,14 @@ def defaults_text(name: str) -> str:
 
 def survey_setting_text(name: str) -> str | None:
   """How the survey's runs differ from the defaults of ``name`` (besides the learning
-  rate, which each task sets), or None."""
+  rate, which each task sets), or None.
+
+  Example:
+    >>> survey_setting_text("lookahead")
+    'the survey runs lookahead(adam, sync_period=5, slow_step_size=0.5)'
+    >>> survey_setting_text("adam") is None
+    True
+  """
   if name != "lookahead":
     return None
   args = ", ".join(f"{k}={_value_text(v)}" for k, v in LOOKAHEAD_ARGS.items())
@@ -188,7 +205,13 @@ def lr_table(
 ) -> dict[str, float]:
   """A learning rate per optimizer, by family: plain SGD, SGD with momentum
   (sgdm, nag), AdaGrad, RMSProp (default: ``adaptive``), Adadelta (its
-  reference 1.0) and the Adam-like rest (``adaptive``)."""
+  reference 1.0) and the Adam-like rest (``adaptive``).
+
+  Example:
+    >>> rates = lr_table(adaptive=1e-3, sgd=0.1, sgdm=0.01, adagrad=0.05)
+    >>> [rates[n] for n in ("sgd", "nag", "adagrad", "adadelta", "rmsprop", "radam")]
+    [0.1, 0.01, 0.05, 1.0, 0.001, 0.001]
+  """
   table: dict[str, float] = {}
   for name, info in OPTIMIZERS.items():
     if name == "sgd":

@@ -105,7 +105,15 @@ class Entry:
 
 def entries_csv(entries: Iterable[Entry], path: str | None = None) -> str:
   """One row per entry (:data:`CSV_FIELDS`, every seed's value in ``values``); written
-  to ``path`` if given.  The one CSV writer of the harness."""
+  to ``path`` if given.  The one CSV writer of the harness.
+
+  Example:
+    >>> from optax_survey.harness import compare
+    >>> result = compare("quadratic", ["sgd"], budget="one-shot", steps=20, seeds=2,
+    ...                  progress=False)
+    >>> print(entries_csv(result.entries).splitlines()[1])  # doctest: +ELLIPSIS
+    quadratic,sgd,one-shot,0.001,2,0,20,loss,min,final,7.6488...,1,True,0,published default,...
+  """
   buf = io.StringIO()
   writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
   writer.writeheader()
@@ -120,7 +128,12 @@ def entries_csv(entries: Iterable[Entry], path: str | None = None) -> str:
 
 def write_json(data: Any, path: str | None = None, *, indent: int | None = None) -> str:
   """``data`` as JSON text (NaN kept as ``NaN``); written to ``path`` if given.  The one
-  JSON writer of the harness."""
+  JSON writer of the harness.
+
+  Example:
+    >>> write_json({"values": [0.5, float("nan")]})
+    '{"values": [0.5, NaN]}'
+  """
   text = json.dumps(data, allow_nan=True, indent=indent)
   if path is not None:
     with open(path, "w") as f:
@@ -129,7 +142,16 @@ def write_json(data: Any, path: str | None = None, *, indent: int | None = None)
 
 
 def run_json(result: RunResult) -> dict:
-  """The curves of ``result`` (downsampled to at most 400 points) as JSON-ready lists."""
+  """The curves of ``result`` (downsampled to at most 400 points) as JSON-ready lists.
+
+  Example:
+    >>> from optax_survey.harness import compare
+    >>> result = compare("quadratic", ["sgd"], budget="one-shot", steps=20, seeds=2,
+    ...                  progress=False)
+    >>> curves = run_json(result.grid["sgd"])
+    >>> curves["lrs"], len(curves["loss"][0]), len(curves["loss"][0][0])  # [rate][seed][step]
+    ([0.001], 2, 20)
+  """
   steps = result.loss.shape[-1]
   idx = np.unique(np.linspace(0, steps - 1, min(steps, 400)).astype(int))
 
@@ -150,7 +172,16 @@ def run_json(result: RunResult) -> dict:
 
 
 def slice_run(res: RunResult, i: int) -> RunResult:
-  """``res`` restricted to its ``i``-th learning rate."""
+  """``res`` restricted to its ``i``-th learning rate.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> from optax_survey.harness.training import run_optimizer
+    >>> run = run_optimizer(get_task("quadratic"), "sgd", lrs=[0.1, 0.45], steps=20, seeds=2)
+    >>> one = slice_run(run, 1)
+    >>> one.lrs, one.loss.shape
+    ([0.45], (1, 2, 20))
+  """
 
   def take(a):
     return None if a is None else a[i:i + 1]
@@ -292,7 +323,17 @@ def _grid_figure(cmp: Comparison, path: str) -> str:
 
 def write_files(cmp: Comparison, out: str, *, plot: bool = True, prefix: str = "") -> list[str]:
   """:meth:`Comparison.write` without its checks (made once, before training, by
-  :func:`~optax_survey.harness.compare`)."""
+  :func:`~optax_survey.harness.compare`).
+
+  Example:
+    >>> import os, tempfile
+    >>> from optax_survey.harness import compare
+    >>> result = compare("quadratic", ["sgd"], budget="one-shot", steps=20, seeds=2,
+    ...                  progress=False)
+    >>> paths = write_files(result, tempfile.mkdtemp(), plot=False)
+    >>> [os.path.basename(p) for p in paths]
+    ['results.csv', 'results.json']
+  """
   written = [os.path.join(out, f"{prefix}results.csv"),
              os.path.join(out, f"{prefix}results.json")]
   cmp.to_csv(written[0])
@@ -308,5 +349,15 @@ def write_files(cmp: Comparison, out: str, *, plot: bool = True, prefix: str = "
 
 
 def entries_of(records: Sequence[Mapping[str, Any]]) -> list[Entry]:
-  """The entries of JSON records (``survey.json``'s, :meth:`Comparison.to_dict`'s)."""
+  """The entries of JSON records (``survey.json``'s, :meth:`Comparison.to_dict`'s).
+
+  Example:
+    >>> import json
+    >>> from optax_survey.harness import compare
+    >>> result = compare("quadratic", ["sgd"], budget="one-shot", steps=20, seeds=2,
+    ...                  progress=False)
+    >>> data = json.loads(result.to_json())
+    >>> entries_of(data["entries"]) == result.entries
+    True
+  """
   return [Entry.from_dict(r) for r in records]

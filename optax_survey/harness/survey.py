@@ -83,7 +83,12 @@ SPREAD_TASK = "digits-mlp"
 
 
 def check_preset(name: str) -> Preset:
-  """The preset ``name``, or a ``BadInputError`` naming the choices."""
+  """The preset ``name``, or a ``BadInputError`` naming the choices.
+
+  Example:
+    >>> check_preset("quick").optimizers
+    ('sgd', 'sgdm', 'adam', 'amsgrad', 'adabound', 'lookahead')
+  """
   if name not in PRESETS:
     raise BadInputError(f"unknown preset {name!r}; choose from: {', '.join(PRESETS)}",
                         argument="preset")
@@ -238,6 +243,15 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
 
   Returns:
     The summary that ``survey.json`` holds.
+
+  Example: the quick preset at a tenth of its steps, two seeds (a smoke test):
+
+    >>> import contextlib, io, os, tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # the tables it prints
+    ...   summary = run_survey("quick", out, seeds=2, steps_scale=0.1, progress=False)
+    >>> sorted(summary["tasks"]), os.path.exists(os.path.join(out, "survey.md"))
+    (['quadratic', 'reddi', 'wilson-separable'], True)
   """
   spec = check_preset(preset)
   preflight.check_positive("steps_scale", steps_scale)

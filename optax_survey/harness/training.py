@@ -97,33 +97,69 @@ def compiler_options(n_params: int | None = None) -> dict[str, str | bool]:
 
 
 def schedule_chunks(steps: int, eval_points: int) -> tuple[int, int]:
-  """(chunk length, number of chunks) with chunk * n >= steps, n <= eval_points."""
+  """(chunk length, number of chunks) with chunk * n >= steps, n <= eval_points.
+
+  Example:
+    >>> schedule_chunks(300, 10), schedule_chunks(7, 10)
+    ((30, 10), (1, 7))
+  """
   n = max(1, min(eval_points, steps))
   chunk = math.ceil(steps / n)
   return chunk, math.ceil(steps / chunk)
 
 
 def flatten(tree) -> jax.Array:
-  """The leaves of ``tree`` as one vector (``jax.flatten_util.ravel_pytree``)."""
+  """The leaves of ``tree`` as one vector (``jax.flatten_util.ravel_pytree``).
+
+  Example:
+    >>> import numpy as np
+    >>> print(flatten({"a": np.ones(2), "b": np.zeros((1, 2))}))
+    [1. 1. 0. 0.]
+  """
   return ravel_pytree(tree)[0]
 
 
 def seed_keys(seed) -> tuple[jax.Array, jax.Array]:
-  """The (initialisation, data) keys of seed ``seed`` (an int or a traced int)."""
+  """The (initialisation, data) keys of seed ``seed`` (an int or a traced int).
+
+  Example:
+    >>> k_init, k_data = seed_keys(3)
+    >>> bool((k_init != k_data).any()), bool((seed_keys(3)[0] == k_init).all())
+    (True, True)
+  """
   key = jax.random.fold_in(jax.random.PRNGKey(0), seed)
   k_init, k_data = jax.random.split(key)
   return k_init, k_data
 
 
 def initial_params(task: Task, seed) -> Any:
-  """The float32 initial parameters of seed ``seed``, as every run starts."""
+  """The float32 initial parameters of seed ``seed``, as every run starts.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> params = initial_params(get_task("quadratic"), 0)  # seed 0: the task's start
+    >>> print(params, params.dtype)
+    [-9.   1.5] float32
+  """
   k_init, _ = seed_keys(seed)
   return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), task.init_params(k_init, seed))
 
 
 def make_optimizer(task: Task, name: str, lr: Any) -> optax.GradientTransformation:
   """Optimizer ``name`` at base rate ``lr`` (a number or a traced value), through the
-  task's schedule if it has one, with the task's fixed hyperparameters."""
+  task's schedule if it has one, with the task's fixed hyperparameters.
+
+  Example: the Reddi tasks' rate is α of the paper's step size α/√t:
+
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.harness.tasks import get_task
+    >>> tx = make_optimizer(get_task("reddi"), "sgd", 0.5)
+    >>> state = tx.init(jnp.zeros(1))
+    >>> _, state = tx.update(jnp.ones(1), state)  # step 1: 0.5/√1
+    >>> updates, _ = tx.update(jnp.ones(1), state)  # step 2: 0.5/√2
+    >>> round(float(updates[0]), 4)
+    -0.3536
+  """
   rate = task.schedule(lr) if task.schedule is not None else lr
   return registry.build(name, rate, **task.optimizer_kwargs)
 
@@ -152,7 +188,15 @@ Record = Callable[[Step], Any]
 
 
 def init_carry(task: Task, tx: optax.GradientTransformation, seed) -> Carry:
-  """The carry before the first step of seed ``seed``."""
+  """The carry before the first step of seed ``seed``.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> carry = init_carry(task, make_optimizer(task, "sgd", 0.1), 0)
+    >>> print(carry.params, int(carry.t))
+    [-9.   1.5] 0
+  """
   _, k_data = seed_keys(seed)
   params = initial_params(task, seed)
   return Carry(params, tx.init(params), k_data, jnp.zeros((), jnp.int32))
@@ -173,6 +217,15 @@ def train_step(task: Task, tx: optax.GradientTransformation, carry: Carry,
 
   Returns:
     ``(carry after the step, record(step) or None)``.
+
+  Example: one step of SGD (lr 0.1) on f = 0.05x² + 2y² from (-9, 1.5):
+
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> tx = make_optimizer(task, "sgd", 0.1)
+    >>> carry, loss = train_step(task, tx, init_carry(task, tx, 0), lambda step: step.loss)
+    >>> round(float(loss), 4), [round(float(p), 4) for p in carry.params], int(carry.t)
+    (8.55, [-8.91, 0.9], 1)
   """
   params, opt_state, key, t = carry
   key, sub = jax.random.split(key)
@@ -195,7 +248,17 @@ def train_step(task: Task, tx: optax.GradientTransformation, carry: Carry,
 
 def train(task: Task, tx: optax.GradientTransformation, carry: Carry, length: int,
           record: Record | None = None, *, steps: int | None = None) -> tuple[Carry, Any]:
-  """``length`` steps of :func:`train_step` as one ``lax.scan``; the records stacked."""
+  """``length`` steps of :func:`train_step` as one ``lax.scan``; the records stacked.
+
+  Example:
+    >>> import numpy as np
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> tx = make_optimizer(task, "sgd", 0.1)
+    >>> carry, losses = train(task, tx, init_carry(task, tx, 0), 3, lambda step: step.loss)
+    >>> print(np.asarray(losses, np.float64).round(3), int(carry.t))
+    [8.55  5.589 4.474] 3
+  """
   return jax.lax.scan(lambda c, _: train_step(task, tx, c, record, steps=steps), carry, None,
                       length=length)
 
@@ -218,6 +281,17 @@ def replay(task: Task, name: str, lr: float, *, steps: int, seeds: int, seed_off
   Returns:
     The records with a leading seed axis: ``record``'s ``[seeds, steps, ...]``, or
     ``last``'s ``[seeds, ...]``.
+
+  Example: the training loss of seeds 0 and 1 (seed 0 starts at the task's start,
+  seed 1 at a jitter of it):
+
+    >>> import numpy as np
+    >>> from optax_survey.harness.tasks import get_task
+    >>> losses = replay(get_task("quadratic"), "sgd", 0.1, steps=3, seeds=2,
+    ...                 record=lambda step: step.loss)
+    >>> print(np.asarray(losses, np.float64).round(3))
+    [[8.55  5.589 4.474]
+     [8.046 5.375 4.364]]
   """
   tx = make_optimizer(task, name, lr)
 
@@ -359,6 +433,17 @@ def run_optimizer(
   Returns:
     A :class:`RunResult`; ``metrics`` come from ``task.evaluate`` only and
     ``val_metrics`` from ``task.validate`` only.
+
+  Example: two rates of SGD with momentum, two seeds, one compiled program:
+
+    >>> from optax_survey.harness.tasks import get_task
+    >>> result = run_optimizer(get_task("quadratic"), "sgdm", steps=50, seeds=2,
+    ...                        lrs=[0.01, 0.05])
+    >>> result.metrics["loss"].shape  # [rates, seeds, evaluations]
+    (2, 2, 11)
+    >>> print(result.final_values("loss").round(3))
+    [[1.7   1.676]
+     [0.005 0.005]]
   """
   steps, seeds, track_path = _settings(task, steps, seeds, track_path)
   lrs = [float(task.lr_for(name))] if not lrs else [float(v) for v in lrs]
@@ -390,8 +475,9 @@ def run_tuned(
 
   The program trains every rate of ``lrs`` on seeds ``0 .. seeds-1``, selects
   the rate with the best mean final score
-  (:func:`~optax_survey.harness.analysis.stats.best_mean_index` on the **validation** split, ``task.validate``; the objective itself, ``task.evaluate``,
-  for a task without held-out data), and then trains that rate on the fresh seeds
+  (:func:`~optax_survey.harness.analysis.stats.best_mean_index` on the **validation**
+  split, ``task.validate``; the objective itself, ``task.evaluate``, for a task
+  without held-out data), and then trains that rate on the fresh seeds
   ``seeds .. 2 seeds - 1``, which the selection never sees.  Selecting on the device
   keeps it one compiled program with no host round-trip, and the fresh seeds cost
   ``seeds`` runs instead of ``len(lrs) x seeds``.
@@ -408,6 +494,13 @@ def run_tuned(
   Returns:
     ``(grid, rerun, selected)``: the grid's runs, the rerun at ``lrs[selected]`` on the
     fresh seeds, and the selected index.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> grid, rerun, selected = run_tuned(get_task("quadratic"), "sgdm", lrs=[0.01, 0.05],
+    ...                                   steps=50, seeds=2)
+    >>> selected, rerun.lrs, rerun.seed_offset  # 0.05 ends lower; rerun on seeds 2, 3
+    (1, [0.05], 2)
   """
   steps, seeds, track_path = _settings(task, steps, seeds, track_path)
   lrs = [float(v) for v in lrs]

@@ -78,7 +78,7 @@ class Task:
   ...             deterministic=True)
   >>> result = compare(task, ["sgd", "adam"], budget="one-shot", progress=False)
   >>> [(e.optimizer, e.lr) for e in result.entries_at("one-shot")]
-  [('sgd', 0.01), ('adam', 0.001)]
+  [('sgd', 0.001), ('adam', 0.001)]
   >>> task.lr_for("adam")  # no task-specific rates: the published default
   0.001
   """
@@ -162,6 +162,17 @@ def check_task(task: Any, *, tuned: bool = True) -> Task:
     BadTypeError: (a ``TypeError``) ``task`` is not a Task, or a function returns
       the wrong type.
     TaskError: (a ``ValueError``) a field or a function's output is malformed.
+
+  Example: a loss that forgot to take the mean over the batch:
+
+    >>> import jax.numpy as jnp
+    >>> task = Task(name="sums", init_params=lambda key, seed: jnp.zeros(3),
+    ...             loss=lambda w, batch: (w - 1.0) ** 2, evaluate=lambda w: {"loss": 0.0},
+    ...             metric="loss", mode="min", held_out=False)
+    >>> check_task(task)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optax_survey.harness.errors.TaskError: task 'sums': loss(params, batch) must return a ...
   """
   if not isinstance(task, Task):
     raise BadTypeError(f"task must be an optax_survey.harness.Task or a task name, got "

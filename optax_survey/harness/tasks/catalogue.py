@@ -88,7 +88,12 @@ CATALOGUE: dict[str, TaskInfo] = {
 
 
 def task_names() -> list[str]:
-  """The survey's tasks, in the catalogue's order."""
+  """The survey's tasks, in the catalogue's order.
+
+  Example:
+    >>> len(task_names()), task_names()[-1]
+    (13, 'wilson-separable')
+  """
   return list(CATALOGUE)
 
 
@@ -136,6 +141,22 @@ def load_task(spec: str) -> Task:
     TaskError: (one line) unknown name, malformed spec, a module or file that
       cannot be imported, a missing factory, or a factory that fails or returns
       something other than a Task.
+
+  Example: a survey task by name, and the user's factory in a file:
+
+    >>> import os, tempfile
+    >>> load_task("quadratic").name
+    'quadratic'
+    >>> path = os.path.join(tempfile.mkdtemp(), "mine.py")
+    >>> with open(path, "w") as f:
+    ...   _ = f.write("from optax_survey.harness.tasks import get_task" + chr(10)
+    ...               + "def make_task():" + chr(10) + "  return get_task('rosenbrock')")
+    >>> load_task(f"{path}:make_task").name
+    'rosenbrock'
+    >>> load_task(f"{path}:make_tusk")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optax_survey.harness.errors.TaskError: task '...mine.py:make_tusk': ... has no function ...
   """
   if ":" not in spec:
     return get_task(spec)
