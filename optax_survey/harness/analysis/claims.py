@@ -45,7 +45,21 @@ def claim(text: str, checks: Sequence[Check], *, names: tuple[str, str],
     extra: a further sentence of evidence.
 
   Returns:
-    ``{"claim", "verdict", "evidence", "checks": [{label, direction, a, b}]}``.
+    ``{"claim", "verdict", "evidence", "checks": [{label, direction, a, b, mode}]}``.
+
+  Example:
+    >>> import numpy as np
+    >>> tuned = ("final loss at the tuned rates", np.array([1.0, 1.1, 0.9]),  # a, 3 seeds
+    ...          np.array([2.0, 2.1, 1.9]), "min")                             # b, 3 seeds
+    >>> result = claim("a ends lower than b", [tuned], names=("a", "b"))
+    >>> result["verdict"], [c["direction"] for c in result["checks"]]
+    ('confirmed', [1])
+    >>> print(result["evidence"])
+    final loss at the tuned rates: a 1 [0.9, 1.1] vs b 2 [1.9, 2.1] (difference -1, ...)
+    >>> paper = ("at the paper's rate", np.array([1.0, 1.2, 0.9]), np.array([1.1, 1.0, 1.2]),
+    ...          "min")  # within the noise there: not enough for "confirmed"
+    >>> claim("a ends lower than b", [tuned, paper], names=("a", "b"))["verdict"]
+    'not resolved at this budget'
   """
   directions, parts, numbers = [], [], []
   for label, a, b, mode in checks:
@@ -228,7 +242,54 @@ def adabound(spread: Mapping[str, np.ndarray], lrs: Mapping[str, float], task: s
 def all_claims(comparisons: Mapping[str, Comparison], *, figure_runs: Mapping[str, RunResult],
                figure_steps: int, spread: tuple[dict, dict, str, int] | None,
                paper_lrs: Mapping[str, float]) -> list[dict]:
-  """Every claim whose tasks and optimizers were run, in the page's order."""
+  """Every claim whose tasks and optimizers were run, in the page's order.
+
+  Args:
+    comparisons: the comparisons run at the tuned budget, by task name (``"reddi"``,
+      ``"digits-mlp"``, ``"quadratic"``, ``"wilson-separable"``, ...); a claim whose
+      task or optimizers are missing is left out.
+    figure_runs: the runs of Figures 1 and 2 at the figures' rates, by optimizer.
+    figure_steps: the steps of Figure 1's runs (the tuned runs' paths are compared
+      over as many first steps).
+    spread: ``(spreads, lrs, task, steps)`` for AdaBound's claim
+      (:func:`~optax_survey.harness.analysis.diagnostics.final_step_size_spread`
+      of "adabound" and "adam", their rates, the task's name and the steps), or None.
+    paper_lrs: per Reddi task, the paper's learning rate α (a rate of both Adam's and
+      AMSGrad's grids).
+
+  Returns:
+    One :func:`claim` per claim checked.
+
+  Example:
+    >>> import numpy as np
+    >>> spread = ({"adabound": np.array([1.2, 1.3, 1.1]), "adam": np.array([9.0, 8.0, 10.0])},
+    ...           {"adabound": 1e-3, "adam": 1e-3}, "digits-mlp", 300)
+    >>> claims = all_claims({}, figure_runs={}, figure_steps=0, spread=spread, paper_lrs={})
+    >>> [c["claim"] for c in claims]  # no comparisons run: only AdaBound's claim
+    ['AdaBound moves from Adam towards SGD: its per-parameter step sizes converge (digits-mlp)']
+    >>> claims[0]["verdict"]
+    'confirmed'
+
+  References:
+    Reddi, Kale & Kumar, `On the Convergence of Adam and Beyond
+    <https://openreview.net/forum?id=ryQu7f-RZ>`__, ICLR 2018 (AMSGrad).
+
+    Duchi, Hazan & Singer, `Adaptive Subgradient Methods for Online Learning
+    and Stochastic Optimization <https://jmlr.org/papers/v12/duchi11a.html>`__,
+    JMLR 12, 2011 (AdaGrad).
+
+    Luo et al., `Adaptive Gradient Methods with Dynamic Bound of Learning Rate
+    <https://arxiv.org/abs/1902.09843>`__, ICLR 2019 (AdaBound).
+
+    Liu et al., `On the Variance of the Adaptive Learning Rate and Beyond
+    <https://arxiv.org/abs/1908.03265>`__, ICLR 2020 (RAdam).
+
+    Zhang, Lucas, Ba & Hinton, `Lookahead Optimizer: k steps forward, 1 step back
+    <https://arxiv.org/abs/1907.08610>`__, NeurIPS 2019.
+
+    Wilson et al., `The Marginal Value of Adaptive Gradient Methods in Machine
+    Learning <https://arxiv.org/abs/1705.08292>`__, NeurIPS 2017.
+  """
   out: list[dict] = []
   get: Callable[[str], Comparison | None] = comparisons.get
   for name in ("reddi", "reddi-stochastic", "reddi-theorem1"):

@@ -29,7 +29,28 @@ _AT_BOUND = 1e-5
 
 
 def find_first_moment(state: Any) -> Any:
-  """The first moment ``mu`` in an optimizer state of optax_survey (the first one found)."""
+  """The first moment ``mu`` in an optimizer state of optax_survey (the first one found).
+
+  Args:
+    state: an optimizer state of optax_survey (tuples, lists and wrappers'
+      ``inner_state`` are searched).
+
+  Returns:
+    The ``mu`` of the first ``FirstMomentState`` found.
+
+  Raises:
+    ValueError: the state holds no first moment.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> tx = osv.adam(0.1)
+    >>> g = jnp.array([1.0, -2.0], jnp.float32)
+    >>> _, state = tx.update(g, tx.init(jnp.zeros(2, jnp.float32)))
+    >>> print(np.round(np.asarray(find_first_moment(state)), 4))  # (1 - b1) g after one step
+    [ 0.1 -0.2]
+  """
   from optax_survey.primitives import FirstMomentState
 
   found = []
@@ -58,6 +79,13 @@ class BoundActivity:
   ``min_margin``: the smallest relative distance of an unclipped η from a bound
   (``inf`` if every η was clipped); ``lower_end``/``upper_end``: the bounds at
   the last step.
+
+  Example:
+    >>> act = BoundActivity(task="t", optimizer="adabound", lr=0.1, final_lr=0.1, gamma=1e-3,
+    ...                     steps=10, seeds=1, clipped_fraction=0.0, min_margin=0.5,
+    ...                     lower_end=0.001, upper_end=10.0)
+    >>> act.clipped_fraction == 0.0  # the clip never changed a step: AdaBound ran as Adam
+    True
   """
 
   task: str
@@ -81,6 +109,29 @@ def bound_activity(task: Task, name: str, lr: float, *, steps: int | None = None
 
   The step size is read off the update as η = -u/m per coordinate and compared
   with η_l = α*γt/(γt+1) and η_u = α*(γt+1)/(γt), α* = final_lr·α_t/α_0.
+
+  Args:
+    task: the task.
+    name: "adabound" or "amsbound".
+    lr: the base learning rate.
+    steps: the number of steps (default: the task's).
+    seeds: the number of seeds (default: the task's); seeds ``seed_offset ..``.
+    seed_offset: the first seed.
+
+  Returns:
+    A :class:`BoundActivity`.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> act = bound_activity(get_task("quadratic"), "adabound", 0.1, steps=20, seeds=2)
+    >>> act.clipped_fraction, act.steps, act.seeds  # the bounds never bind here
+    (0.0, 20, 2)
+    >>> act.min_margin > 0.5, round(act.lower_end, 4)  # η_l at step 20: 0.45 * 0.02 / 1.02
+    (True, 0.0088)
+
+  References:
+    Luo et al., `Adaptive Gradient Methods with Dynamic Bound of Learning Rate
+    <https://arxiv.org/abs/1902.09843>`__, ICLR 2019 (AdaBound's bounds η_l, η_u).
   """
   if name not in ("adabound", "amsbound"):
     raise ValueError(f"bound_activity is for adabound and amsbound, not {name!r}")
@@ -132,7 +183,22 @@ def _close(x: np.ndarray, y: np.ndarray) -> bool:
 
 def same_run(a: RunResult, b: RunResult, i: int) -> bool:
   """Whether runs ``a`` and ``b`` at learning rate ``i`` agree step by step to float32
-  round-off (training loss at every step, every metric at every evaluation)."""
+  round-off (training loss at every step, every metric at every evaluation).
+
+  Example:
+    >>> import numpy as np
+    >>> from optax_survey.harness.training import RunResult
+    >>> def run(name, loss):  # one rate, one seed, len(loss) steps, evaluated at the end
+    ...   loss = np.asarray(loss, np.float32).reshape(1, 1, -1)
+    ...   return RunResult(task="t", optimizer=name, lrs=[0.1], seeds=1, steps=loss.shape[-1],
+    ...                    eval_steps=np.array([loss.shape[-1]]), metrics={"loss": loss[..., -1:]},
+    ...                    loss=loss, update_norm=np.zeros_like(loss))
+    >>> adam = run("adam", [3.0, 2.0, 1.0])
+    >>> same_run(adam, run("adabound", [3.0, 2.0, 1.0 + 1e-6]), 0)  # float32 round-off
+    True
+    >>> same_run(adam, run("adabound", [3.0, 2.0, 1.1]), 0)
+    False
+  """
   if a.lrs[i] != b.lrs[i] or a.steps != b.steps or a.seeds != b.seeds:
     return False
   return _close(a.loss[i], b.loss[i]) and all(
@@ -146,7 +212,27 @@ def _percent(x: float) -> str:
 def comparison_notes(task: Task, results: Sequence[RunResult]) -> list[str]:
   """Sentences a reader of the results table needs: that the task is deterministic (the
   ± are 0 by construction), and why two optimizers' rows are identical, where they are
-  (AdaBound equals Adam when its bounds never bind: measured, not assumed)."""
+  (AdaBound equals Adam when its bounds never bind: measured, not assumed).
+
+  Args:
+    task: the task.
+    results: the grid runs of the comparison, one per optimizer; where "adam" and
+      "adabound" (or "amsgrad" and "amsbound") agree at a rate, the bounded one is
+      replayed there (:func:`bound_activity`) to say why.
+
+  Returns:
+    The notes, as sentences.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.harness.tasks import Task
+    >>> task = Task(name="parabola", init_params=lambda key, seed: jnp.zeros(1),
+    ...             loss=lambda w, batch: jnp.sum((w - 3.0) ** 2),
+    ...             evaluate=lambda w: {"loss": jnp.sum((w - 3.0) ** 2)}, metric="loss",
+    ...             mode="min", held_out=False, deterministic=True)
+    >>> print(*comparison_notes(task, []))  # doctest: +ELLIPSIS
+    parabola is deterministic (no random initialisation, data or noise): every seed gives ...
+  """
   notes = []
   if task.deterministic:
     notes.append(f"{task.name} is deterministic (no random initialisation, data or noise): "
@@ -191,8 +277,27 @@ def final_step_size_spread(task: Task, name: str, lr: float, *, steps: int, seed
   one program.  A spread near 1 means every parameter takes the same step size
   (SGD-like); Adam's stays wide.
 
+  Args:
+    task: the task.
+    name: the optimizer's name in the registry.
+    lr: the base learning rate.
+    steps: the number of steps.
+    seeds: the number of seeds; the runs use seeds ``seed_offset ..``.
+    seed_offset: the first seed.
+
   Returns:
     ``[seeds]`` spreads (``inf`` where p10 <= 0).
+
+  Example:
+    >>> import numpy as np
+    >>> from optax_survey.harness.tasks import get_task
+    >>> spread = final_step_size_spread(get_task("quadratic"), "adam", 0.1, steps=20, seeds=2)
+    >>> np.round(spread, 1).tolist()  # per seed: the two coordinates' step sizes differ
+    [2.8, 2.7]
+
+  References:
+    Luo et al., `Adaptive Gradient Methods with Dynamic Bound of Learning Rate
+    <https://arxiv.org/abs/1902.09843>`__, ICLR 2019 (AdaBound's bounds η_l, η_u).
   """
   def last(step: training.Step) -> tuple:
     return training.flatten(step.updates), training.flatten(find_first_moment(step.opt_state))

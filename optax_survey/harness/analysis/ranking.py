@@ -35,7 +35,26 @@ __all__ = ["aggregate", "rank_entries", "restat"]
 
 def rank_entries(entries: Sequence[Entry], mode: str) -> list[Entry]:
   """``entries`` with each one's ``rank`` (ties kept) and ``tied_best`` set, budget by
-  budget, from its stored interval ``ci``; in the order given."""
+  budget, from its stored interval ``ci``; in the order given.
+
+  Example:
+    >>> from optax_survey.harness.analysis.stats import Interval
+    >>> from optax_survey.harness.results import Entry
+    >>> def entry(name, budget, mean):  # three seeds' final loss, interval mean +- 0.1
+    ...   return Entry(task="t", optimizer=name, budget=budget, lr=0.1, seeds=3,
+    ...                first_seed=3, steps=10, metric="loss", mode="min", split="test",
+    ...                values=(mean,), ci=Interval(mean, mean - 0.1, mean + 0.1),
+    ...                diverged=0, selected_on="validation split")
+    >>> ranked = rank_entries([entry("sgd", "tuned", 1.0), entry("adam", "tuned", 1.15),
+    ...                        entry("rmsprop", "tuned", 2.0), entry("sgd", "one-shot", 3.0)],
+    ...                       mode="min")
+    >>> for e in ranked:  # adam's interval overlaps sgd's: a tie, both rank 1
+    ...   print(e.optimizer, e.budget, e.rank, e.tied_best)
+    sgd tuned 1 True
+    adam tuned 1 True
+    rmsprop tuned 3 False
+    sgd one-shot 1 True
+  """
   ranked = {id(e): e for e in entries}
   for budget in BUDGETS:
     group = [e for e in entries if e.budget == budget]
@@ -64,7 +83,42 @@ def aggregate(tasks: Mapping[str, Mapping[str, Any]], optimizers: Sequence[str])
   Returns:
     ``{"mean_rank": {budget: {opt: r}}, "ranks": {budget: {task: {opt: r}}},
     "kendall_tau": tau, "profile": {budget: {opt: [rho(tau)]}}, "taus": [...],
-    "best_changed": [tasks whose tied-best set differs], "moves": {opt: delta}}``.
+    "best_sets": {budget: {task: [the optimizers tied with the best]}},
+    "best_changed": [tasks whose tied-best set differs], "moves": {opt: delta},
+    "profile_at": {budget: {opt: {"0.01": rho(0.01), "0.1": rho(0.1)}}}}``;
+    ``tau`` is Kendall's tau-b between the mean ranks one-shot and tuned, ``delta``
+    an optimizer's mean rank one-shot minus tuned (positive: tuning helped it).
+
+  Example:
+    >>> from optax_survey.harness.analysis.stats import Interval
+    >>> from optax_survey.harness.results import Entry
+    >>> def entry(name, budget, mean):  # three seeds' final loss, interval mean +- 0.1
+    ...   return Entry(task="t", optimizer=name, budget=budget, lr=0.1, seeds=3,
+    ...                first_seed=3, steps=10, metric="loss", mode="min", split="test",
+    ...                values=(mean,), ci=Interval(mean, mean - 0.1, mean + 0.1),
+    ...                diverged=0, selected_on="validation split")
+    >>> es = [entry("sgd", "one-shot", 1.0), entry("adam", "one-shot", 3.0),
+    ...       entry("sgd", "tuned", 1.0), entry("adam", "tuned", 0.5)]  # tuning helps adam
+    >>> record = {"entries": [e.to_dict() for e in rank_entries(es, "min")], "mode": "min",
+    ...           "start": 10.0}  # the loss before training
+    >>> agg = aggregate({"t": record}, ["sgd", "adam"])
+    >>> agg["mean_rank"]
+    {'tuned': {'sgd': 2.0, 'adam': 1.0}, 'one-shot': {'sgd': 1.0, 'adam': 2.0}}
+    >>> agg["kendall_tau"], agg["best_changed"], agg["moves"]
+    (-1.0, ['t'], {'sgd': -1.0, 'adam': 1.0})
+    >>> agg["profile_at"]["one-shot"]["adam"]  # 2.5 / 9.5 from the best: within neither
+    {'0.01': 0.0, '0.1': 0.0}
+
+  References:
+    Dolan & Moré, `Benchmarking optimization software with performance profiles
+    <https://arxiv.org/abs/cs/0102001>`__, Mathematical Programming 91, 2002.
+
+    Kendall, The treatment of ties in ranking problems, Biometrika 33(3),
+    239-251, 1945.
+
+    Schmidt, Schneider & Hennig, `Descending through a Crowded Valley - Benchmarking
+    Deep Learning Optimizers <https://arxiv.org/abs/2007.01547>`__, ICML 2021 (how
+    much tuning changes a ranking).
   """
   ranks: dict[str, dict[str, dict[str, int | None]]] = {b: {} for b in BUDGETS}
   dist: dict[str, list[list[float]]] = {b: [] for b in BUDGETS}
@@ -109,6 +163,25 @@ def restat(summary: dict[str, Any]) -> dict[str, Any]:
 
   Returns:
     ``summary``.
+
+  Example:
+    >>> from optax_survey.harness.analysis.stats import Interval
+    >>> from optax_survey.harness.results import Entry
+    >>> def entry(name, budget, mean):  # three seeds' final loss, interval mean +- 0.1
+    ...   return Entry(task="t", optimizer=name, budget=budget, lr=0.1, seeds=3,
+    ...                first_seed=3, steps=10, metric="loss", mode="min", split="test",
+    ...                values=(mean,), ci=Interval(mean, mean - 0.1, mean + 0.1),
+    ...                diverged=0, selected_on="validation split")
+    >>> es = [entry("sgd", "one-shot", 1.0), entry("adam", "one-shot", 3.0),
+    ...       entry("sgd", "tuned", 1.0), entry("adam", "tuned", 0.5)]
+    >>> summary = {"optimizers": ["sgd", "adam"], "tasks": {"t": {
+    ...     "entries": [e.to_dict() for e in es], "mode": "min", "start": 10.0}}}
+    >>> restat(summary) is summary
+    True
+    >>> [(e["optimizer"], e["budget"], e["rank"]) for e in summary["tasks"]["t"]["entries"]]
+    [('sgd', 'one-shot', 1), ('adam', 'one-shot', 2), ('sgd', 'tuned', 2), ('adam', 'tuned', 1)]
+    >>> summary["aggregate"]["kendall_tau"]
+    -1.0
   """
   for record in summary["tasks"].values():
     record["entries"] = [e.to_dict() for e in rank_entries(entries_of(record["entries"]),

@@ -42,7 +42,13 @@ _RTOL = 1e-6
 
 
 class Interval(NamedTuple):
-  """A mean over seeds and its confidence interval ``[lo, hi]``."""
+  """A mean over seeds and its confidence interval ``[lo, hi]``.
+
+  Example:
+    >>> iv = Interval(mean=0.5, lo=0.4, hi=0.6)
+    >>> iv.mean, iv.lo <= iv.mean <= iv.hi
+    (0.5, True)
+  """
 
   mean: float
   lo: float
@@ -72,6 +78,19 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, *, level: float = 0.95,
   Returns:
     ``Interval(mean, lo, hi)``; all NaN if a value is not finite (a seed
     diverged) or there are no values; ``lo == hi == mean`` if all values agree.
+
+  Example:
+    >>> iv = bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0])  # e.g. a final loss per seed
+    >>> print(f"{iv.mean:.2f} [{iv.lo:.2f}, {iv.hi:.2f}]")
+    3.00 [1.80, 4.20]
+    >>> bootstrap_ci([2.0, 2.0, 2.0])  # every seed agrees: no spread
+    Interval(mean=2.0, lo=2.0, hi=2.0)
+    >>> bootstrap_ci([1.0, float("nan")])  # a seed diverged
+    Interval(mean=nan, lo=nan, hi=nan)
+
+  References:
+    Efron & Tibshirani, An Introduction to the Bootstrap, Chapman & Hall, 1993
+    (the percentile interval).
   """
   if not 0.0 < level < 1.0:
     raise ValueError(f"level must be in (0, 1), got {level}")
@@ -91,7 +110,14 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, *, level: float = 0.95,
 
 
 def standard_error(values: Sequence[float] | np.ndarray) -> float:
-  """Standard error of the mean, ``std(ddof=1) / sqrt(n)`` (0 for one value)."""
+  """Standard error of the mean, ``std(ddof=1) / sqrt(n)`` (0 for one value).
+
+  Example:
+    >>> round(standard_error([1.0, 2.0, 3.0, 4.0]), 4)
+    0.6455
+    >>> standard_error([5.0])  # one seed: no estimate of the noise
+    0.0
+  """
   x = np.asarray(values, np.float64).ravel()
   if x.size < 2:
     return 0.0
@@ -119,6 +145,21 @@ def beyond_noise(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarra
   Returns:
     ``+1`` if ``a`` is better beyond noise, ``-1`` if ``b`` is, ``0`` otherwise
     (also when a side diverged, or has fewer than 2 values: no noise estimate).
+
+  Example:
+    >>> a, b = [1.0, 1.1, 0.9], [2.0, 2.1, 1.9]  # final losses, three seeds each
+    >>> beyond_noise(a, b, mode="min")  # a is lower, by far more than the noise
+    1
+    >>> beyond_noise(a, b, mode="max")  # were higher better, b would win
+    -1
+    >>> beyond_noise(a, [1.05, 1.15, 0.95], mode="min")  # a difference within the noise
+    0
+    >>> beyond_noise([1.0], b, mode="min")  # one seed: no noise estimate, no decision
+    0
+
+  References:
+    Efron & Tibshirani, An Introduction to the Bootstrap, Chapman & Hall, 1993
+    (the percentile interval).
   """
   _check_mode(mode)
   x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
@@ -152,6 +193,14 @@ def verdict(directions: Sequence[int]) -> str:
     ``"confirmed"`` if every check shows the effect beyond noise;
     ``"contradicted"`` if the check at the tuned rates shows the opposite
     beyond noise; otherwise ``"not resolved at this budget"``.
+
+  Example:
+    >>> verdict([1, 1])  # beyond noise at the tuned rates and at the paper's rate
+    'confirmed'
+    >>> verdict([1, 0])  # at the paper's rate the difference is within the noise
+    'not resolved at this budget'
+    >>> verdict([-1, 1])  # the opposite, beyond noise, at the tuned rates
+    'contradicted'
   """
   checks = list(directions)
   if not checks:
@@ -190,6 +239,13 @@ def ranks_with_ties(intervals: Sequence[Interval], *, mode: str) -> list[int]:
 
   Returns:
     One integer rank per optimizer, in the order given.
+
+  Example:
+    >>> nan = float("nan")
+    >>> intervals = [Interval(1.0, 0.9, 1.1), Interval(1.05, 1.0, 1.1),
+    ...              Interval(2.0, 1.9, 2.1), Interval(nan, nan, nan)]  # the last diverged
+    >>> ranks_with_ties(intervals, mode="min")  # the first two overlap: both rank 1
+    [1, 1, 3, 4]
   """
   _check_mode(mode)
   return [1 + sum(_better_beyond(other, mine, mode) for other in intervals)
@@ -203,6 +259,13 @@ def tied_with_best(intervals: Sequence[Interval], *, mode: str) -> tuple[list[bo
     ``(tied, alone)``: ``tied[i]`` is True for the best mean and every
     optimizer whose interval overlaps the best's; ``alone`` is True when no
     other optimizer is tied (then the best may be printed in bold).
+
+  Example:
+    >>> a, b, c = Interval(1.0, 0.9, 1.1), Interval(1.05, 1.0, 1.1), Interval(2.0, 1.9, 2.1)
+    >>> tied_with_best([a, b, c], mode="min")  # b's interval overlaps the best's (a's)
+    ([True, True, False], False)
+    >>> tied_with_best([a, c], mode="min")  # a stands alone
+    ([True, False], True)
   """
   _check_mode(mode)
   means = [iv.mean if math.isfinite(iv.mean) else math.nan for iv in intervals]
@@ -222,6 +285,17 @@ def profile_distance(value: float, best: float, start: float) -> float:
   ended where training began (larger if it ended further away, ``inf`` if it
   diverged).  The scale is the task's own (the metric before training), so
   accuracies, losses and iterates become comparable.
+
+  Example:
+    >>> profile_distance(0.5, best=0.0, start=2.0)  # a quarter of the way back to the start
+    0.25
+    >>> profile_distance(float("nan"), best=0.0, start=2.0)  # diverged
+    inf
+
+  References:
+    Moré & Wild, `Benchmarking Derivative-Free Optimization Algorithms
+    <https://doi.org/10.1137/080724083>`__, SIAM Journal on Optimization 20(1), 2009
+    (the same test, ``|value - best| <= tau |start - best|``, on the function value).
   """
   if not math.isfinite(value):
     return math.inf
@@ -240,6 +314,19 @@ def performance_profile(distances: np.ndarray, taus: np.ndarray) -> np.ndarray:
 
   Returns:
     ``[n_optimizers, len(taus)]``: ``mean over tasks of (distance <= tau)``.
+
+  Example:
+    >>> import numpy as np
+    >>> distances = np.array([[0.0, 0.05],   # task 1: the first optimizer is the best
+    ...                       [0.0, 0.5],
+    ...                       [0.2, 0.0]])   # task 3: the second one is
+    >>> performance_profile(distances, np.array([0.01, 0.1, 1.0])).round(3).tolist()
+    [[0.667, 0.667, 1.0], [0.333, 0.667, 1.0]]
+
+  References:
+    Dolan & Moré, `Benchmarking optimization software with performance profiles
+    <https://arxiv.org/abs/cs/0102001>`__, Mathematical Programming 91, 2002 (here
+    with :func:`profile_distance` in place of their ratio to the best).
   """
   d = np.asarray(distances, np.float64)
   if d.ndim != 2:
@@ -253,6 +340,18 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
 
   ``(concordant - discordant) / sqrt((n0 - ties_a) (n0 - ties_b))`` over all
   pairs, ``n0 = n (n - 1) / 2``; NaN if either scoring is constant.
+
+  Example:
+    >>> round(kendall_tau([1, 2, 3, 4], [1, 2, 4, 3]), 4)  # one pair of six swapped
+    0.6667
+    >>> round(kendall_tau([1, 1, 2], [1, 2, 3]), 4)  # a tie in the first scoring
+    0.8165
+    >>> kendall_tau([1, 2, 3], [3, 2, 1]), kendall_tau([1, 1, 1], [1, 2, 3])
+    (-1.0, nan)
+
+  References:
+    Kendall, The treatment of ties in ranking problems, Biometrika 33(3),
+    239-251, 1945.
   """
   x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
   if x.shape != y.shape or x.ndim != 1:
@@ -292,6 +391,15 @@ def best_mean_index(scores, *, mode: str, xp=np):
 
   Returns:
     A 0-d integer array of ``xp``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> scores = np.array([[1.0, 1.2], [0.5, 0.7], [np.nan, 0.1]])  # diverged at lr 3
+    >>> int(best_mean_index(scores, mode="min"))
+    1
+    >>> int(best_mean_index(jnp.asarray(scores), mode="min", xp=jnp))  # the same on device
+    1
   """
   _check_mode(mode)
   ok = xp.all(xp.isfinite(scores), axis=1)
@@ -312,6 +420,24 @@ def select_lr(scores: np.ndarray, *, mode: str) -> int:
 
   Returns:
     The index of the selected learning rate (the first of equal means).
+
+  Example:
+    >>> import numpy as np
+    >>> scores = np.array([[1.0, 1.2],      # validation loss at lr 1e-3, two seeds
+    ...                    [0.5, 0.7],      # at lr 1e-2
+    ...                    [np.nan, 0.1]])  # at lr 1e-1: a seed diverged
+    >>> select_lr(scores, mode="min")
+    1
+    >>> select_lr(-scores, mode="max")  # an accuracy-like score: higher is better
+    1
+
+  References:
+    Schmidt, Schneider & Hennig, `Descending through a Crowded Valley - Benchmarking
+    Deep Learning Optimizers <https://arxiv.org/abs/2007.01547>`__, ICML 2021 (the
+    tuning protocol).
+
+    Dahl et al., `Benchmarking Neural Network Training Algorithms
+    <https://arxiv.org/abs/2306.07179>`__, 2023 (AlgoPerf).
   """
   _check_mode(mode)
   s = np.asarray(scores, np.float64)

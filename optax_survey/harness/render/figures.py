@@ -21,6 +21,9 @@ from optax_survey.harness import registry
 from optax_survey.harness.tasks import Task
 from optax_survey.harness.training import RunResult
 
+__all__ = ["DPI", "color", "figure1", "figure2", "fmt_value", "gallery", "grid_curves",
+           "learning_curves", "performance_profiles", "reddi", "trajectories"]
+
 DPI = 90
 
 
@@ -37,6 +40,22 @@ def _plt():
 
 
 def color(name: str):
+  """The colour of optimizer ``name`` in every figure (matplotlib's "tab20" colours,
+  in the registry's order).
+
+  Args:
+    name: an optimizer's name; every name outside the registry gets the same grey.
+
+  Returns:
+    An RGBA tuple of floats in [0, 1].
+
+  Example:
+    >>> rgba = color("adam")
+    >>> len(rgba), all(0.0 <= v <= 1.0 for v in rgba), color("adam") == rgba
+    (4, True, True)
+    >>> color("not an optimizer") == color("nor this one")
+    True
+  """
   plt = _plt()
   names = list(registry.OPTIMIZERS)
   return plt.get_cmap("tab20")(names.index(name) % 20 if name in names else 19)
@@ -68,7 +87,32 @@ def _smooth(curves: np.ndarray, width: int) -> np.ndarray:
 
 
 def learning_curves(task: Task, results: list[RunResult], path: str, title: str | None = None):
-  """The metric and the training loss of each run, mean over seeds with a min-max band."""
+  """The metric and the training loss of each run, mean over seeds with a min-max band.
+
+  A run over several learning rates gives one line per rate; an online task's
+  right panel shows the average regret instead of the training loss.
+
+  Returns:
+    ``path``.
+
+  Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from optax_survey.harness.tasks import get_task
+    >>> from optax_survey.harness.training import RunResult
+    >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
+    ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
+    ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
+    ...   f = 0.05 * path[..., 0] ** 2 + 2.0 * path[..., 1] ** 2  # the quadratic
+    ...   return RunResult(task="quadratic", optimizer=name, lrs=list(lrs), seeds=2, steps=20,
+    ...                    eval_steps=np.array([10, 20]), metrics={"loss": f[..., [10, 20]]},
+    ...                    loss=f[..., 1:], update_norm=np.zeros_like(f[..., 1:]), path=path,
+    ...                    slow_path=path if slow else None)
+    >>> task, out = get_task("quadratic"), tempfile.mkdtemp()
+    >>> path = learning_curves(task, [run("sgd"), run("adam")], os.path.join(out, "c.png"))
+    >>> os.path.basename(path), os.path.getsize(path) > 1000
+    ('c.png', True)
+  """
   plt = _plt()
   fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.6), layout="constrained")
   online = task.kind == "online"
@@ -132,6 +176,37 @@ def _contour(ax, task: Task):
 
 def trajectories(task: Task, results: list[RunResult], path: str, title: str | None = None,
                  max_points: int | None = None):
+  """The first seed's path of each run over the contours of a 2-D task.
+
+  Args:
+    task: a 2-D task (``task.extra`` holds its function, bounds, minima and start).
+    results: runs made with their paths tracked, at one learning rate each (the
+      first rate's path is drawn).
+    path: the PNG file to write.
+    title: the title (default: the task's name).
+    max_points: draw at most this many steps of each path (default: all).
+
+  Returns:
+    ``path``.
+
+  Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from optax_survey.harness.tasks import get_task
+    >>> from optax_survey.harness.training import RunResult
+    >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
+    ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
+    ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
+    ...   f = 0.05 * path[..., 0] ** 2 + 2.0 * path[..., 1] ** 2  # the quadratic
+    ...   return RunResult(task="quadratic", optimizer=name, lrs=list(lrs), seeds=2, steps=20,
+    ...                    eval_steps=np.array([10, 20]), metrics={"loss": f[..., [10, 20]]},
+    ...                    loss=f[..., 1:], update_norm=np.zeros_like(f[..., 1:]), path=path,
+    ...                    slow_path=path if slow else None)
+    >>> task, out = get_task("quadratic"), tempfile.mkdtemp()
+    >>> path = trajectories(task, [run("sgd"), run("adam")], os.path.join(out, "t.png"))
+    >>> os.path.basename(path), os.path.getsize(path) > 1000
+    ('t.png', True)
+  """
   plt = _plt()
   fig, ax = plt.subplots(figsize=(7.6, 5.0), layout="constrained")
   _contour(ax, task)
@@ -170,6 +245,29 @@ def grid_curves(task: Task, results: list[RunResult], path: str,
   Lines are coloured by ``log10(lr)`` (one colour bar for all panels, outside
   the data); the selected rate of each optimizer (``selected``) is drawn thick
   and black, and named in the panel's title.
+
+  Returns:
+    ``path``.
+
+  Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from optax_survey.harness.tasks import get_task
+    >>> from optax_survey.harness.training import RunResult
+    >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
+    ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
+    ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
+    ...   f = 0.05 * path[..., 0] ** 2 + 2.0 * path[..., 1] ** 2  # the quadratic
+    ...   return RunResult(task="quadratic", optimizer=name, lrs=list(lrs), seeds=2, steps=20,
+    ...                    eval_steps=np.array([10, 20]), metrics={"loss": f[..., [10, 20]]},
+    ...                    loss=f[..., 1:], update_norm=np.zeros_like(f[..., 1:]), path=path,
+    ...                    slow_path=path if slow else None)
+    >>> task, out = get_task("quadratic"), tempfile.mkdtemp()
+    >>> runs = [run("sgd", lrs=(0.01, 0.1, 1.0)), run("adam", lrs=(0.01, 0.1, 1.0))]
+    >>> path = grid_curves(task, runs, os.path.join(out, "grid.png"),
+    ...                    selected={"sgd": 0.1, "adam": 0.01})
+    >>> os.path.basename(path), os.path.getsize(path) > 1000
+    ('grid.png', True)
   """
   plt = _plt()
   import matplotlib as mpl
@@ -213,7 +311,29 @@ def grid_curves(task: Task, results: list[RunResult], path: str,
 
 def gallery(task: Task, results: list[RunResult], path: str, title: str | None = None) -> str:
   """Small multiples of 2-D trajectories, one panel per optimizer, each at the rate
-  its run used (the tuned one), with the rate and the final value in the title."""
+  its run used (the tuned one), with the rate and the final value in the title.
+
+  Returns:
+    ``path``.
+
+  Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from optax_survey.harness.tasks import get_task
+    >>> from optax_survey.harness.training import RunResult
+    >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
+    ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
+    ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
+    ...   f = 0.05 * path[..., 0] ** 2 + 2.0 * path[..., 1] ** 2  # the quadratic
+    ...   return RunResult(task="quadratic", optimizer=name, lrs=list(lrs), seeds=2, steps=20,
+    ...                    eval_steps=np.array([10, 20]), metrics={"loss": f[..., [10, 20]]},
+    ...                    loss=f[..., 1:], update_norm=np.zeros_like(f[..., 1:]), path=path,
+    ...                    slow_path=path if slow else None)
+    >>> task, out = get_task("quadratic"), tempfile.mkdtemp()
+    >>> path = gallery(task, [run("sgd"), run("adam")], os.path.join(out, "gallery.png"))
+    >>> os.path.basename(path), os.path.getsize(path) > 1000
+    ('gallery.png', True)
+  """
   plt = _plt()
   fig, axes = _panels(len(results), width=2.5, height=2.2)
   for ax, res in zip(axes, results, strict=True):
@@ -236,6 +356,19 @@ def gallery(task: Task, results: list[RunResult], path: str, title: str | None =
 
 
 def fmt_value(value: float) -> str:
+  """A final value as a figure's title shows it: 3 significant digits, scientific when
+  tiny or huge.
+
+  Args:
+    value: the value.
+
+  Returns:
+    The text; ``"nan"`` if ``value`` is not finite.
+
+  Example:
+    >>> fmt_value(0.12345), fmt_value(1e-5), fmt_value(12345.0), fmt_value(float("nan"))
+    ('0.123', '1.00e-05', '1.23e+04', 'nan')
+  """
   if not np.isfinite(value):
     return "nan"
   if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e4):
@@ -247,7 +380,32 @@ def performance_profiles(profiles: dict[str, dict[str, np.ndarray]], taus: np.nd
                          path: str, n_tasks: int) -> str:
   """Performance profiles side by side, one panel per budget: the fraction of tasks on
   which each optimizer is within ``tau`` of the best (``tau`` as a fraction of the way
-  from the start to the best)."""
+  from the start to the best).
+
+  Args:
+    profiles: per budget, per optimizer, the profile at each of ``taus``
+      (:func:`~optax_survey.harness.analysis.stats.performance_profile`).
+    taus: the thresholds.
+    path: the PNG file to write.
+    n_tasks: the number of tasks (for the titles).
+
+  Returns:
+    ``path``.
+
+  Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> taus = np.geomspace(1e-3, 10.0, 61)
+    >>> rho = {"sgd": (taus >= 0.1).astype(float), "adam": (taus >= 0.01).astype(float)}
+    >>> path = performance_profiles({"one-shot": rho, "tuned": rho}, taus,
+    ...                             os.path.join(tempfile.mkdtemp(), "profile.png"), n_tasks=1)
+    >>> os.path.basename(path), os.path.getsize(path) > 1000
+    ('profile.png', True)
+
+  References:
+    Dolan & Moré, `Benchmarking optimization software with performance profiles
+    <https://arxiv.org/abs/cs/0102001>`__, Mathematical Programming 91, 2002.
+  """
   plt = _plt()
   fig, axes = plt.subplots(1, len(profiles), figsize=(5.0 * len(profiles) + 2.0, 4.2),
                            squeeze=False, sharey=True, layout="constrained")
@@ -269,7 +427,29 @@ def performance_profiles(profiles: dict[str, dict[str, np.ndarray]], taus: np.nd
 
 
 def figure1(task: Task, sgd: RunResult, sgdm: RunResult, path: str, steps: int) -> str:
-  """Survey Figure 1: SGD zig-zags across an ill-conditioned valley, SGDM does not."""
+  """Survey Figure 1: SGD zig-zags across an ill-conditioned valley, SGDM does not.
+
+  Returns:
+    ``path`` (:func:`trajectories` of the two runs, titled with their rates).
+
+  Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from optax_survey.harness.tasks import get_task
+    >>> from optax_survey.harness.training import RunResult
+    >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
+    ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
+    ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
+    ...   f = 0.05 * path[..., 0] ** 2 + 2.0 * path[..., 1] ** 2  # the quadratic
+    ...   return RunResult(task="quadratic", optimizer=name, lrs=list(lrs), seeds=2, steps=20,
+    ...                    eval_steps=np.array([10, 20]), metrics={"loss": f[..., [10, 20]]},
+    ...                    loss=f[..., 1:], update_norm=np.zeros_like(f[..., 1:]), path=path,
+    ...                    slow_path=path if slow else None)
+    >>> task, out = get_task("quadratic"), tempfile.mkdtemp()
+    >>> path = figure1(task, run("sgd"), run("sgdm"), os.path.join(out, "f1.png"), steps=20)
+    >>> os.path.basename(path), os.path.getsize(path) > 1000
+    ('f1.png', True)
+  """
   return trajectories(
       task, [sgd, sgdm], path,
       title=f"Survey Fig. 1: f = 0.05x² + 2y², {steps} steps, first seed: SGD (lr "
@@ -277,7 +457,41 @@ def figure1(task: Task, sgd: RunResult, sgdm: RunResult, path: str, steps: int) 
 
 
 def figure2(task: Task, lookahead: RunResult, adam: RunResult, path: str, steps: int) -> str:
-  """Survey Figure 2: Lookahead's fast weights explore, the slow weights interpolate."""
+  """Survey Figure 2: Lookahead's fast weights explore, the slow weights interpolate.
+
+  Args:
+    task: the 2-D task.
+    lookahead: Lookahead's run, with its fast and slow paths tracked.
+    adam: Adam's run alone, with its path tracked.
+    path: the PNG file to write.
+    steps: the number of steps (for the title).
+
+  Returns:
+    ``path``.
+
+  Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from optax_survey.harness.tasks import get_task
+    >>> from optax_survey.harness.training import RunResult
+    >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
+    ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
+    ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
+    ...   f = 0.05 * path[..., 0] ** 2 + 2.0 * path[..., 1] ** 2  # the quadratic
+    ...   return RunResult(task="quadratic", optimizer=name, lrs=list(lrs), seeds=2, steps=20,
+    ...                    eval_steps=np.array([10, 20]), metrics={"loss": f[..., [10, 20]]},
+    ...                    loss=f[..., 1:], update_norm=np.zeros_like(f[..., 1:]), path=path,
+    ...                    slow_path=path if slow else None)
+    >>> task, out = get_task("quadratic"), tempfile.mkdtemp()
+    >>> path = figure2(task, run("lookahead", slow=True), run("adam"),
+    ...                os.path.join(out, "f2.png"), steps=20)
+    >>> os.path.basename(path), os.path.getsize(path) > 1000
+    ('f2.png', True)
+
+  References:
+    Zhang, Lucas, Ba & Hinton, `Lookahead Optimizer: k steps forward, 1 step back
+    <https://arxiv.org/abs/1907.08610>`__, NeurIPS 2019.
+  """
   plt = _plt()
   assert lookahead.path is not None and lookahead.slow_path is not None
   assert adam.path is not None
@@ -303,7 +517,31 @@ def figure2(task: Task, lookahead: RunResult, adam: RunResult, path: str, steps:
 
 def reddi(settings: Sequence[tuple[Task, Mapping[str, RunResult]]], path: str) -> str:
   """x_t and R_t/t of Adam and AMSGrad on each of Reddi et al.'s settings: per setting,
-  its task and the runs to draw (``{"adam": run, "amsgrad": run}``, first seed)."""
+  its task and the runs to draw (``{"adam": run, "amsgrad": run}``, first seed).
+
+  Returns:
+    ``path``.
+
+  Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from optax_survey.harness.tasks import get_task
+    >>> from optax_survey.harness.training import RunResult
+    >>> def run(name, x_end):  # one seed, 50 steps, x_t moving linearly from 1 to x_end
+    ...   x = np.linspace(1.0, x_end, 51, dtype=np.float32).reshape(1, 1, 51, 1)
+    ...   return RunResult(task="reddi", optimizer=name, lrs=[0.5], seeds=1, steps=50,
+    ...                    eval_steps=np.array([50]), metrics={"x": x[:, :, -1:, 0]},
+    ...                    loss=x[:, :, 1:, 0], update_norm=np.zeros((1, 1, 50)), path=x)
+    >>> settings = [(get_task("reddi"), {"adam": run("adam", 1.0),
+    ...                                  "amsgrad": run("amsgrad", -1.0)})]
+    >>> path = reddi(settings, os.path.join(tempfile.mkdtemp(), "reddi.png"))
+    >>> os.path.basename(path), os.path.getsize(path) > 1000
+    ('reddi.png', True)
+
+  References:
+    Reddi, Kale & Kumar, `On the Convergence of Adam and Beyond
+    <https://openreview.net/forum?id=ryQu7f-RZ>`__, ICLR 2018.
+  """
   plt = _plt()
   fig, axes = plt.subplots(2, len(settings), figsize=(4.2 * len(settings) + 1.5, 6.0),
                            squeeze=False, layout="constrained")

@@ -113,6 +113,46 @@ def render_page(summary: Mapping[str, Any]) -> str:
 
   Returns:
     The page's text; the same ``summary`` always gives the same bytes.
+
+  Example:
+    >>> from optax_survey.harness.analysis.ranking import restat
+    >>> from optax_survey.harness.analysis.stats import Interval
+    >>> from optax_survey.harness.results import Entry
+    >>> def entry(name, budget, mean):  # a deterministic task: every seed the same number
+    ...   return Entry(task="toy", optimizer=name, budget=budget, lr=0.1, seeds=2,
+    ...                first_seed=0, steps=10, metric="loss", mode="min", split="final",
+    ...                values=(mean, mean), ci=Interval(mean, mean, mean), diverged=0,
+    ...                selected_on="final objective").to_dict()
+    >>> toy = {"description": "a toy problem", "metric": "loss", "mode": "min",
+    ...        "held_out": False, "deterministic": True, "steps": 10, "seeds": 2,
+    ...        "grid_points": 7, "seconds": 1.0, "start": 4.0, "notes": [], "figures": [],
+    ...        "entries": [entry("sgd", "tuned", 0.5), entry("adam", "tuned", 0.1),
+    ...                    entry("sgd", "one-shot", 1.0), entry("adam", "one-shot", 2.0)]}
+    >>> summary = restat({  # the ranks and the aggregate, as survey.json holds them
+    ...     "tasks": {"toy": toy}, "optimizers": ["sgd", "adam"], "seeds": 2, "preset": "toy",
+    ...     "command": "optax-survey survey", "seconds": 60.0, "machine": "a CPU",
+    ...     "python": "3.11", "versions": "jax", "date": "today", "figures": [], "claims": []})
+    >>> page = render_page(summary)
+    >>> print(page.splitlines()[0])
+    # The survey in numbers (toy preset)
+    >>> lines = page.splitlines()
+    >>> tuned = lines.index("## Final metric per task, tuned budget")
+    >>> for line in lines[tuned + 4:tuned + 8]:  # the headline table: adam best, alone
+    ...   print(line)
+    | optimizer | toy (loss ↓) | mean rank |
+    |---|---|---|
+    | adam | **0.1** | 1.00 |
+    | sgd | 0.5 | 2.00 |
+    >>> render_page(summary) == page  # the same summary, the same bytes
+    True
+
+  References:
+    Schmidt, Schneider & Hennig, `Descending through a Crowded Valley - Benchmarking
+    Deep Learning Optimizers <https://arxiv.org/abs/2007.01547>`__, ICML 2021 (the
+    one-shot and tuned budgets the page states).
+
+    Dahl et al., `Benchmarking Neural Network Training Algorithms
+    <https://arxiv.org/abs/2306.07179>`__, 2023 (AlgoPerf).
   """
   n_tasks, n_opt = len(summary["tasks"]), len(summary["optimizers"])
   seeds = summary["seeds"]
@@ -180,7 +220,42 @@ def render_page(summary: Mapping[str, Any]) -> str:
 
 
 def rerender(out: str) -> str:
-  """Rewrites ``out/survey.md`` from ``out/survey.json`` without training again."""
+  """Rewrites ``out/survey.md`` from ``out/survey.json`` without training again.
+
+  Args:
+    out: the folder that holds ``survey.json``.
+
+  Returns:
+    The path of ``survey.md``.
+
+  Example:
+    >>> import json, os, tempfile
+    >>> from optax_survey.harness.analysis.ranking import restat
+    >>> from optax_survey.harness.analysis.stats import Interval
+    >>> from optax_survey.harness.results import Entry
+    >>> def entry(name, budget, mean):  # a deterministic task: every seed the same number
+    ...   return Entry(task="toy", optimizer=name, budget=budget, lr=0.1, seeds=2,
+    ...                first_seed=0, steps=10, metric="loss", mode="min", split="final",
+    ...                values=(mean, mean), ci=Interval(mean, mean, mean), diverged=0,
+    ...                selected_on="final objective").to_dict()
+    >>> toy = {"description": "a toy problem", "metric": "loss", "mode": "min",
+    ...        "held_out": False, "deterministic": True, "steps": 10, "seeds": 2,
+    ...        "grid_points": 7, "seconds": 1.0, "start": 4.0, "notes": [], "figures": [],
+    ...        "entries": [entry("sgd", "tuned", 0.5), entry("adam", "tuned", 0.1),
+    ...                    entry("sgd", "one-shot", 1.0), entry("adam", "one-shot", 2.0)]}
+    >>> summary = restat({  # the ranks and the aggregate, as survey.json holds them
+    ...     "tasks": {"toy": toy}, "optimizers": ["sgd", "adam"], "seeds": 2, "preset": "toy",
+    ...     "command": "optax-survey survey", "seconds": 60.0, "machine": "a CPU",
+    ...     "python": "3.11", "versions": "jax", "date": "today", "figures": [], "claims": []})
+    >>> out = tempfile.mkdtemp()
+    >>> with open(os.path.join(out, "survey.json"), "w") as f:
+    ...   json.dump(summary, f)
+    >>> path = rerender(out)
+    >>> os.path.basename(path)
+    'survey.md'
+    >>> open(path).read() == render_page(summary)  # the page of the JSON, byte for byte
+    True
+  """
   with open(os.path.join(out, "survey.json")) as f:
     summary: dict[str, Any] = json.load(f)
   path = os.path.join(out, "survey.md")

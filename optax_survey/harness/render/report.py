@@ -22,7 +22,14 @@ __all__ = ["entry_table", "fmt", "fmt_interval", "header", "summary"]
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
-  """``value`` with ``digits`` significant digits (scientific when tiny or huge)."""
+  """``value`` with ``digits`` significant digits (scientific when tiny or huge).
+
+  Example:
+    >>> fmt(0.123456), fmt(0.123456, 2)
+    ('0.1235', '0.12')
+    >>> fmt(2.5e-5), fmt(123456.0, 3), fmt(None)
+    ('2.500e-05', '1.23e+05', 'nan')
+  """
   if value is None or not math.isfinite(value):
     return "nan"
   if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
@@ -40,7 +47,22 @@ def _digits_for(mean: float, width: float) -> int:
 
 def fmt_interval(iv: stats.Interval, *, deterministic: bool = False) -> str:
   """``mean [lo, hi]`` with enough digits that ``lo`` and ``hi`` differ; ``mean
-  (deterministic)`` when every seed gives the same run; ``nan (diverged)``."""
+  (deterministic)`` when every seed gives the same run (``mean (all seeds equal)``
+  when the interval is a point on a task that is not deterministic); ``nan
+  (diverged)``.
+
+  Example:
+    >>> from optax_survey.harness.analysis.stats import Interval
+    >>> fmt_interval(Interval(0.9512, 0.9431, 0.9588))
+    '0.951 [0.943, 0.959]'
+    >>> fmt_interval(Interval(1.23456, 1.23401, 1.23519))  # a narrow interval: more digits
+    '1.2346 [1.234, 1.2352]'
+    >>> fmt_interval(Interval(2.0, 2.0, 2.0), deterministic=True)
+    '2 (deterministic)'
+    >>> nan = float("nan")
+    >>> fmt_interval(Interval(nan, nan, nan))
+    'nan (diverged)'
+  """
   if not math.isfinite(iv.mean):
     return "nan (diverged)"
   if deterministic or iv.hi == iv.lo:
@@ -56,8 +78,35 @@ def _arrow(task_mode: str) -> str:
 def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, deterministic: bool,
                 markdown: bool = False, split: str = "test") -> str:
   """The table of one task at one budget: rank (ties kept), optimizer, learning rate,
-  metric interval; the best in bold (Markdown) or starred only if its interval is
-  apart from the runner-up's, else every optimizer tied with it is marked."""
+  metric interval; the best marked "best" (and in bold in Markdown) only if its
+  interval is apart from every other's, else every optimizer tied with it is marked
+  "tied best".  The ranks and ties are the entries' own (``rank``, ``tied_best``:
+  :func:`~optax_survey.harness.analysis.ranking.rank_entries`).
+
+  Example:
+    >>> from optax_survey.harness.analysis.stats import Interval
+    >>> from optax_survey.harness.results import Entry
+    >>> def entry(name, mean, lo, hi, rank, tied):  # a ranked entry, test accuracy
+    ...   return Entry(task="t", optimizer=name, budget="tuned", lr=0.01, seeds=3,
+    ...                first_seed=3, steps=100, metric="acc", mode="max", split="test",
+    ...                values=(mean,), ci=Interval(mean, lo, hi), diverged=0,
+    ...                selected_on="validation split", rank=rank, tied_best=tied)
+    >>> entries = [entry("sgd", 0.8, 0.79, 0.81, 3, False),
+    ...            entry("adam", 0.95, 0.94, 0.96, 1, True),
+    ...            entry("rmsprop", 0.945, 0.93, 0.955, 1, True)]
+    >>> print(entry_table(entries, metric="acc", mode="max", deterministic=False))
+    rank  optimizer  lr    test acc ↑ (mean [95% CI])  best
+    ----  ---------  ----  --------------------------  ---------
+    1     adam       0.01  0.95 [0.94, 0.96]           tied best
+    1     rmsprop    0.01  0.945 [0.93, 0.955]         tied best
+    3     sgd        0.01  0.8 [0.79, 0.81]
+    >>> alone = [entry("sgd", 0.8, 0.79, 0.81, 2, False), entry("adam", 0.95, 0.94, 0.96, 1, True)]
+    >>> print(entry_table(alone, metric="acc", mode="max", deterministic=False, markdown=True))
+    | rank | optimizer | lr | test acc ↑ (mean [95% CI]) | best |
+    |---|---|---|---|---|
+    | 1 | adam | 0.01 | **0.95 [0.94, 0.96]** | best |
+    | 2 | sgd | 0.01 | 0.8 [0.79, 0.81] |  |
+  """
   order = sorted(entries, key=lambda e: (e.rank, _sort_key(e, mode)))
   head = ["rank", "optimizer", "lr", f"{split} {metric} {_arrow(mode)} (mean [95% CI])",
           "best"]
@@ -91,7 +140,14 @@ def _sort_key(entry: Entry, mode: str) -> float:
 
 
 def header(task: Task, *, seeds: int, steps: int) -> str:
-  """The lines above a comparison's tables: the task, the runs, how the rate was chosen."""
+  """The lines above a comparison's tables: the task, the runs, how the rate was chosen.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> print(header(get_task("quadratic"), seeds=5, steps=300))  # doctest: +ELLIPSIS
+    quadratic: ill-conditioned 2-D quadratic valley ...
+    300 steps, 5 seeds per number; mean [95% bootstrap CI] over seeds; no held-out set: ...
+  """
   where = ("learning rate selected on the validation split, test metric reported"
            if task.held_out else
            "no held-out set: the final objective is selected on and reported")
@@ -103,7 +159,21 @@ def header(task: Task, *, seeds: int, steps: int) -> str:
 def summary(task: Task, *, seeds: int, steps: int, tables: Mapping[str, str],
             notes: Sequence[str]) -> str:
   """Header, the table of each budget (``tables``: budget -> table) and the notes, as the
-  command line prints a comparison."""
+  command line prints a comparison.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> text = summary(get_task("quadratic"), seeds=5, steps=300,
+    ...                tables={"one-shot": "(the table)"}, notes=["A note."])
+    >>> print(text)  # doctest: +ELLIPSIS
+    quadratic: ...
+    300 steps, 5 seeds per number; ...
+    <BLANKLINE>
+    one-shot: published default learning rate
+    (the table)
+    <BLANKLINE>
+    Note: A note.
+  """
   parts = [header(task, seeds=seeds, steps=steps)]
   for budget, table in tables.items():
     if budget == "one-shot":
