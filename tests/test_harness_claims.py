@@ -11,7 +11,7 @@ from optax_survey.harness import Task
 from optax_survey.harness.analysis import claims, stats
 from optax_survey.harness.render import report
 from optax_survey.harness.results import Comparison, Entry
-from optax_survey.harness.training import RunResult
+from optax_survey.harness.runs import RunResult
 
 SEEDS = 5
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from optax_survey.harness import errors, registry, training
+from optax_survey.harness import errors, registry, runs
 from optax_survey.harness.tasks import CATALOGUE, get_task, online, task_names
 
 
@@ -35,8 +35,8 @@ def test_reddi_setting_is_the_papers():
 @pytest.mark.parametrize("name, steps", [("reddi-theorem1", 3000), ("reddi", 20000)])
 def test_adam_goes_to_the_wrong_point_and_amsgrad_to_the_right_one(name, steps):
   task = get_task(name)
-  adam = training.run_optimizer(task, "adam", steps=steps, seeds=1)
-  ams = training.run_optimizer(task, "amsgrad", steps=steps, seeds=1)
+  adam = runs.run_optimizer(task, "adam", steps=steps, seeds=1)
+  ams = runs.run_optimizer(task, "amsgrad", steps=steps, seeds=1)
   x_adam, x_ams = adam.metrics["x"][0, 0, -1], ams.metrics["x"][0, 0, -1]
   assert x_adam > 0.8, x_adam  # Adam drifts to +1, the worst point
   assert x_ams < -0.8, x_ams  # AMSGrad goes to x* = -1
@@ -50,7 +50,7 @@ def test_adam_goes_to_the_wrong_point_and_amsgrad_to_the_right_one(name, steps):
 def test_a_task_is_marked_deterministic_exactly_when_its_seeds_agree(name, deterministic):
   task = get_task(name)
   assert task.deterministic == deterministic
-  res = training.run_optimizer(task, "adam", steps=300, seeds=2)
+  res = runs.run_optimizer(task, "adam", steps=300, seeds=2)
   agree = np.array_equal(res.loss[0, 0], res.loss[0, 1]) and np.array_equal(res.path[0, 0],
                                                                             res.path[0, 1])
   assert agree == deterministic

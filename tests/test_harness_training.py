@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from blobs import make_task
 
-from optax_survey.harness import Task, training
+from optax_survey.harness import Task, runs, training
 from optax_survey.harness.analysis import stats
 from optax_survey.harness.tasks import get_task
 
@@ -17,24 +17,24 @@ def test_the_tuned_program_reruns_the_rate_the_validation_split_selects():
   # trained at the selected rate on seeds 3, 4, 5
   task = make_task()
   lrs = [1e-3, 1e-2, 1e-1, 1.0]
-  grid, rerun, selected = training.run_tuned(task, "adam", lrs=lrs)
+  grid, rerun, selected = runs.run_tuned(task, "adam", lrs=lrs)
   assert selected == stats.select_lr(grid.val_metrics["log_loss"][:, :, -1], mode="min")
   assert selected != 0  # the smallest rate barely moves in 60 steps: a real choice was made
-  alone = training.run_optimizer(task, "adam", lrs=[lrs[selected]], seed_offset=3)
+  alone = runs.run_optimizer(task, "adam", lrs=[lrs[selected]], seed_offset=3)
   assert rerun.lrs == [lrs[selected]] and rerun.seed_offset == 3 and rerun.seeds == 3
   for split in ("metrics", "val_metrics"):
     np.testing.assert_allclose(getattr(rerun, split)["log_loss"],
                                getattr(alone, split)["log_loss"], rtol=1e-5)
   np.testing.assert_allclose(rerun.loss, alone.loss, rtol=1e-5)
   # and the grid's runs are the runs of a program that trains the grid alone
-  plain = training.run_optimizer(task, "adam", lrs=lrs)
+  plain = runs.run_optimizer(task, "adam", lrs=lrs)
   np.testing.assert_allclose(grid.metrics["log_loss"], plain.metrics["log_loss"], rtol=1e-5)
 
 
 def test_runner_is_float32_and_seeds_differ_even_with_x64_on():
   assert jax.config.jax_enable_x64  # tests/conftest.py
   task = get_task("digits-mlp")
-  res = training.run_optimizer(task, "sgdm", steps=12, seeds=2, lrs=[0.01, 0.02])
+  res = runs.run_optimizer(task, "sgdm", steps=12, seeds=2, lrs=[0.01, 0.02])
   assert res.loss.dtype == np.float32 and res.loss.shape == (2, 2, 12)
   assert res.metrics["acc"].shape == (2, 2, len(res.eval_steps))
   assert not np.allclose(res.loss[0, 0], res.loss[0, 1])  # different seeds
@@ -43,7 +43,7 @@ def test_runner_is_float32_and_seeds_differ_even_with_x64_on():
 
 def test_lookahead_records_fast_and_slow_weights():
   task = get_task("quadratic")
-  res = training.run_optimizer(task, "lookahead", steps=10, seeds=1)
+  res = runs.run_optimizer(task, "lookahead", steps=10, seeds=1)
   fast, slow = res.path[0, 0], res.slow_path[0, 0]
   assert fast.shape == slow.shape == (11, 2)
   np.testing.assert_allclose(fast[5], slow[5], rtol=1e-6)  # fast restarts at the slow weights
@@ -115,7 +115,7 @@ def test_steps_past_the_end_of_a_run_change_nothing():
 def test_a_replay_records_what_the_run_recorded_and_projects_as_it_does():
   project = lambda w: jnp.clip(w, -0.25, 0.25)  # noqa: E731
   task, x, y = least_squares_task(project=project, steps=7, eval_points=7, seeds=2)
-  run = training.run_optimizer(task, "sgd", lrs=[0.2])
+  run = runs.run_optimizer(task, "sgd", lrs=[0.2])
   replayed = training.replay(task, "sgd", 0.2, steps=7, seeds=2,
                              record=lambda step: step.loss)
   _, expected = numpy_sgd(x, y, [0.3, -0.2], 0.2, 7, project=lambda w: np.clip(w, -0.25, 0.25))

@@ -11,9 +11,11 @@ The pipeline, one module a stage (``docs/design.md`` draws it):
   (:func:`get_task` builds one by name, once); one module per task family.
 * :mod:`~optax_survey.harness.registry`: the optimizers, their metadata and
   defaults, and ``build(name, lr)``.
-* :mod:`~optax_survey.harness.training`: the one training step, and one
-  optimizer on one task over seeds and a learning-rate grid as one vmapped,
-  compiled program (``run_optimizer``, ``run_tuned``, ``replay``).
+* :mod:`~optax_survey.harness.training`: the one training step (``train_step``,
+  with a hook for what to record), ``train`` and ``replay``.
+* :mod:`~optax_survey.harness.runs`: one optimizer on one task over seeds and a
+  learning-rate grid as one vmapped, compiled program (``run_optimizer``,
+  ``run_tuned``).
 * :mod:`~optax_survey.harness.protocol`: :func:`compare`: the budgets
   ("tuned": learning rate selected on the validation split, test metric on
   fresh seeds; "one-shot": published defaults), the grid, the selection.

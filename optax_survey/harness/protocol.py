@@ -9,7 +9,7 @@ behind ``optax-survey compare``.
 The pipeline, one small function a stage: :func:`check_task_spec` and the checks of
 :mod:`~optax_survey.harness.preflight` (all input, before any work);
 :func:`learning_rates` (each optimizer's grid); :func:`train_budget` (one
-compiled program per optimizer: :mod:`~optax_survey.harness.training`);
+compiled program per optimizer: :mod:`~optax_survey.harness.runs`);
 :func:`budget_entries` (the reported numbers as
 :class:`~optax_survey.harness.results.Entry` records);
 :func:`~optax_survey.harness.analysis.ranking.rank_entries`;
@@ -26,7 +26,7 @@ The protocol (Schmidt, Schneider & Hennig 2021; DeepOBS; AlgoPerf):
   (:func:`~optax_survey.harness.analysis.stats.select_lr`'s rule, on the device, sees only
   the validation split), and the reported number is the **test** metric at that
   rate, rerun on ``seeds`` fresh seeds in the same program
-  (:func:`~optax_survey.harness.training.run_tuned`).  A task without held-out
+  (:func:`~optax_survey.harness.runs.run_tuned`).  A task without held-out
   data (the 2-D and online problems) selects and reports its objective, and
   says so.
 
@@ -43,14 +43,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from optax_survey.harness import preflight, registry, training
+from optax_survey.harness import preflight, registry, runs
 from optax_survey.harness.analysis import diagnostics, stats
 from optax_survey.harness.analysis.ranking import rank_entries
 from optax_survey.harness.errors import BadTypeError
 from optax_survey.harness.progress import make_progress
 from optax_survey.harness.results import Comparison, Entry, write_files
+from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task, check_task, check_task_name, load_task
-from optax_survey.harness.training import RunResult
 
 __all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_task_spec", "compare",
            "comparison_notes", "default_grid", "edge_notes", "grid_rows", "learning_rates",
@@ -144,7 +144,7 @@ def selection_scores(task: Task, result: RunResult) -> np.ndarray:
 
     >>> from optax_survey.harness.tasks import get_task
     >>> task = get_task("quadratic")
-    >>> run = training.run_optimizer(task, "sgd", lrs=[0.1, 0.45], steps=20, seeds=2)
+    >>> run = runs.run_optimizer(task, "sgd", lrs=[0.1, 0.45], steps=20, seeds=2)
     >>> print(selection_scores(task, run).round(3))
     [[2.709 2.674]
      [0.643 0.634]]
@@ -159,7 +159,7 @@ def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, se
 
   Tuned, on a task with seed noise: the grid on seeds ``0 .. seeds-1``, the
   selection on the device and the selected rate on the fresh seeds
-  (:func:`~optax_survey.harness.training.run_tuned`).  Tuned, on a deterministic
+  (:func:`~optax_survey.harness.runs.run_tuned`).  Tuned, on a deterministic
   task: the grid alone (fresh seeds would repeat its runs), selected here.
   One-shot: the grid is the published default; nothing is selected.
 
@@ -172,8 +172,8 @@ def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, se
     (1, [0.45], 2)
   """
   if budget == "tuned" and not task.deterministic:
-    return training.run_tuned(task, name, lrs=lrs, steps=steps, seeds=seeds, progress=progress)
-  grid = training.run_optimizer(task, name, steps=steps, seeds=seeds, lrs=lrs,
+    return runs.run_tuned(task, name, lrs=lrs, steps=steps, seeds=seeds, progress=progress)
+  grid = runs.run_optimizer(task, name, steps=steps, seeds=seeds, lrs=lrs,
                                 progress=progress)
   if budget != "tuned":
     return grid, None, None
@@ -187,7 +187,7 @@ def make_entry(task: Task, name: str, budget: str, result: RunResult, index: int
   Example:
     >>> from optax_survey.harness.tasks import get_task
     >>> task = get_task("quadratic")
-    >>> run = training.run_optimizer(task, "sgd", lrs=[0.001], steps=20, seeds=2)
+    >>> run = runs.run_optimizer(task, "sgd", lrs=[0.001], steps=20, seeds=2)
     >>> entry = make_entry(task, "sgd", "one-shot", run, 0, "published default")
     >>> entry.lr, entry.seeds, entry.split, round(entry.ci.mean, 3)
     (0.001, 2, 'final', 7.649)

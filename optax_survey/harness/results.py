@@ -28,8 +28,8 @@ import numpy as np
 from optax_survey.harness import preflight
 from optax_survey.harness.analysis.stats import Interval
 from optax_survey.harness.render import figures, report
+from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task
-from optax_survey.harness.training import RunResult
 
 __all__ = ["CSV_FIELDS", "Comparison", "Entry", "entries_csv", "entries_of", "run_json",
            "slice_run",
@@ -176,7 +176,7 @@ def slice_run(res: RunResult, i: int) -> RunResult:
 
   Example:
     >>> from optax_survey.harness.tasks import get_task
-    >>> from optax_survey.harness.training import run_optimizer
+    >>> from optax_survey.harness.runs import run_optimizer
     >>> run = run_optimizer(get_task("quadratic"), "sgd", lrs=[0.1, 0.45], steps=20, seeds=2)
     >>> one = slice_run(run, 1)
     >>> one.lrs, one.loss.shape
@@ -208,7 +208,7 @@ class Comparison:
       seeds ``0 .. seeds-1``: the one program selection reads.
     reruns: per optimizer, the runs at its selected rate on fresh seeds
       (``seeds .. 2 seeds - 1``), which ran in the grid's program after the
-      selection (:func:`~optax_survey.harness.training.run_tuned`) and were not
+      selection (:func:`~optax_survey.harness.runs.run_tuned`) and were not
       looked at by it; empty for the one-shot budget.  On a deterministic task
       they would repeat the grid's runs and are skipped.
     entries: one :class:`Entry` per optimizer and budget.

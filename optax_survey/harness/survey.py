@@ -28,7 +28,7 @@ import jax
 import numpy as np
 import optax
 
-from optax_survey.harness import preflight, registry, training
+from optax_survey.harness import preflight, registry, runs
 from optax_survey.harness.analysis import claims, diagnostics
 from optax_survey.harness.analysis.ranking import aggregate
 from optax_survey.harness.errors import BadInputError
@@ -36,8 +36,8 @@ from optax_survey.harness.protocol import compare
 from optax_survey.harness.render import figures
 from optax_survey.harness.render.page import rerender
 from optax_survey.harness.results import Comparison, entries_csv, entries_of, write_json
+from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task, get_task, task_names
-from optax_survey.harness.training import RunResult
 
 __all__ = ["PRESETS", "Preset", "check_preset", "required_tasks", "run_survey"]
 
@@ -108,18 +108,19 @@ def required_tasks(preset: str) -> list[str]:
 def run_figures(out: str, task: Task,
                 seeds: int) -> tuple[list[tuple[str, str]], dict[str, RunResult]]:
   """Survey Figures 1 and 2 on ``task`` (the quadratic): their runs and files."""
-  runs = {
-      "sgd": training.run_optimizer(task, "sgd", steps=FIGURE_STEPS, seeds=seeds, lrs=[0.45]),
-      "sgdm": training.run_optimizer(task, "sgdm", steps=FIGURE_STEPS, seeds=seeds, lrs=[0.05]),
-      "lookahead": training.run_optimizer(task, "lookahead", steps=FIGURE_STEPS, seeds=seeds,
-                                          lrs=[0.6]),
-      "adam": training.run_optimizer(task, "adam", steps=FIGURE_STEPS, seeds=seeds, lrs=[0.6]),
+  figure_runs = {
+      "sgd": runs.run_optimizer(task, "sgd", steps=FIGURE_STEPS, seeds=seeds, lrs=[0.45]),
+      "sgdm": runs.run_optimizer(task, "sgdm", steps=FIGURE_STEPS, seeds=seeds, lrs=[0.05]),
+      "lookahead": runs.run_optimizer(task, "lookahead", steps=FIGURE_STEPS, seeds=seeds,
+                                      lrs=[0.6]),
+      "adam": runs.run_optimizer(task, "adam", steps=FIGURE_STEPS, seeds=seeds, lrs=[0.6]),
   }
-  path1 = figures.figure1(task, runs["sgd"], runs["sgdm"],
+  path1 = figures.figure1(task, figure_runs["sgd"], figure_runs["sgdm"],
                           os.path.join(out, "figure1_sgd_vs_sgdm.png"), FIGURE_STEPS)
-  path2 = figures.figure2(task, runs["lookahead"], runs["adam"],
+  path2 = figures.figure2(task, figure_runs["lookahead"], figure_runs["adam"],
                           os.path.join(out, "figure2_lookahead.png"), FIGURE_STEPS)
-  return [("Figure 1", os.path.basename(path1)), ("Figure 2", os.path.basename(path2))], runs
+  return ([("Figure 1", os.path.basename(path1)), ("Figure 2", os.path.basename(path2))],
+          figure_runs)
 
 
 def reddi_figure(out: str, comparisons: Mapping[str, Comparison]) -> str | None:

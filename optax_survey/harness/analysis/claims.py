@@ -18,7 +18,7 @@ import numpy as np
 from optax_survey.harness.analysis import stats
 from optax_survey.harness.render import report
 from optax_survey.harness.results import Comparison
-from optax_survey.harness.training import RunResult
+from optax_survey.harness.runs import RunResult
 
 __all__ = ["Check", "all_claims", "claim"]
 

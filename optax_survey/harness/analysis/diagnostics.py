@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from optax_survey.harness import registry, training
+from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task
-from optax_survey.harness.training import RunResult
 
 __all__ = ["BoundActivity", "bound_activity", "comparison_notes", "final_step_size_spread",
            "find_first_moment", "same_run"]
@@ -187,7 +187,7 @@ def same_run(a: RunResult, b: RunResult, i: int) -> bool:
 
   Example:
     >>> import numpy as np
-    >>> from optax_survey.harness.training import RunResult
+    >>> from optax_survey.harness.runs import RunResult
     >>> def run(name, loss):  # one rate, one seed, len(loss) steps, evaluated at the end
     ...   loss = np.asarray(loss, np.float32).reshape(1, 1, -1)
     ...   return RunResult(task="t", optimizer=name, lrs=[0.1], seeds=1, steps=loss.shape[-1],

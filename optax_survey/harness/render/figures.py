@@ -2,7 +2,7 @@
 grid (one panel per optimizer), 2-D trajectories and the gallery of them, performance
 profiles, and the survey's own figures (Figures 1 and 2, Reddi et al.'s runs).
 
-Each function takes runs (:class:`~optax_survey.harness.training.RunResult`) or
+Each function takes runs (:class:`~optax_survey.harness.runs.RunResult`) or
 summaries, never trains, writes one file and returns its path.
 
 Every figure uses matplotlib's constrained layout (no clipped titles) and keeps
@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from optax_survey.harness import registry
+from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task
-from optax_survey.harness.training import RunResult
 
 __all__ = ["DPI", "color", "figure1", "figure2", "fmt_value", "gallery", "grid_curves",
            "learning_curves", "performance_profiles", "reddi", "trajectories"]
@@ -99,7 +99,7 @@ def learning_curves(task: Task, results: list[RunResult], path: str, title: str 
     >>> import os, tempfile
     >>> import numpy as np
     >>> from optax_survey.harness.tasks import get_task
-    >>> from optax_survey.harness.training import RunResult
+    >>> from optax_survey.harness.runs import RunResult
     >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
     ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
     ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
@@ -193,7 +193,7 @@ def trajectories(task: Task, results: list[RunResult], path: str, title: str | N
     >>> import os, tempfile
     >>> import numpy as np
     >>> from optax_survey.harness.tasks import get_task
-    >>> from optax_survey.harness.training import RunResult
+    >>> from optax_survey.harness.runs import RunResult
     >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
     ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
     ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
@@ -253,7 +253,7 @@ def grid_curves(task: Task, results: list[RunResult], path: str,
     >>> import os, tempfile
     >>> import numpy as np
     >>> from optax_survey.harness.tasks import get_task
-    >>> from optax_survey.harness.training import RunResult
+    >>> from optax_survey.harness.runs import RunResult
     >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
     ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
     ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
@@ -320,7 +320,7 @@ def gallery(task: Task, results: list[RunResult], path: str, title: str | None =
     >>> import os, tempfile
     >>> import numpy as np
     >>> from optax_survey.harness.tasks import get_task
-    >>> from optax_survey.harness.training import RunResult
+    >>> from optax_survey.harness.runs import RunResult
     >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
     ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
     ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
@@ -436,7 +436,7 @@ def figure1(task: Task, sgd: RunResult, sgdm: RunResult, path: str, steps: int) 
     >>> import os, tempfile
     >>> import numpy as np
     >>> from optax_survey.harness.tasks import get_task
-    >>> from optax_survey.harness.training import RunResult
+    >>> from optax_survey.harness.runs import RunResult
     >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
     ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
     ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
@@ -473,7 +473,7 @@ def figure2(task: Task, lookahead: RunResult, adam: RunResult, path: str, steps:
     >>> import os, tempfile
     >>> import numpy as np
     >>> from optax_survey.harness.tasks import get_task
-    >>> from optax_survey.harness.training import RunResult
+    >>> from optax_survey.harness.runs import RunResult
     >>> def run(name, lrs=(0.1,), slow=False):  # 2 seeds, 20 steps: x_t = 0.9^t x_0
     ...   path = 0.9 ** np.arange(21.0)[:, None] * np.array([-9.0, 1.5])  # [steps + 1, 2]
     ...   path = np.broadcast_to(path, (len(lrs), 2, 21, 2)).astype(np.float32)
@@ -526,7 +526,7 @@ def reddi(settings: Sequence[tuple[Task, Mapping[str, RunResult]]], path: str) -
     >>> import os, tempfile
     >>> import numpy as np
     >>> from optax_survey.harness.tasks import get_task
-    >>> from optax_survey.harness.training import RunResult
+    >>> from optax_survey.harness.runs import RunResult
     >>> def run(name, x_end):  # one seed, 50 steps, x_t moving linearly from 1 to x_end
     ...   x = np.linspace(1.0, x_end, 51, dtype=np.float32).reshape(1, 1, 51, 1)
     ...   return RunResult(task="reddi", optimizer=name, lrs=[0.5], seeds=1, steps=50,
