@@ -1,5 +1,5 @@
-"""preflight.py and errors.py: one check per kind of input, one family of one-line errors
-naming the argument, and what is missing said before any work."""
+"""preflight.py: one check per kind of input, each error naming its argument, and what
+is missing said before any work."""
 
 import sys
 
@@ -68,9 +68,3 @@ def test_an_unusable_output_folder_is_found_before_any_work(tmp_path):
     assert info.value.argument == "out" and isinstance(info.value, OSError)
   made = tmp_path / "a" / "b"
   assert preflight.check_output_dir(str(made)) == str(made) and made.is_dir()
-
-
-def test_errors_of_the_users_code_keep_their_first_line():
-  assert errors.one_line(ValueError("first\nsecond")) == "first"
-  assert errors.one_line(ValueError("")) == "(no message)"
-  assert errors.TaskError("x").argument == "task"
