@@ -15,32 +15,33 @@ import optax
 
 import optax_survey as osv
 from optax_survey import primitives as P
+from optax_survey._primitives import helpers as H
 from optax_survey.flow import FRICTION, LEARNING_RATE, as_flow, direction, record, require, with_full_eta
 
 
 def diffgrad_friction():
   def init_fn(params):
-    return P.FrictionState(prev_grad=P._full_like(params, 0.0))
+    return P.FrictionState(prev_grad=H._full_like(params, 0.0))
 
   def update_fn(updates, state, params=None):
     del params
     flow = as_flow(updates)
     mu = jax.tree.map(
-        lambda p, g, m: P._abs_sig(p - g) * m, state.prev_grad, flow.grad, direction(flow)
+        lambda p, g, m: H._abs_sig(p - g) * m, state.prev_grad, flow.grad, direction(flow)
     )
     new = record(flow, "diffgrad_friction", add=[FRICTION], mu=mu)
-    return new, P.FrictionState(prev_grad=P._store(flow.grad, state.prev_grad))
+    return new, P.FrictionState(prev_grad=H._store(flow.grad, state.prev_grad))
 
   return optax.GradientTransformation(init_fn, update_fn)
 
 
 def adadb_friction(b3=0.5, lam=0.5):
   def init_fn(params):
-    return P.AdaDBFrictionState(*(P._full_like(params, 0.0) for _ in range(3)))
+    return P.AdaDBFrictionState(*(H._full_like(params, 0.0) for _ in range(3)))
 
   def xi_fn(g, g1, g2, g3):
     delta = b3 * (g1 - g) + b3**2 * (g2 - g1) + b3**3 * (g3 - g2)
-    sig = P._abs_sig(delta)
+    sig = H._abs_sig(delta)
     opposite = jnp.real(jnp.sign(g) * jnp.conj(jnp.sign(g1))) < 0
     return jnp.where(opposite, sig, 1 + lam * sig)
 
@@ -50,7 +51,7 @@ def adadb_friction(b3=0.5, lam=0.5):
     xi = jax.tree.map(xi_fn, flow.grad, state.prev_grad, state.prev_grad_2, state.prev_grad_3)
     mu = jax.tree.map(lambda x, m: x * m, xi, direction(flow))
     new_state = P.AdaDBFrictionState(
-        P._store(flow.grad, state.prev_grad), state.prev_grad, state.prev_grad_2)
+        H._store(flow.grad, state.prev_grad), state.prev_grad, state.prev_grad_2)
     return record(flow, "adadb_friction", add=[FRICTION], mu=mu), new_state
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -58,17 +59,17 @@ def adadb_friction(b3=0.5, lam=0.5):
 
 def momental_bound(b3=0.999):
   def init_fn(params):
-    return P.MomentalBoundState(eta_ema=P._full_like(params, 0.0, real=True))
+    return P.MomentalBoundState(eta_ema=H._full_like(params, 0.0, real=True))
 
   def update_fn(updates, state, params=None):
     del params
     flow = as_flow(updates)
     require(flow, "momental_bound", LEARNING_RATE, "put apply_learning_rate() before it")
     flow = with_full_eta(flow)
-    ema = jax.tree.map(P._ema(b3), P._widen(state.eta_ema, flow.eta), flow.eta)
+    ema = jax.tree.map(H._ema(b3), H._widen(state.eta_ema, flow.eta), flow.eta)
     eta = jax.tree.map(jnp.minimum, flow.eta, ema)
     return record(flow, "momental_bound", eta=eta), P.MomentalBoundState(
-        eta_ema=P._store(ema, state.eta_ema))
+        eta_ema=H._store(ema, state.eta_ema))
 
   return optax.GradientTransformation(init_fn, update_fn)
 

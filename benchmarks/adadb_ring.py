@@ -43,6 +43,7 @@ import common  # noqa: E402
 import train_step  # noqa: E402
 import optax_survey as osv  # noqa: E402
 from optax_survey import primitives as P  # noqa: E402
+from optax_survey._primitives.friction import _after  # noqa: E402
 from optax_survey.aliases import ADADB_B3, ADADB_LAM  # noqa: E402
 from optax_survey.flow import FRICTION, as_flow, direction, record  # noqa: E402
 
@@ -79,7 +80,7 @@ def ring_stacked_friction(b3=ADADB_B3, lam=ADADB_LAM):
     mu = jax.tree.map(lambda x, m: x * m, xi, direction(flow))
     new_state = jax.tree.map(
         lambda h, g, x: jax.lax.dynamic_update_index_in_dim(
-            h, P._after(g, x).astype(h.dtype), t % 3, 0), state, flow.grad, xi)
+            h, _after(g, x).astype(h.dtype), t % 3, 0), state, flow.grad, xi)
     return record(flow, "adadb_friction", add=[FRICTION], mu=mu), new_state
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -97,7 +98,7 @@ def ring_slots_friction(b3=ADADB_B3, lam=ADADB_LAM):
     def run(g, m, slots):
       xi = xi_fn(g, slots[(k + 2) % 3], slots[(k + 1) % 3], slots[k])
       new = list(slots)
-      new[k] = P._after(g, xi)
+      new[k] = _after(g, xi)
       return xi * m, tuple(new)
     return run
 

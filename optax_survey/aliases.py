@@ -82,9 +82,25 @@ def sgd(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.sgd(0.1)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)   # -α g
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.1  0.2]
 
-    tx = optax_survey.sgd(0.1)
+  References:
+    Robbins & Monro, `A Stochastic Approximation Method
+    <https://doi.org/10.1214/aoms/1177729586>`__, The Annals of Mathematical
+    Statistics 22(3), 1951.
+
+    Reference code: `torch.optim.SGD
+    <https://pytorch.org/docs/stable/generated/torch.optim.SGD.html>`__.
   """
   return _chain(
       P.add_l2_penalty(weight_decay, mask), P.count_steps(),
@@ -117,9 +133,27 @@ def sgdm(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.sgdm(0.1, momentum=0.9)
+    >>> state = tx.init(params)
+    >>> for _ in range(2):   # b_1 = g, then b_2 = 0.9 g + g
+    ...   updates, state = tx.update(grads, state, params)
+    ...   print(np.round(np.asarray(updates), 4))
+    [-0.1  0.2]
+    [-0.19  0.38]
 
-    tx = optax_survey.sgdm(0.01, momentum=0.9)
+  References:
+    Polyak, `Some methods of speeding up the convergence of iteration methods
+    <https://doi.org/10.1016/0041-5553(64)90137-5>`__, USSR Computational
+    Mathematics and Mathematical Physics, 1964.
+
+    Reference code: `torch.optim.SGD
+    <https://pytorch.org/docs/stable/generated/torch.optim.SGD.html>`__ with ``momentum=0.9``.
   """
   return _chain(
       P.add_l2_penalty(weight_decay, mask), P.count_steps(),
@@ -155,9 +189,27 @@ def nag(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.nag(0.1, momentum=0.9)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)   # -α (g + μ b_1), b_1 = g
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.19  0.38]
 
-    tx = optax_survey.nag(0.01, momentum=0.9)
+  References:
+    Nesterov, Soviet Mathematics Doklady 27, 1983 (the look-ahead gradient).
+
+    Sutskever, Martens, Dahl & Hinton, `On the importance of initialization and
+    momentum in deep learning <https://proceedings.mlr.press/v28/sutskever13.html>`__,
+    ICML 2013 (the re-parametrised form computed here).
+
+    Reference code: `torch.optim.SGD
+    <https://pytorch.org/docs/stable/generated/torch.optim.SGD.html>`__ with ``nesterov=True``.
   """
   return _chain(
       P.add_l2_penalty(weight_decay, mask), P.count_steps(),
@@ -199,9 +251,27 @@ def adagrad(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.adagrad(0.1)
+    >>> state = tx.init(params)
+    >>> for _ in range(2):   # G_1 = g², G_2 = 2 g²: the step shrinks by sqrt(2)
+    ...   updates, state = tx.update(grads, state, params)
+    ...   print(np.round(np.asarray(updates), 4))
+    [-0.1  0.1]
+    [-0.0707  0.0707]
 
-    tx = optax_survey.adagrad(0.1)
+  References:
+    Duchi, Hazan & Singer, `Adaptive Subgradient Methods for Online Learning
+    and Stochastic Optimization <https://jmlr.org/papers/v12/duchi11a.html>`__,
+    JMLR 12, 2011.
+
+    Reference code: `torch.optim.Adagrad
+    <https://pytorch.org/docs/stable/generated/torch.optim.Adagrad.html>`__.
   """
   return _chain(
       P.add_l2_penalty(weight_decay, mask), P.count_steps(),
@@ -244,9 +314,24 @@ def adadelta(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.adadelta(1.0)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)   # the first step: sqrt(ε/((1-ρ) g²)) g
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.0032  0.0032]
 
-    tx = optax_survey.adadelta(1.0, rho=0.9)
+  References:
+    Zeiler, `ADADELTA: An Adaptive Learning Rate Method
+    <https://arxiv.org/abs/1212.5701>`__, 2012.
+
+    Reference code: `torch.optim.Adadelta
+    <https://pytorch.org/docs/stable/generated/torch.optim.Adadelta.html>`__.
   """
   rho = check.check_decay("rho", rho)  # before ema_second_moment, which calls it b2
   return _chain(
@@ -295,9 +380,28 @@ def rmsprop(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.rmsprop(0.01)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)   # -λ g / sqrt((1 - 0.99) g²)
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.1  0.1]
 
-    tx = optax_survey.rmsprop(1e-3, momentum=0.9, centered=True)
+  References:
+    Tieleman & Hinton, `Lecture 6.5: RMSProp
+    <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>`__,
+    COURSERA: Neural Networks for Machine Learning, 2012.
+
+    Graves, `Generating Sequences With Recurrent Neural Networks
+    <https://arxiv.org/abs/1308.0850>`__, 2013 (centred, eq. 38).
+
+    Reference code: `torch.optim.RMSprop
+    <https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html>`__.
   """
   decay = check.check_decay("decay", decay)  # ema_second_moment would call it b2
   check.check_moment_dtype("mu_dtype", mu_dtype)  # even where no stage stores one
@@ -353,9 +457,28 @@ def adam(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.adam(1e-3)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)   # the first step is -α sign(g)
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.001  0.001]
 
-    tx = optax_survey.adam(1e-3)
+  References:
+    Kingma & Ba, `Adam: A Method for Stochastic Optimization
+    <https://arxiv.org/abs/1412.6980>`__, ICLR 2015.
+
+    Dozat, `Incorporating Nesterov Momentum into Adam
+    <https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ>`__, ICLR 2016
+    workshop (``nesterov=True``).
+
+    Reference code: `torch.optim.Adam
+    <https://pytorch.org/docs/stable/generated/torch.optim.Adam.html>`__.
   """
   return _chain(
       P.add_l2_penalty(weight_decay, mask), P.count_steps(),
@@ -402,9 +525,24 @@ def adamw(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.adamw(1e-3, weight_decay=0.1)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)   # -α (sign(g) + λ θ)
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.0011  0.0008]
 
-    tx = optax_survey.adamw(1e-3, weight_decay=1e-2)
+  References:
+    Loshchilov & Hutter, `Decoupled Weight Decay Regularization
+    <https://arxiv.org/abs/1711.05101>`__, ICLR 2019.
+
+    Reference code: `torch.optim.AdamW
+    <https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html>`__.
   """
   return _chain(
       P.count_steps(),
@@ -452,9 +590,28 @@ def amsgrad(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.amsgrad(1e-3)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.001  0.001]
+    >>> nu_max = optax.tree_utils.tree_get(state, "nu_max")   # the max of the raw v
+    >>> print(np.round(np.asarray(nu_max), 4))
+    [0.001 0.004]
 
-    tx = optax_survey.amsgrad(1e-3)
+  References:
+    Reddi, Kale & Kumar, `On the Convergence of Adam and Beyond
+    <https://openreview.net/forum?id=ryQu7f-RZ>`__, ICLR 2018.
+
+    Reference code: `torch.optim.Adam
+    <https://pytorch.org/docs/stable/generated/torch.optim.Adam.html>`__ with ``amsgrad=True``.
   """
   return _chain(
       P.add_l2_penalty(weight_decay, mask), P.count_steps(),
@@ -502,9 +659,26 @@ def yogi(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.yogi(1e-2)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.01  0.01]
 
-    tx = optax_survey.yogi(1e-2)
+  References:
+    Zaheer et al., `Adaptive Methods for Nonconvex Optimization
+    <https://papers.nips.cc/paper/8186-adaptive-methods-for-nonconvex-optimization>`__,
+    NeurIPS 2018.
+
+    Reference code: ``torch_optimizer.Yogi``
+    (`jettify/pytorch-optimizer <https://github.com/jettify/pytorch-optimizer>`__)
+    and ``optax.yogi``.
   """
   return _chain(
       P.add_l2_penalty(weight_decay, mask), P.count_steps(),
@@ -559,9 +733,28 @@ def adabelief(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.adabelief(1e-3)   # rectified: SGD on m̂ while ρ_t < 5
+    >>> updates, _ = tx.update(grads, tx.init(params), params)
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.001  0.002]
+    >>> tx = osv.adabelief(1e-3, rectify=False)   # the paper's rule: 1/0.9 of α sign(g)
+    >>> updates, _ = tx.update(grads, tx.init(params), params)
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.0011  0.0011]
 
-    tx = optax_survey.adabelief(1e-3, rectify=False)
+  References:
+    Zhuang et al., `AdaBelief Optimizer: Adapting Stepsizes by the Belief in
+    Observed Gradients <https://arxiv.org/abs/2010.07468>`__, NeurIPS 2020.
+
+    Reference code: `juntang-zhuang/Adabelief-Optimizer
+    <https://github.com/juntang-zhuang/Adabelief-Optimizer>`__
+    (``adabelief-pytorch==0.2.1``).
   """
   step_size: tuple[optax.GradientTransformation, ...]
   if rectify:
@@ -618,9 +811,24 @@ def diffgrad(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.diffgrad(1e-3)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)   # -α AbsSig(g) sign(g) (g_0 = 0)
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.0007  0.0009]
 
-    tx = optax_survey.diffgrad(1e-3)
+  References:
+    Dubey et al., `diffGrad: An Optimization Method for Convolutional Neural
+    Networks <https://arxiv.org/abs/1909.11015>`__, IEEE TNNLS, 2020.
+
+    Reference code: `shivram1987/diffGrad <https://github.com/shivram1987/diffGrad>`__
+    (``diffGrad_v2.py``) = ``torch_optimizer.DiffGrad``.
   """
   return _chain(
       P.add_l2_penalty(weight_decay, mask), P.count_steps(),
@@ -687,9 +895,25 @@ def adadb(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.adadb(1e-3)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)
+    >>> print(np.round(np.asarray(updates), 4))   # ξ = 1 + λ AbsSig(Δg) (g_0 = 0)
+    [-0.0013  0.0014]
 
-    tx = optax_survey.adadb(1e-3)
+  References:
+    Khan, Jawad & Khan, `Adadb: Adaptive Diff-Batch Optimization Technique for
+    Gradient Descent <https://doi.org/10.1109/ACCESS.2021.3096976>`__, IEEE
+    Access 9, 2021.
+
+    No reference code is published: the survey's Algorithm 11 is the
+    specification.
   """
   return _chain(
       P.add_l2_penalty(weight_decay, mask), P.count_steps(),
@@ -750,9 +974,24 @@ def adabound(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.adabound(1e-3, final_lr=0.1)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)   # inside the bounds at t = 1
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.001  0.001]
 
-    tx = optax_survey.adabound(1e-3, final_lr=0.1)
+  References:
+    Luo et al., `Adaptive Gradient Methods with Dynamic Bound of Learning Rate
+    <https://arxiv.org/abs/1902.09843>`__, ICLR 2019.
+
+    Reference code: `Luolc/AdaBound <https://github.com/Luolc/AdaBound>`__
+    (``adabound`` on PyPI).
   """
   return _chain(
       P.add_l2_penalty(weight_decay, mask), P.count_steps(),
@@ -806,9 +1045,24 @@ def amsbound(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.amsbound(1e-3, final_lr=0.1)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)
+    >>> print(np.round(np.asarray(updates), 4))
+    [-0.001  0.001]
 
-    tx = optax_survey.amsbound(1e-3, final_lr=0.1)
+  References:
+    Luo et al., `Adaptive Gradient Methods with Dynamic Bound of Learning Rate
+    <https://arxiv.org/abs/1902.09843>`__, ICLR 2019.
+
+    Reference code: `Luolc/AdaBound <https://github.com/Luolc/AdaBound>`__
+    (``adabound.AdaBound(amsbound=True)``).
   """
   return adabound(
       learning_rate, b1=b1, b2=b2, final_lr=final_lr, gamma=gamma, eps=eps,
@@ -855,9 +1109,24 @@ def adamod(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.adamod(1e-3)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state, params)
+    >>> print(np.round(np.asarray(updates / 1e-3), 4))   # s_1 = (1 - β3) η_1: 1/1000 of Adam's
+    [-0.001  0.001]
 
-    tx = optax_survey.adamod(1e-3, b3=0.999)
+  References:
+    Ding et al., `An Adaptive and Momental Bound Method for Stochastic Learning
+    <https://arxiv.org/abs/1910.12249>`__, 2019.
+
+    Reference code: `lancopku/AdaMod <https://github.com/lancopku/AdaMod>`__
+    (``adamod`` on PyPI).
   """
   return _chain(
       P.count_steps(),
@@ -916,9 +1185,28 @@ def radam(
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
 
-  Example::
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax_survey as osv
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.radam(1e-3)
+    >>> state = tx.init(params)
+    >>> moved = []
+    >>> for _ in range(6):   # no update while ρ_t < 5: the first five steps
+    ...   updates, state = tx.update(grads, state, params)
+    ...   moved.append(bool(jnp.any(updates != 0)))
+    >>> moved
+    [False, False, False, False, False, True]
 
-    tx = optax_survey.radam(1e-3)
+  References:
+    Liu et al., `On the Variance of the Adaptive Learning Rate and Beyond
+    <https://arxiv.org/abs/1908.03265>`__, ICLR 2020.
+
+    Reference code: `LiyuanLucasLiu/RAdam <https://github.com/LiyuanLucasLiu/RAdam>`__;
+    `torch.optim.RAdam
+    <https://pytorch.org/docs/stable/generated/torch.optim.RAdam.html>`__ is it with
+    ``degenerated_to_sgd=True``.
   """
   decay_rate = learning_rate
   if not degenerated_to_sgd and not check.is_python_zero(weight_decay):

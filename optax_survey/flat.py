@@ -99,20 +99,29 @@ def flatten_params(
   Raises:
     TypeError: for a ``params`` with no array leaves, non-float leaves or mixed dtypes.
 
-  Example::
-
-    flat, unravel = flatten_params(params)
-    loss = flat_loss(loss_fn, unravel)   # loss(flat, x, y) = loss_fn(unravel(flat), x, y)
-    tx = osv.adam(1e-3)
-    state = tx.init(flat)
-
-    @jax.jit
-    def train_step(flat, state, x, y):
-      value, grads = jax.value_and_grad(loss)(flat, x, y)
-      updates, state = tx.update(grads, state, flat)
-      return optax.apply_updates(flat, updates), state, value
-
-    params = unravel(flat)                # the tree, to evaluate or save
+  Example:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax
+    >>> import optax_survey as osv
+    >>> params = {"b": jnp.zeros(2, jnp.float32), "w": jnp.ones((2, 2), jnp.float32)}
+    >>> flat, unravel = osv.flatten_params(params)
+    >>> print(flat)
+    [0. 0. 1. 1. 1. 1.]
+    >>> def loss_fn(params, x):
+    ...   return jnp.sum((x @ params["w"] + params["b"]) ** 2)
+    >>> loss = osv.flat_loss(loss_fn, unravel)   # loss(flat, x) = loss_fn(unravel(flat), x)
+    >>> tx = osv.adam(1e-3)
+    >>> state = tx.init(flat)
+    >>> @jax.jit
+    ... def train_step(flat, state, x):
+    ...   value, grads = jax.value_and_grad(loss)(flat, x)
+    ...   updates, state = tx.update(grads, state, flat)
+    ...   return optax.apply_updates(flat, updates), state, value
+    >>> flat, state, value = train_step(flat, state, jnp.ones((3, 2), jnp.float32))
+    >>> print(np.round(np.asarray(unravel(flat)["b"]), 4))   # the tree, to evaluate or save
+    [-0.001 -0.001]
   """
   _float_dtype("params", params)
   return ravel_pytree(params)
@@ -133,10 +142,17 @@ def flat_loss(
   Returns:
     The loss as a function of the flat vector (then the other arguments).
 
-  Example::
-
-    flat, unravel = flatten_params(params)
-    grads = jax.grad(flat_loss(loss_fn, unravel))(flat, x, y)  # 1-D, like flat
+  Example:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax_survey as osv
+    >>> params = {"b": jnp.zeros(2, jnp.float32), "w": jnp.ones((2, 2), jnp.float32)}
+    >>> flat, unravel = osv.flatten_params(params)
+    >>> def loss_fn(params, x):
+    ...   return jnp.sum((x @ params["w"] + params["b"]) ** 2)
+    >>> grads = jax.grad(osv.flat_loss(loss_fn, unravel))(flat, jnp.ones((3, 2), jnp.float32))
+    >>> print(grads)   # 1-D, like flat: the raveled tree gradient
+    [12. 12. 12. 12. 12. 12.]
   """
   if not callable(loss_fn):
     raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}.")
@@ -174,11 +190,16 @@ def flat_mask(mask: Any, params: chex.ArrayTree) -> jax.Array:
   Returns:
     A 1-D vector of 0s and 1s in the dtype and order of the flat parameters.
 
-  Example::
-
-    decay = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)   # no decay on biases
-    tree_tx = osv.adamw(1e-3, weight_decay=1e-4, mask=decay)
-    flat_tx = osv.adamw(1e-3, weight_decay=1e-4 * flat_mask(decay, params))
+  Example:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax_survey as osv
+    >>> params = {"b": jnp.zeros(2, jnp.float32), "w": jnp.ones((2, 2), jnp.float32)}
+    >>> decay = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)   # no decay on biases
+    >>> print(osv.flat_mask(decay, params))
+    [0. 0. 1. 1. 1. 1.]
+    >>> tree_tx = osv.adamw(1e-3, weight_decay=1e-4, mask=decay)
+    >>> flat_tx = osv.adamw(1e-3, weight_decay=1e-4 * osv.flat_mask(decay, params))
   """
   dtype = _float_dtype("params", params)
   if callable(mask):

@@ -125,6 +125,19 @@ class Flow(metaclass=_FlowType):
     facts: frozenset of the facts the stages so far recorded (the constants
       ``FIRST_MOMENT``, ``NU_USED``, ... of this module).
     stages: the names of the stages so far, in order.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax
+    >>> import optax_survey as osv
+    >>> tx = optax.chain(osv.count_steps(), osv.ema_first_moment(0.9))   # no descend()
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> flow, _ = tx.update(g, tx.init(g))
+    >>> flow
+    Flow(after count_steps -> ema_first_moment; set: grad, mu, count)
+    >>> print(np.round(np.asarray(flow.mu), 4), sorted(flow.facts))
+    [ 0.1 -0.2] ['first_moment']
   """
 
   grad: Any
@@ -178,6 +191,16 @@ def as_flow(updates: Any) -> Flow:
 
   Returns:
     A ``Flow``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import as_flow
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> flow = as_flow(g)
+    >>> flow
+    Flow(after no stage; set: grad)
+    >>> as_flow(flow) is flow
+    True
   """
   if isinstance(updates, Flow):
     return updates
@@ -197,6 +220,16 @@ def record(flow: Flow, stage: str, *, add: Iterable[str] = (),
 
   Returns:
     The new ``Flow``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import FIRST_MOMENT, as_flow, record
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> flow = record(as_flow(g), "my_stage", add=[FIRST_MOMENT], mu=0.1 * g)
+    >>> flow
+    Flow(after my_stage; set: grad, mu)
+    >>> sorted(flow.facts)
+    ['first_moment']
   """
   facts = (flow.facts - frozenset(remove)) | frozenset(add)
   return flow._replace(facts=facts, stages=flow.stages + (stage,), **fields)
@@ -215,6 +248,15 @@ def require(flow: Flow, stage: str, what: str, hint: str) -> None:
     stage: the name of the stage that checks (named in the message).
     what: a field name (``"nu"``) or a fact (``NU_USED``).
     hint: what to put where, e.g. ``"put ema_second_moment() before it"``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import as_flow, require
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> require(as_flow(g), "my_stage", "nu", "put a second-moment stage first")
+    Traceback (most recent call last):
+    ...
+    ValueError: my_stage needs a second moment `nu` in the flow: put a second-moment stage first.
   """
   present = (
       getattr(flow, what) is not None if what in _FIELDS else what in flow.facts
@@ -228,6 +270,16 @@ def refuse(flow: Flow, stage: str, fact: str, message: str) -> None:
 
   The message reads ``"{stage} cannot come after {the stages so far}:
   {message}."``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import as_flow, record, refuse
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> flow = record(as_flow(g), "my_stage", mu=0.1 * g)
+    >>> refuse(flow, "other_stage", "mu", "put it first")
+    Traceback (most recent call last):
+    ...
+    ValueError: other_stage cannot come after my_stage: put it first.
   """
   present = (
       getattr(flow, fact) is not None if fact in _FIELDS else fact in flow.facts
@@ -259,6 +311,16 @@ def step_number(flow: Flow, stage: str) -> jax.Array:
 
   Raises:
     ValueError: if no :func:`~optax_survey.count_steps` stage came before.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax_survey as osv
+    >>> from optax_survey.flow import step_number
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.count_steps()
+    >>> flow, state = tx.update(g, tx.init(g))
+    >>> print(step_number(flow, "my_stage"))
+    1
   """
   require(
       flow, stage, "count",
@@ -271,19 +333,49 @@ def step_number(flow: Flow, stage: str) -> jax.Array:
 
 
 def second_moment(flow: Flow) -> Any:
-  """The second moment ``nu / nu_divisor`` (``nu`` itself without a divisor)."""
+  """The second moment ``nu / nu_divisor`` (``nu`` itself without a divisor).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import Flow, second_moment
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> flow = Flow(grad=g, nu=g**2, nu_divisor=0.5)   # nu_divisor: 1 - β2^t
+    >>> print(second_moment(flow))
+    [2. 8.]
+  """
   if flow.nu_divisor is None or flow.nu is None:
     return flow.nu
   return jax.tree.map(lambda v: v / scalar_like(flow.nu_divisor, v), flow.nu)
 
 
 def direction(flow: Flow) -> Any:
-  """The current numerator ``m`` (the raw gradient until a stage sets one)."""
+  """The current numerator ``m`` (the raw gradient until a stage sets one).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import Flow, direction
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> print(direction(Flow(grad=g)))   # the gradient until a stage sets mu
+    [ 1. -2.]
+    >>> print(direction(Flow(grad=g, mu=0.5 * g)))
+    [ 0.5 -1. ]
+  """
   return flow.grad if flow.mu is None else flow.mu
 
 
 def full_eta(flow: Flow) -> Any:
-  """The whole per-element step size ``s η`` (``None`` when both are 1)."""
+  """The whole per-element step size ``s η`` (``None`` when both are 1).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import Flow, full_eta
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> eta = jnp.array([1.0, 0.5], dtype=jnp.float32)
+    >>> print(full_eta(Flow(grad=g, eta=eta, scale=0.1)))
+    [0.1  0.05]
+    >>> print(full_eta(Flow(grad=g)))   # η = s = 1
+    None
+  """
   if flow.scale is None:
     return flow.eta
   if flow.eta is None:
@@ -292,7 +384,16 @@ def full_eta(flow: Flow) -> Any:
 
 
 def with_full_eta(flow: Flow) -> Flow:
-  """The same flow with the scalar factor folded into ``eta`` (``scale=None``)."""
+  """The same flow with the scalar factor folded into ``eta`` (``scale=None``).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import Flow, with_full_eta
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> flow = with_full_eta(Flow(grad=g, scale=0.1))
+    >>> print(flow.eta, flow.scale)   # a scalar η per leaf, no scale left
+    0.1 None
+  """
   unscaled, scale = flow.eta_of_nu, flow.scale
   recompute = unscaled
   if unscaled is not None and scale is not None:
@@ -302,7 +403,16 @@ def with_full_eta(flow: Flow) -> Flow:
 
 
 def step(flow: Flow) -> Any:
-  """The current step ``s η ⊙ m``, i.e. the update up to its sign and the decay."""
+  """The current step ``s η ⊙ m``, i.e. the update up to its sign and the decay.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import Flow, step
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> eta = jnp.array([1.0, 0.5], dtype=jnp.float32)
+    >>> print(step(Flow(grad=g, eta=eta, scale=0.1)))   # s η ⊙ g
+    [ 0.1 -0.1]
+  """
   eta = full_eta(flow)
   if eta is None:
     return direction(flow)
@@ -313,6 +423,15 @@ def scale_eta(flow: Flow, factor: Any) -> Flow:
   """Multiplies the per-element step size η by ``factor``, shaped like the grads.
 
   ``eta`` then no longer is a known function of ``nu``: ``eta_of_nu`` is dropped.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import Flow, scale_eta
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> eta = jnp.array([1.0, 0.5], dtype=jnp.float32)
+    >>> flow = scale_eta(Flow(grad=g, eta=eta), jnp.array([2.0, 2.0], dtype=jnp.float32))
+    >>> print(flow.eta)
+    [2. 1.]
   """
   if flow.eta is None:
     return flow._replace(eta=factor, eta_of_nu=None)
@@ -322,7 +441,14 @@ def scale_eta(flow: Flow, factor: Any) -> Flow:
 
 
 def real_dtype(leaf: Any) -> jnp.dtype:
-  """The real counterpart of ``leaf``'s dtype: float32 for complex64, else its own."""
+  """The real counterpart of ``leaf``'s dtype: float32 for complex64, else its own.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import real_dtype
+    >>> print(real_dtype(jnp.ones(2, jnp.complex64)), real_dtype(jnp.ones(2, jnp.bfloat16)))
+    float32 bfloat16
+  """
   dtype = jnp.result_type(leaf)
   if jnp.issubdtype(dtype, jnp.complexfloating):
     return jnp.finfo(dtype).dtype
@@ -337,6 +463,14 @@ def scalar_like(scalar: Any, leaf: Any) -> jax.Array:
   they are Python floats, they are rounded once to the parameters' precision
   and do not promote float32 parameters to float64.  Complex leaves get a
   real scalar (float32 for complex64).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import scalar_like
+    >>> print(scalar_like(0.5, jnp.ones(2, jnp.bfloat16)).dtype)   # at least float32
+    float32
+    >>> print(scalar_like(0.5, jnp.ones(2, jnp.complex64)).dtype)   # real
+    float32
   """
   scalar = jnp.asarray(scalar)
   if jnp.iscomplexobj(scalar):  # e.g. a hyperparameter injected as complex64
@@ -349,6 +483,14 @@ def scale_eta_by_scalar(flow: Flow, scalar: Any) -> Flow:
 
   The scalar joins ``flow.scale``: scalars are multiplied together, and the
   product multiplies each element once, in :func:`step`.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import Flow, scale_eta_by_scalar
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> flow = scale_eta_by_scalar(scale_eta_by_scalar(Flow(grad=g), 0.1), 0.5)
+    >>> print(flow.eta, round(float(flow.scale), 4))   # η untouched, s = 0.1 · 0.5
+    None 0.05
   """
   if flow.scale is None:
     return flow._replace(scale=scalar)

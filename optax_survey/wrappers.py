@@ -38,6 +38,15 @@ class LookaheadState(NamedTuple):
     slow_momentum: with ``pullback_momentum="pullback"``, the first moments
       at the last synchronisation (a tuple, one per first-moment state of the
       inner optimizer); otherwise ``None``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax_survey as osv
+    >>> state = osv.lookahead(osv.sgd(0.1)).init(jnp.array([1.0, 2.0], dtype=jnp.float32))
+    >>> isinstance(state, osv.LookaheadState)
+    True
+    >>> print(state.slow_params, state.steps_since_sync)
+    [1. 2.] 0
   """
 
   inner_state: Any
@@ -121,13 +130,23 @@ def lookahead(
       ``pullback_momentum``; at ``init``, a pullback with no first moment in
       the inner state.
 
-  Example::
-
-    tx = lookahead(adam(1e-3), sync_period=5, slow_step_size=0.8)
-    state = tx.init(params)
-    updates, state = tx.update(grads, state, params)
-    params = optax.apply_updates(params, updates)
-    eval_params = lookahead_slow_params(state)
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax
+    >>> import optax_survey as osv
+    >>> tx = osv.lookahead(osv.sgd(0.1), sync_period=2, slow_step_size=0.5)
+    >>> params = jnp.array([1.0, 2.0], dtype=jnp.float32)
+    >>> grads = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> state = tx.init(params)
+    >>> for _ in range(2):   # step 2 syncs: φ = φ + 0.5 (θ_2 - φ), and θ restarts at φ
+    ...   updates, state = tx.update(grads, state, params)
+    ...   params = optax.apply_updates(params, updates)
+    ...   print(np.round(np.asarray(params), 4))
+    [0.9 2.2]
+    [0.9 2.2]
+    >>> print(np.round(np.asarray(osv.lookahead_slow_params(state)), 4))   # evaluate on φ
+    [0.9 2.2]
   """
   check.check_transformation("inner", inner, "lookahead(optax_survey.adam(1e-3))")
   check.check_int_at_least("sync_period", sync_period, 1)
@@ -221,10 +240,14 @@ def lookahead_slow_params(state: Any) -> chex.ArrayTree:
   Raises:
     ValueError: no or several :class:`LookaheadState` in ``state``.
 
-  Example::
-
-    tx = optax.chain(optax.clip_by_global_norm(1.0), lookahead(adam(1e-3)))
-    eval_params = lookahead_slow_params(state)   # evaluate on φ
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optax_survey as osv
+    >>> tx = optax.chain(optax.clip_by_global_norm(1.0), osv.lookahead(osv.adam(1e-3)))
+    >>> state = tx.init(jnp.array([1.0, 2.0], dtype=jnp.float32))
+    >>> print(osv.lookahead_slow_params(state))   # φ starts at θ_0
+    [1. 2.]
   """
   found = []
 

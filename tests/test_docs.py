@@ -1,7 +1,10 @@
 """The Sphinx site builds with warnings as errors and documents every public name."""
 
+import doctest
+import importlib
 import inspect
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -9,7 +12,7 @@ import sys
 import pytest
 
 import optax_survey as osv
-from optax_survey import aliases, flow, primitives, wrappers
+from optax_survey import _primitives, aliases, flat, flow, primitives, wrappers
 
 DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
 
@@ -45,12 +48,31 @@ def test_public_functions_document_rule_reference_args_returns_example(name):
     for param in signature.parameters:
       assert re.search(rf"^\s+{param}:", doc, re.M), (name, param)
   assert "\nReturns:\n" in doc, name
-  assert "Example::" in doc, name
+  assert re.search(r"^Example:\n\s+>>> ", doc, re.M), name  # a doctest (run below)
   assert signature.return_annotation is not inspect.Signature.empty, name
   if name not in ACCESSORS:
     assert ".. math::" in doc, name  # the update rule
   if name not in OWN_HELPERS:
     assert "Reference" in doc or "reference" in doc, name
+
+
+CORE_MODULES = [aliases, primitives, wrappers, flow, flat, *(
+    importlib.import_module(f"{_primitives.__name__}.{m.name}")
+    for m in pkgutil.iter_modules(_primitives.__path__))]
+
+
+@pytest.mark.parametrize("module", CORE_MODULES, ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+  """The ``Example:`` sections of the core modules, as ``python -m pytest
+  --doctest-modules`` runs them (here with the suite's jax_enable_x64 on; they
+  print the same with it off)."""
+  result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
+  assert result.failed == 0, module.__name__  # (doctest printed what differs)
+  for name in getattr(module, "__all__", ()):  # every public function and class it defines
+    obj = getattr(module, name)
+    if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module.__name__:
+      assert re.search(r"^Example:\n\s+>>> ", inspect.getdoc(obj) or "", re.M), name
+  assert result.attempted > 0 or not hasattr(module, "__all__"), module.__name__
 
 
 def test_all_lists_the_public_names():

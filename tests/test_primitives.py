@@ -108,6 +108,35 @@ def test_init_state_type(tx, cls):
       assert leaf.shape == PARAMS.shape
 
 
+def test_primitives_re_exports_the_section_modules():
+  """``optax_survey.primitives`` is the public face of ``optax_survey/_primitives/`` (one
+  module per section): every public name of a section once, the same object through the
+  section, ``primitives`` and ``optax_survey``; a section imports the shared helpers, never
+  another section; a state pickles back to the same classes."""
+  import ast
+  import importlib
+  import pickle
+  import pkgutil
+
+  from optax_survey import _primitives
+
+  sections = [importlib.import_module(f"{_primitives.__name__}.{m.name}")
+              for m in pkgutil.iter_modules(_primitives.__path__)]
+  names = [n for s in sections for n in getattr(s, "__all__", ())]
+  assert sorted(names) == sorted(P.__all__) and len(set(names)) == len(names)
+  for s in sections:
+    for name in getattr(s, "__all__", ()):
+      assert getattr(P, name) is getattr(s, name) is getattr(optax_survey, name), name
+    tree = ast.parse(open(s.__file__, encoding="utf-8").read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert {m for m in imported if m and m.startswith(_primitives.__name__)} <= {
+        f"{_primitives.__name__}.helpers"}, s.__name__
+  state = optax_survey.adadb(1e-3).init(PARAMS)
+  back = pickle.loads(pickle.dumps(state))
+  assert jax.tree.structure(back) == jax.tree.structure(state)
+  assert isinstance(back[2], P.FirstMomentState) and isinstance(back[4], P.AdaDBFrictionState)
+
+
 # --------------------------------------------------------------- moments
 
 
