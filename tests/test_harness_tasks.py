@@ -133,3 +133,33 @@ def test_data_tasks_have_disjoint_train_validation_and_test_splits(name):
     return
   rows = [{r.tobytes() for r in part} for part in (x, x_val, x_test)]
   assert not rows[0] & rows[1] and not rows[0] & rows[2] and not rows[1] & rows[2]
+
+
+def _stateful(**fields):
+  from optax_survey.harness import Task
+
+  base = dict(name="bn", init_params=lambda key, seed: jnp.zeros(2),
+              init_state=lambda key, seed: {"mean": jnp.zeros(2)},
+              loss=lambda w, batch, s: (jnp.sum(w ** 2), {"mean": s["mean"] + 1.0}),
+              evaluate=lambda w, s: {"loss": jnp.sum(w ** 2)}, metric="loss", mode="min",
+              held_out=False)
+  base.update(fields)
+  return Task(**base)
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"loss": lambda w, b, s: jnp.sum(w ** 2)}, "must return (loss, new_state), got"),
+    ({"loss": lambda w, b, s: (jnp.sum(w ** 2), {"mean": jnp.zeros(3)})},
+     "new_state of init_state's structure, shapes and dtypes"),
+    ({"loss": lambda w, b, s: (jnp.sum(w ** 2), s["mean"])},
+     "new_state of init_state's structure"),
+    ({"evaluate": lambda w: {"loss": jnp.sum(w)}}, "tracing evaluate(params, state) failed"),
+    ({"loss": lambda w, b: jnp.sum(w ** 2)}, "tracing init_params, init_state, sample_batch"),
+])
+def test_a_malformed_stateful_task_is_refused_before_training(fields, words):
+  from optax_survey.harness.tasks import check_task
+
+  with pytest.raises(errors.TaskError) as info:
+    check_task(_stateful(**fields))
+  assert words in str(info.value) and "\n" not in str(info.value)
+  assert check_task(_stateful()).stateful

@@ -123,7 +123,9 @@ def _program_parts(task: Task, name: str, steps: int, track_path: bool):
 
   def measure(carry):
     params = osv.lookahead_slow_params(carry.opt_state) if is_lookahead else carry.params
-    return task.evaluate(params), (validate(params) if validate is not None else {})
+    state = carry.model_state
+    return (task.metrics("test", params, state),
+            task.metrics("validation", params, state) if validate is not None else {})
 
   def record(step: Step) -> dict:
     out = {

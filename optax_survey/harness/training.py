@@ -22,7 +22,7 @@ from optax_survey.harness import registry
 from optax_survey.harness.tasks import Task
 
 __all__ = ["Carry", "Record", "Step", "flatten", "init_carry", "initial_params",
-           "make_optimizer", "replay", "seed_keys", "train", "train_step"]
+           "initial_state", "make_optimizer", "replay", "seed_keys", "train", "train_step"]
 
 
 def flatten(tree) -> jax.Array:
@@ -47,6 +47,36 @@ def seed_keys(seed) -> tuple[jax.Array, jax.Array]:
   key = jax.random.fold_in(jax.random.PRNGKey(0), seed)
   k_init, k_data = jax.random.split(key)
   return k_init, k_data
+
+
+def _float32(tree: Any) -> Any:
+  """``tree`` with its floating leaves in float32 (integer leaves kept)."""
+  return jax.tree.map(
+      lambda x: jnp.asarray(x, jnp.float32) if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+      else jnp.asarray(x), tree)
+
+
+def initial_state(task: Task, seed) -> Any:
+  """The model state a run of seed ``seed`` starts from (``task.init_state`` with the
+  parameters' key, floating leaves in float32), or None for a task without state.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.harness import Task
+    >>> task = Task(name="counter", init_params=lambda key, seed: jnp.zeros(1),
+    ...             init_state=lambda key, seed: {"mean": jnp.zeros(2), "n": jnp.int32(0)},
+    ...             loss=lambda w, b, s: (jnp.sum(w ** 2), s),
+    ...             evaluate=lambda w, s: {"loss": jnp.sum(w ** 2)}, metric="loss",
+    ...             mode="min", held_out=False)
+    >>> state = initial_state(task, 0)
+    >>> state["mean"].dtype, state["n"].dtype
+    (dtype('float32'), dtype('int32'))
+  """
+  if not task.stateful:
+    return None
+  assert task.init_state is not None
+  k_init, _ = seed_keys(seed)
+  return _float32(task.init_state(k_init, seed))
 
 
 def initial_params(task: Task, seed) -> Any:
@@ -88,6 +118,7 @@ class Carry(NamedTuple):
   opt_state: Any
   key: jax.Array  # the data key, split once per step
   t: jax.Array  # int32: the number of steps taken
+  model_state: Any = None  # the model's non-trainable state (Task.init_state), or None
 
 
 class Step(NamedTuple):
@@ -99,6 +130,7 @@ class Step(NamedTuple):
   updates: Any  # the optimizer's updates
   new_params: Any  # after the step (projected onto the task's feasible set)
   opt_state: Any  # after the step
+  model_state: Any = None  # the model's state after the step (stateful tasks), or None
 
 
 Record = Callable[[Step], Any]
@@ -116,7 +148,8 @@ def init_carry(task: Task, tx: optax.GradientTransformation, seed) -> Carry:
   """
   _, k_data = seed_keys(seed)
   params = initial_params(task, seed)
-  return Carry(params, tx.init(params), k_data, jnp.zeros((), jnp.int32))
+  return Carry(params, tx.init(params), k_data, jnp.zeros((), jnp.int32),
+               initial_state(task, seed))
 
 
 def train_step(task: Task, tx: optax.GradientTransformation, carry: Carry,
@@ -144,10 +177,17 @@ def train_step(task: Task, tx: optax.GradientTransformation, carry: Carry,
     >>> round(float(loss), 4), [round(float(p), 4) for p in carry.params], int(carry.t)
     (8.55, [-8.91, 0.9], 1)
   """
-  params, opt_state, key, t = carry
+  params, opt_state, key, t, model_state = carry
   key, sub = jax.random.split(key)
   batch = task.sample_batch(sub, t) if task.sample_batch is not None else None
-  loss, grads = jax.value_and_grad(task.loss)(params, batch)
+  if task.stateful:
+    (loss, new_model_state), grads = jax.value_and_grad(task.loss, has_aux=True)(
+        params, batch, model_state)
+    new_model_state = jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype),
+                                   new_model_state, model_state)
+  else:
+    loss, grads = jax.value_and_grad(task.loss)(params, batch)
+    new_model_state = model_state
   updates, new_state = tx.update(grads, opt_state, params)
   new_params = optax.apply_updates(params, updates)
   if task.project is not None:
@@ -159,8 +199,10 @@ def train_step(task: Task, tx: optax.GradientTransformation, carry: Carry,
       return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
 
     new_params, new_state = keep(new_params, params), keep(new_state, opt_state)
-  out = record(Step(t, params, loss, updates, new_params, new_state)) if record else None
-  return Carry(new_params, new_state, key, t + 1), out
+    new_model_state = keep(new_model_state, model_state)
+  step = Step(t, params, loss, updates, new_params, new_state, new_model_state)
+  out = record(step) if record else None
+  return Carry(new_params, new_state, key, t + 1, new_model_state), out
 
 
 def train(task: Task, tx: optax.GradientTransformation, carry: Carry, length: int,

@@ -35,17 +35,37 @@ class Task:
   functions, the online problems) has ``held_out=False``: its metric is the
   training objective itself and the tuned value is reported as such.
 
+  Model state (BatchNorm's running statistics, any non-trainable variable):
+  give ``init_state(key, seed)``, and the task's functions take the state too:
+  ``loss(params, batch, state) -> (loss, new_state)``, ``evaluate(params,
+  state)`` and ``validate(params, state)``.  The harness carries one state per
+  run beside its parameters (vmapped over rates and seeds with them), threads it
+  through every step and evaluates with the state the run has reached; the
+  optimizer never sees it.  Flax NNX: ``graphdef, params, state =
+  nnx.split(model, nnx.Param, nnx.BatchStat)``; Flax Linen:
+  ``model.apply(..., mutable=["batch_stats"])``; Haiku:
+  ``hk.transform_with_state`` (``examples/flax_nnx_cnn.py`` and
+  ``examples/stateful_models.py``).
+
+  Dropout and other randomness in the model: ``sample_batch(key, t)`` gets a
+  key of its own at every step of every run; put it (or a key split from it)
+  into the batch and draw the dropout mask from it inside ``loss``.  Evaluation
+  is deterministic (``evaluate`` gets no key: run the model in eval mode).
+
   Attributes:
     name: short name (``optax-survey compare --task NAME``).
     init_params: ``init_params(key, seed)``: the initial parameters (a pytree of
       float arrays); ``key`` is a JAX PRNG key that differs per seed.
-    loss: ``loss(params, batch)``: the scalar training loss (a 0-d array).
-    evaluate: ``evaluate(params)``: a dict of scalar metrics on the **test**
-      split (or, without held-out data, of the objective); it contains ``metric``.
+    loss: ``loss(params, batch)``: the scalar training loss (a 0-d array); with
+      ``init_state``, ``loss(params, batch, state) -> (loss, new_state)``.
+    evaluate: ``evaluate(params)`` (with ``init_state``: ``evaluate(params,
+      state)``): a dict of scalar metrics on the **test** split (or, without
+      held-out data, of the objective); it contains ``metric``.
     metric: the key of ``evaluate``'s (and ``validate``'s) dict that ranks optimizers.
     mode: ``"min"`` or ``"max"``: whether a lower or a higher ``metric`` is better.
-    validate: ``validate(params)``: the same metrics on the **validation**
-      split; required when ``held_out`` is True.
+    validate: ``validate(params)`` (with ``init_state``: ``validate(params,
+      state)``): the same metrics on the **validation** split; required when
+      ``held_out`` is True.
     held_out: whether the task has held-out data (validation and test splits).
     description: one line for tables and pages.
     target: the ``metric`` value whose first crossing is reported (steps to
@@ -66,6 +86,9 @@ class Task:
     deterministic: the seeds change nothing (no random initialisation, data or
       noise): every seed gives the same run, so the spread over seeds is 0.
     extra: anything the task's figures or pages need.
+    init_state: ``init_state(key, seed)``: the model's initial non-trainable
+      state (a pytree; the same ``key`` as ``init_params``), or None for a
+      model without one.
 
   Example: minimise ``(w - 3)^2`` (no data, so no held-out splits):
 
@@ -85,11 +108,11 @@ class Task:
 
   name: str
   init_params: Callable[[Any, Any], Any]
-  loss: Callable[[Any, Any], Any]
-  evaluate: Callable[[Any], dict]
+  loss: Callable[..., Any]
+  evaluate: Callable[..., dict]
   metric: str
   mode: str
-  validate: Callable[[Any], dict] | None = None
+  validate: Callable[..., dict] | None = None
   held_out: bool = True
   description: str = ""
   target: float = math.nan
@@ -104,6 +127,27 @@ class Task:
   kind: str = "nn"
   deterministic: bool = False
   extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+  init_state: Callable[[Any, Any], Any] | None = None
+
+  @property
+  def stateful(self) -> bool:
+    """Whether the model has non-trainable state (``init_state`` is given)."""
+    return self.init_state is not None
+
+  def loss_and_state(self, params: Any, batch: Any, state: Any = None) -> tuple[Any, Any]:
+    """``(loss, new_state)``: ``loss(params, batch, state)`` for a stateful task,
+    ``(loss(params, batch), state)`` for one without state."""
+    if self.stateful:
+      return self.loss(params, batch, state)
+    return self.loss(params, batch), state
+
+  def metrics(self, split: str, params: Any, state: Any = None) -> dict:
+    """The metrics of ``split`` ("test": ``evaluate``; "validation": ``validate``) at
+    ``params`` (and ``state``, for a stateful task)."""
+    fn = self.evaluate if split == "test" else self.validate
+    if fn is None:
+      raise ValueError(f"task {self.name!r} has no {split} split")
+    return fn(params, state) if self.stateful else fn(params)
 
   def lr_for(self, optimizer: str) -> float:
     """The centre of ``optimizer``'s learning-rate grid on this task."""
@@ -176,7 +220,7 @@ def check_task(task: Any, *, tuned: bool = True) -> Task:
   """
   if not isinstance(task, Task):
     raise BadTypeError(f"task must be an optax_survey.harness.Task or a task name, got "
-                    f"{type(task).__name__}")
+                       f"{type(task).__name__}")
   name = task.name or "<unnamed>"
   if task.mode not in ("min", "max"):
     raise TaskError(f"task {name!r}: mode must be 'min' or 'max', got {task.mode!r}")
@@ -184,43 +228,76 @@ def check_task(task: Any, *, tuned: bool = True) -> Task:
     value = getattr(task, field)
     if not isinstance(value, int) or value < 1:
       raise TaskError(f"task {name!r}: {field} must be a positive integer, got {value!r}")
-  for field in ("init_params", "loss", "evaluate"):
+  for field in ("init_params", "loss", "evaluate") + (("init_state",) if task.stateful else ()):
     if not callable(getattr(task, field)):
       raise BadTypeError(f"task {name!r}: {field} must be a function, got "
-                      f"{type(getattr(task, field)).__name__}")
+                         f"{type(getattr(task, field)).__name__}")
   if task.held_out and task.validate is None and tuned:
     raise TaskError(
         f"task {name!r} has held-out data but no validation split: give "
         "Task(validate=...) (the tuned budget selects the learning rate on it, never on the "
         "test split), or budget='one-shot', or held_out=False for a pure optimisation problem")
   key = jax.random.PRNGKey(0)
+  args = "params, batch, state" if task.stateful else "params, batch"
   try:
     params = jax.eval_shape(lambda k: task.init_params(k, 0), key)
+    init_state = task.init_state
+    state = jax.eval_shape(lambda k: init_state(k, 0), key) if init_state is not None else None
     sampler = task.sample_batch
     batch = jax.eval_shape(lambda k: sampler(k, 0), key) if sampler is not None else None
-    loss = jax.eval_shape(task.loss, params, batch)
+    out = jax.eval_shape(lambda p, b, s: _loss_output(task, p, b, s), params, batch, state)
+  except TaskError:
+    raise
   except Exception as error:  # the user's code: say what failed, in one line
-    raise TaskError(f"task {name!r}: tracing init_params, sample_batch and loss failed: "
-                    f"{type(error).__name__}: {one_line(error)}") from None
+    raise TaskError(f"task {name!r}: tracing init_params, {'init_state, ' * task.stateful}"
+                    f"sample_batch and loss failed: {type(error).__name__}: "
+                    f"{one_line(error)}") from None
+  loss, new_state = out
   if _scalar_shape(loss) != ():
-    raise TaskError(f"task {name!r}: loss(params, batch) must return a scalar, got shape "
-                    f"{_scalar_shape(loss)} (take the mean over the batch)")
+    raise TaskError(f"task {name!r}: loss({args}) must return a scalar"
+                    f"{' loss' if task.stateful else ''}, got shape {_scalar_shape(loss)} "
+                    "(take the mean over the batch)")
+  if task.stateful and _layout(new_state) != _layout(state):
+    raise TaskError(f"task {name!r}: loss(params, batch, state) must return (loss, new_state) "
+                    "with new_state of init_state's structure, shapes and dtypes; got "
+                    f"{_layout(new_state)}, init_state gives {_layout(state)}")
   splits = [("evaluate", task.evaluate)]
   if task.validate is not None:
     splits.append(("validate", task.validate))
+  where = "(params, state)" if task.stateful else "(params)"
   for field, fn in splits:
     try:
-      out = jax.eval_shape(fn, params)
+      out = jax.eval_shape(lambda p, s, fn=fn: fn(p, s) if task.stateful else fn(p),
+                           params, state)
     except Exception as error:
-      raise TaskError(f"task {name!r}: tracing {field}(params) failed: "
+      raise TaskError(f"task {name!r}: tracing {field}{where} failed: "
                       f"{type(error).__name__}: {one_line(error)}") from None
     if not isinstance(out, dict):
-      raise BadTypeError(f"task {name!r}: {field}(params) must return a dict of metrics, got "
-                      f"{type(out).__name__}")
+      raise BadTypeError(f"task {name!r}: {field}{where} must return a dict of metrics, got "
+                         f"{type(out).__name__}")
     if task.metric not in out:
-      raise TaskError(f"task {name!r}: {field}(params) does not return the metric "
+      raise TaskError(f"task {name!r}: {field}{where} does not return the metric "
                       f"{task.metric!r}; it returns {sorted(out)}")
     if _scalar_shape(out[task.metric]) != ():
-      raise TaskError(f"task {name!r}: {field}(params)[{task.metric!r}] must be a scalar, got "
+      raise TaskError(f"task {name!r}: {field}{where}[{task.metric!r}] must be a scalar, got "
                       f"shape {_scalar_shape(out[task.metric])}")
   return task
+
+
+def _loss_output(task: Task, params: Any, batch: Any, state: Any) -> tuple[Any, Any]:
+  """``task.loss_and_state``, checking that a stateful loss returns a pair."""
+  out = task.loss_and_state(params, batch, state)
+  if task.stateful and not (isinstance(out, tuple) and len(out) == 2):
+    raise TaskError(f"task {task.name or '<unnamed>'!r}: with init_state, loss(params, batch, "
+                    f"state) must return (loss, new_state), got {type(out).__name__}")
+  return out
+
+
+def _layout(tree: Any) -> Any:
+  """The structure, shapes and dtypes of ``tree`` (float dtypes as "float": the harness
+  keeps the state in float32)."""
+  def leaf(x):
+    kind = "float" if jax.numpy.issubdtype(x.dtype, jax.numpy.floating) else str(x.dtype)
+    return (tuple(x.shape), kind)
+
+  return jax.tree.structure(tree), jax.tree.leaves(jax.tree.map(leaf, tree))
