@@ -91,3 +91,12 @@ def test_library_compare_checks_its_input_and_output_before_training(tmp_path):
     compare(task, ["adam", "nope"], steps=10**9, progress=False)
   with pytest.raises(errors.BadInputError, match="unknown task 'nope'"):
     compare("nope", ["adam"], progress=False)
+
+
+def test_a_loss_that_is_nan_before_any_step_stops_the_call_naming_loss():
+  # a bug in the user's loss (log of a parameter that starts at 0), not an optimizer's
+  # failure: one line, before the sweep (a step count no test could finish)
+  task = make_task(steps=FOREVER, loss=lambda p, batch: jnp.mean(jnp.log(p["b"]) * batch[1]))
+  with pytest.raises(TaskError, match=r"loss is (nan|-inf|inf) at the initial parameters") as info:
+    compare(task, ["adam"], progress=False)
+  assert "not an optimizer's failure" in str(info.value) and "\n" not in str(info.value)

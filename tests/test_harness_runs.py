@@ -3,10 +3,11 @@ program (grid, selection on the device, rerun on fresh seeds) against NumPy's se
 and separate programs."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from blobs import make_task
 
-from optax_survey.harness import runs
+from optax_survey.harness import Task, runs
 from optax_survey.harness.analysis import stats
 from optax_survey.harness.tasks import get_task
 
@@ -55,3 +56,55 @@ def test_the_chunks_cover_every_step_with_at_most_the_evaluations_asked_for():
     for points in (1, 3, 10, 50):
       chunk, n = runs.schedule_chunks(steps, points)
       assert chunk * n >= steps > chunk * (n - 1) and n <= points
+
+
+def stiff_least_squares(**fields):
+  """A least-squares classifier on inputs of scale 100: plain SGD at a rate far above
+  2/L overflows to inf and NaN within a few steps, while its accuracy, an argmax of
+  the NaN outputs, stays a finite number (every point gets the class of x @ w <= 0)."""
+  rng = np.random.default_rng(0)
+  x = (100.0 * rng.normal(size=(64, 3))).astype(np.float32)
+  y = np.where(x[:, 0] > 0, 1.0, -1.0).astype(np.float32)
+
+  def acc(w):
+    return {"acc": jnp.mean(jnp.where(x @ w > 0, 1.0, -1.0) == y)}
+
+  base = dict(name="stiff", init_params=lambda key, seed: 0.01 * jax.random.normal(key, (3,)),
+              loss=lambda w, batch: 0.5 * jnp.mean((x @ w - y) ** 2), evaluate=acc,
+              validate=acc, metric="acc", mode="max", steps=40, eval_points=4, seeds=3)
+  base.update(fields)
+  return Task(**base), x, y
+
+
+def test_a_run_whose_parameters_turned_nan_is_diverged_whatever_its_metric_says():
+  task, x, y = stiff_least_squares()
+  run = runs.run_optimizer(task, "sgd", lrs=[1e-5, 10.0])
+  # the oracle: NumPy's SGD at rate 10 overflows (float32, as the harness trains)
+  w = np.full(3, 0.01, np.float32)
+  with np.errstate(all="ignore"):
+    for _ in range(40):
+      w = w - np.float32(10.0) * (x.T @ (x @ w - y) / len(y)).astype(np.float32)
+  assert not np.isfinite(w).all()
+  assert np.isfinite(np.mean(np.where(x @ np.nan_to_num(w) > 0, 1.0, -1.0) == y))
+  assert np.isnan(run.metrics["acc"][1, :, -1]).all()  # never a number
+  assert np.isnan(run.val_metrics["acc"][1, :, -1]).all()
+  assert np.isfinite(run.metrics["acc"][0]).all()  # the small rate is a result
+  assert np.isfinite(run.metrics["acc"][1, :, 0]).all()  # before training it was one
+
+
+def test_a_diverged_rate_is_never_selected_tied_or_shown_as_a_number():
+  from optax_survey.harness import compare
+
+  task, _, _ = stiff_least_squares()
+  result = compare(task, ["sgd", "adam"], lr_grid=[1e-5, 10.0], progress=False)
+  sgd = result.entry("sgd", "tuned")
+  assert sgd.lr == 1e-5 and sgd.diverged == 0
+  rows = {r["lr"]: r for r in result.rows if r["optimizer"] == "sgd"}
+  assert rows[10.0]["diverged"] == 3 and not rows[10.0]["selected"]
+  assert "diverged (2 of 2 seeds)" in compare(  # sgd's default 1e-3 > 2/L here too
+      task, ["sgd"], budget="one-shot", seeds=2, progress=False).table()
+  every_rate_diverges = compare(stiff_least_squares(steps=20)[0], ["sgd"],
+                                lr_grid=[10.0, 100.0], progress=False)
+  tuned = every_rate_diverges.entry("sgd", "tuned")
+  assert tuned.diverged == 3 and not tuned.tied_best
+  assert "diverged (3 of 3 seeds)" in every_rate_diverges.table()

@@ -6,8 +6,9 @@ behind ``optax-survey compare``.
     print(result.table())                  # mean [95% CI] over seeds, ranks with ties
     result.to_csv("out/results.csv"); result.plot("out/curves.png")
 
-The pipeline, one small function a stage: :func:`check_task_spec` and the checks of
-:mod:`~optax_survey.harness.preflight` (all input, before any work);
+The pipeline, one small function a stage: :func:`check_task_spec`,
+:func:`check_initial_loss` and the checks of :mod:`~optax_survey.harness.preflight`
+(all input, before any work);
 :func:`learning_rates` (each optimizer's grid); :func:`train_budget` (one
 compiled program per optimizer: :mod:`~optax_survey.harness.runs`);
 :func:`budget_entries` (the reported numbers as
@@ -41,20 +42,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import jax
 import numpy as np
 
-from optax_survey.harness import preflight, registry, runs
+from optax_survey.harness import preflight, registry, runs, training
 from optax_survey.harness.analysis import diagnostics, stats
 from optax_survey.harness.analysis.ranking import rank_entries
-from optax_survey.harness.errors import BadTypeError
+from optax_survey.harness.errors import BadTypeError, TaskError
 from optax_survey.harness.progress import make_progress
 from optax_survey.harness.results import Comparison, Entry, write_files
 from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task, check_task, check_task_name, load_task
 
-__all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_task_spec", "compare",
-           "comparison_notes", "default_grid", "edge_notes", "grid_rows", "learning_rates",
-           "make_entry", "selection_scores", "train_budget"]
+__all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_initial_loss", "check_task_spec",
+           "compare", "comparison_notes", "default_grid", "edge_notes", "grid_rows",
+           "learning_rates", "make_entry", "selection_scores", "train_budget"]
 
 DEFAULT_OPTIMIZERS = ("sgdm", "adam", "amsgrad", "adabound", "radam", "lookahead")
 GRID_POINTS = 7
@@ -110,6 +112,32 @@ def check_task_spec(task: Task | str) -> None:
                        f"{type(task).__name__}", argument="task")
   if ":" not in task:
     check_task_name(task)
+
+
+def check_initial_loss(task: Task) -> None:
+  """Raises a ``TaskError`` naming ``loss`` if the training loss is not finite before any
+  optimizer step (seed 0's initial parameters, its first batch): that is a bug in the
+  task's loss or data, not an optimizer's failure, and no run of the sweep would mean
+  anything.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> task = Task(name="log0", init_params=lambda key, seed: jnp.zeros(2),
+    ...             loss=lambda w, batch: jnp.sum(jnp.log(w)), held_out=False,
+    ...             evaluate=lambda w: {"loss": jnp.sum(w)}, metric="loss", mode="min")
+    >>> check_initial_loss(task)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optax_survey.harness.errors.TaskError: task 'log0': loss is -inf at the initial ...
+  """
+  params, state = training.initial_params(task, 0), training.initial_state(task, 0)
+  _, sub = jax.random.split(training.seed_keys(0)[1])  # the first step's batch key
+  batch = task.sample_batch(sub, 0) if task.sample_batch is not None else None
+  loss = float(jax.jit(lambda p, b, s: task.loss_and_state(p, b, s)[0])(params, batch, state))
+  if not math.isfinite(loss):
+    raise TaskError(f"task {task.name or '<unnamed>'!r}: loss is {loss} at the initial "
+                    "parameters of seed 0 on its first batch, before any optimizer step: a "
+                    "bug in loss (or in init_params or the data), not an optimizer's failure")
 
 
 def learning_rates(task: Task, name: str, budget: str,
@@ -371,6 +399,7 @@ def compare(
   if out is not None:
     preflight.check_output_dir(out)
   task = check_task(load_task(task) if isinstance(task, str) else task, tuned=budget == "tuned")
+  check_initial_loss(task)
   n_seeds = task.seeds if n_seeds is None else n_seeds
   n_steps = task.steps if n_steps is None else n_steps
 

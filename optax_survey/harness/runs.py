@@ -35,7 +35,8 @@ from optax_survey.harness.training import (
     train,
 )
 
-__all__ = ["RunResult", "compiler_options", "run_optimizer", "run_tuned", "schedule_chunks"]
+__all__ = ["RunResult", "all_finite", "compiler_options", "run_optimizer", "run_tuned",
+           "schedule_chunks", "unless_diverged"]
 
 
 @dataclasses.dataclass
@@ -114,6 +115,32 @@ def schedule_chunks(steps: int, eval_points: int) -> tuple[int, int]:
   return chunk, math.ceil(steps / chunk)
 
 
+def all_finite(tree: Any) -> jax.Array:
+  """Whether every element of every leaf of ``tree`` is finite (one reduction a leaf).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> bool(all_finite({"w": jnp.ones(3), "b": jnp.zeros(())}))
+    True
+    >>> bool(all_finite({"w": jnp.array([1.0, jnp.nan])}))
+    False
+  """
+  return jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def unless_diverged(metrics: Any, ok: jax.Array) -> Any:
+  """``metrics``, or NaN in every one of them where the run has diverged (``ok`` False):
+  a diverged run is never a result, whatever its metric still computes (an argmax of
+  NaN logits is class 0, a finite accuracy).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> unless_diverged({"acc": jnp.float32(0.1)}, jnp.bool_(False))["acc"]
+    Array(nan, dtype=float32)
+  """
+  return jax.tree.map(lambda m: jnp.where(ok, m, jnp.nan), metrics)
+
+
 def _program_parts(task: Task, name: str, steps: int, track_path: bool):
   """``run_all(lr, seed)``, one run's whole training as a traceable function, and its
   chunk schedule: ``run_all`` returns (first evaluation, per-step records, evaluations)."""
@@ -143,13 +170,17 @@ def _program_parts(task: Task, name: str, steps: int, track_path: bool):
   def run_all(lr, seed):
     tx = make_optimizer(task, name, lr)
     carry = init_carry(task, tx, seed)
-    first = measure(carry)
+    ok = all_finite(carry.params)
+    first = unless_diverged(measure(carry), ok)
 
-    def run_chunk(carry, _):
+    def run_chunk(state, _):
+      carry, ok = state
       carry, records = train(task, tx, carry, chunk, record, steps=steps)
-      return carry, (records, measure(carry))
+      # diverged: a non-finite training loss in the chunk or parameter at its end, ever
+      ok = ok & all_finite(carry.params) & jnp.all(jnp.isfinite(records["loss"]))
+      return (carry, ok), (records, unless_diverged(measure(carry), ok))
 
-    _, (records, evals) = jax.lax.scan(run_chunk, carry, None, length=n_chunks)
+    _, (records, evals) = jax.lax.scan(run_chunk, (carry, ok), None, length=n_chunks)
     return first, records, evals
 
   return run_all, chunk, n_chunks

@@ -27,6 +27,8 @@ def _cell(e: Entry, deterministic: bool, alone: bool) -> str:
   text = report.fmt_interval(iv, deterministic=deterministic)
   if deterministic:
     text = report.fmt(iv.mean)
+  if e.diverged:
+    text = report.entry_cell(e)
   if e.tied_best:
     text = f"**{text}**" if alone else f"{text} ≈best"
   return text

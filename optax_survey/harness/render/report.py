@@ -18,7 +18,7 @@ from optax_survey.harness.tasks import Task
 if TYPE_CHECKING:
   from optax_survey.harness.results import Entry
 
-__all__ = ["entry_table", "fmt", "fmt_interval", "header", "summary"]
+__all__ = ["entry_cell", "entry_table", "fmt", "fmt_interval", "header", "summary"]
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -113,7 +113,7 @@ def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, determinist
   alone = sum(bool(e.tied_best) for e in entries) == 1
   body = []
   for e in order:
-    cell = fmt_interval(e.ci, deterministic=deterministic)
+    cell = entry_cell(e, deterministic=deterministic)
     mark = ""
     if e.tied_best:
       mark = "best" if alone else "tied best"
@@ -130,6 +130,27 @@ def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, determinist
     return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
   return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
+def entry_cell(entry: Entry, *, deterministic: bool = False) -> str:
+  """An entry's number as a table shows it: ``mean [lo, hi]``, or ``diverged (k of n
+  seeds)`` when a seed's run diverged (a non-finite loss, parameter or metric: the
+  entry is no result, whatever the other seeds give).
+
+  Example:
+    >>> import math
+    >>> from optax_survey.harness.analysis.stats import Interval
+    >>> from optax_survey.harness.results import Entry
+    >>> e = Entry(task="t", optimizer="sgd", budget="one-shot", lr=10.0, seeds=5,
+    ...           first_seed=0, steps=100, metric="acc", mode="max", split="test",
+    ...           values=(math.nan,) * 2 + (0.5,) * 3, ci=Interval(math.nan, math.nan,
+    ...           math.nan), diverged=2, selected_on="published default")
+    >>> entry_cell(e)
+    'diverged (2 of 5 seeds)'
+  """
+  if entry.diverged:
+    return f"diverged ({entry.diverged} of {entry.seeds} seeds)"
+  return fmt_interval(entry.ci, deterministic=deterministic)
 
 
 def _sort_key(entry: Entry, mode: str) -> float:
