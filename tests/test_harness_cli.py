@@ -387,3 +387,41 @@ def test_a_bad_task_spec_is_one_line_exit_2(spec, words, tmp_path, monkeypatch, 
 ])
 def test_the_command_line_translates_the_librarys_errors_into_its_flags(error, said):
   assert cli.translate(error, cli.COMPARE_SWITCHES) == said
+
+
+MY_OPTIMIZER = '''
+import optax
+import optax_survey as osv
+
+
+def make_tx(learning_rate):
+    return optax.chain(osv.count_steps(), osv.ema_first_moment(0.9),
+                       osv.apply_learning_rate(learning_rate), osv.descend())
+
+
+def make_task():
+    raise_here = {}
+    return raise_here["no such key"]
+'''
+
+
+def test_compare_takes_optax_names_and_the_users_own_optimizer(tmp_path):
+  (tmp_path / "mytx.py").write_text(MY_OPTIMIZER)
+  proc = run_module("compare", "--task", "quadratic", "--optimizers",
+                    "adam,optax.lion,mytx.py:make_tx", "--steps", "20", "--seeds", "2",
+                    "--budget", "one-shot", "--no-plot", "--no-progress", "--out", "out",
+                    cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+  assert [r["optimizer"] for r in rows] == ["adam", "optax.lion", "mytx.py:make_tx"]
+  assert "mytx.py:make_tx has no published default learning rate here" in proc.stdout
+
+
+def test_an_exception_in_the_users_make_task_shows_where_it_happened(tmp_path):
+  (tmp_path / "mytx.py").write_text(MY_OPTIMIZER)
+  proc = run_module("compare", "--task", "mytx.py:make_task", cwd=tmp_path)
+  assert proc.returncode == 2
+  err = proc.stderr
+  assert 'mytx.py", line 13, in make_task' in err and "KeyError" in err  # the user's line
+  assert err.splitlines()[-1].startswith("optax-survey: error: --task: task 'mytx.py:make")
+  assert "optax_survey/" not in err  # none of this package's frames

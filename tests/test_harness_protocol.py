@@ -100,3 +100,57 @@ def test_a_loss_that_is_nan_before_any_step_stops_the_call_naming_loss():
   with pytest.raises(TaskError, match=r"loss is (nan|-inf|inf) at the initial parameters") as info:
     compare(task, ["adam"], progress=False)
   assert "not an optimizer's failure" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_any_optax_optimizer_is_compared_under_its_label():
+  # the oracle: optax's own adam trained by the harness gives the harness's adam numbers
+  # (the two agree to float32 round-off, as the parity suite shows step by step)
+  import optax
+
+  import optax_survey as osv
+
+  task = make_task(steps=30, seeds=2)
+  result = compare(task, {"survey adam": "adam", "optax adam": optax.adam,
+                          "lion": "optax.lion",
+                          "la(adam)": lambda lr: osv.lookahead(osv.adam(lr), sync_period=5,
+                                                               slow_step_size=0.5),
+                          "lookahead": "lookahead"},
+                   budget="one-shot", progress=False)
+  ours, theirs = result.entry("survey adam"), result.entry("optax adam")
+  np.testing.assert_allclose(ours.values, theirs.values, rtol=1e-5)
+  assert theirs.lr == 1e-3 and theirs.selected_on == "no published default here: 0.001"
+  # a lookahead built by hand is evaluated on its slow weights, as the registry's is
+  np.testing.assert_array_equal(result.entry("la(adam)").values,
+                                result.entry("lookahead").values)
+  assert result.grid["la(adam)"].slow_path is None  # paths are for 2-D tasks only
+  assert [e.optimizer for e in result.entries] == list(result.optimizers)
+  assert "lion,one-shot" in result.to_csv()
+  assert any(n.startswith("optax adam has no published default") for n in result.notes)
+
+
+def test_one_name_alone_and_a_factory_in_a_list_are_optimizers():
+  import optax
+
+  task = make_task(steps=10, seeds=2)
+  assert compare(task, "adam", budget="one-shot", progress=False).optimizers == ["adam"]
+  tuned = compare(task, ["sgd", optax.rmsprop], lr_grid=[1e-3, 1e-2], progress=False)
+  assert tuned.optimizers == ["sgd", "rmsprop"]
+  assert tuned.grid["rmsprop"].lrs == [1e-3, 1e-2]  # the factory's default 1e-3 is on it
+
+
+@pytest.mark.parametrize("optimizers, error, words", [
+    ([lambda lr: 1 / 0], "BadInputError", "calling it with a learning rate raised "
+                                           "ZeroDivisionError"),
+    ({"x": lambda lr: "not a transformation"}, "BadInputError",
+     "must be a function learning_rate -> optax.GradientTransformation"),
+    (["optax.nosuch"], "BadInputError", "'optax' has no function 'nosuch'"),
+    ([42], "BadTypeError", "give a name, optax.NAME"),
+    (["adam", "adam"], "BadInputError", "listed twice"),
+])
+def test_an_optimizer_that_is_not_one_is_refused_before_training(optimizers, error, words):
+  from optax_survey.harness import errors
+
+  with pytest.raises(getattr(errors, error), match=words.replace("(", r"\(").replace(
+      ")", r"\)")) as info:
+    compare(make_task(steps=FOREVER), optimizers, progress=False)
+  assert info.value.argument == "optimizers" and "\n" not in str(info.value)

@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import textwrap
+import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -40,6 +41,7 @@ examples:
   optax-survey tasks                the tasks and their learning rates
   optax-survey compare --task digits-mlp --optimizers adam,adabound,radam
   optax-survey compare --task rosenbrock --optimizers adam,sgdm --lr-grid 1e-3,1e-2,1e-1
+  optax-survey compare --task digits-mlp --optimizers adam,optax.lion,my_module:make_tx
   optax-survey compare --task my_module:make_task        (your own Task, see README)
   optax-survey compare --task path/to/file.py:make_task --budget one-shot
   optax-survey survey --preset full --out benchmarks/results   (the results page)
@@ -56,6 +58,17 @@ SURVEY_SWITCHES = {"progress": "--no-progress"}
 FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
          "seeds": "--seeds", "steps": "--steps", "lr_grid": "--lr-grid", "out": "--out",
          "preset": "--preset", "steps_scale": "--steps-scale"}
+
+
+def user_traceback(error: BaseException) -> str:
+  """The traceback of an exception raised in the user's code, without the frames of
+  this package (the user's own lines, where it happened)."""
+  package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  frames = [f for f in traceback.extract_tb(error.__traceback__)
+            if not os.path.abspath(f.filename).startswith(package + os.sep)]
+  return ("Traceback (most recent call last), in your code:\n"
+          + "".join(traceback.format_list(frames))
+          + "".join(traceback.format_exception_only(type(error), error)))
 
 
 def translate(error: HarnessError, switches: dict[str, str]) -> str:
@@ -116,7 +129,9 @@ def build_parser() -> _Parser:
                         "validation split, report the test metric on fresh seeds; one-shot: "
                         "published defaults (default: %(default)s)")
   cmp.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS), metavar="NAMES",
-                   help="comma-separated optimizer names, or 'all' (default: %(default)s)")
+                   help="comma-separated optimizer names, or 'all'; also any optax optimizer "
+                        "(optax.lion) or your own, MODULE:FUNCTION or path/to/file.py:FUNCTION "
+                        "(learning_rate -> optax.GradientTransformation) (default: %(default)s)")
   cmp.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="seeds per reported number (default: the task's, 5)")
   cmp.add_argument("--steps", type=int, default=None, metavar="N",
@@ -252,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
       parser.print_help()
   except HarnessError as error:
     switches = SURVEY_SWITCHES if args.command == "survey" else COMPARE_SWITCHES
+    if error.in_user_code and error.__cause__ is not None:
+      sys.stderr.write(user_traceback(error.__cause__))
     parser.error(translate(error, switches))
   return 0
 

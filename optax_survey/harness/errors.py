@@ -45,7 +45,12 @@ class HarnessError(Exception):
     argument: the name of the argument (of :func:`~optax_survey.harness.compare`,
       :func:`~optax_survey.harness.survey.run_survey`, ...) the problem is about,
       or None.
+    in_user_code: the problem is an exception raised inside the user's own code
+      (chained as ``__cause__``): the command line shows its traceback, where it
+      happened, before the one-line message.
   """
+
+  in_user_code: bool = False
 
   def __init__(self, message: str, *, argument: str | None = None):
     super().__init__(message)

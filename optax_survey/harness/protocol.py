@@ -50,13 +50,15 @@ from optax_survey.harness.analysis import diagnostics, stats
 from optax_survey.harness.analysis.ranking import rank_entries
 from optax_survey.harness.errors import BadTypeError, TaskError
 from optax_survey.harness.progress import make_progress
+from optax_survey.harness.registry import OptimizerSpec
 from optax_survey.harness.results import Comparison, Entry, write_files
 from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task, check_task, check_task_name, load_task
 
 __all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_initial_loss", "check_task_spec",
            "compare", "comparison_notes", "default_grid", "edge_notes", "grid_rows",
-           "learning_rates", "make_entry", "selection_scores", "train_budget"]
+           "factory_notes", "learning_rates", "make_entry", "selection_scores",
+           "train_budget"]
 
 DEFAULT_OPTIMIZERS = ("sgdm", "adam", "amsgrad", "adabound", "radam", "lookahead")
 GRID_POINTS = 7
@@ -140,11 +142,13 @@ def check_initial_loss(task: Task) -> None:
                     "bug in loss (or in init_params or the data), not an optimizer's failure")
 
 
-def learning_rates(task: Task, name: str, budget: str,
-                   lr_grid: Sequence[float] | None = None) -> list[float]:
+def learning_rates(task: Task, name: str, budget: str, lr_grid: Sequence[float] | None = None,
+                   *, optimizer: OptimizerSpec | None = None) -> list[float]:
   """The rates ``name`` trains at: the published default alone (one-shot), or the grid
-  (``lr_grid``, default :func:`default_grid` around ``task.lr_for(name)``) with the
-  published default added if it is not on it (tuned).
+  (``lr_grid``, default :func:`default_grid` around its centre on the task,
+  :func:`~optax_survey.harness.runs.centre_lr`) with the published default added if it
+  is not on it (tuned).  ``optimizer``: a factory trained under the label ``name``
+  (its "published default" is :data:`~optax_survey.harness.registry.FACTORY_LR`).
 
   Example:
     >>> from optax_survey.harness.tasks import get_task
@@ -154,10 +158,11 @@ def learning_rates(task: Task, name: str, budget: str,
     >>> learning_rates(task, "adam", "one-shot"), learning_rates(task, "sgd", "tuned", [0.1])
     ([0.001], [0.1, 0.001])
   """
-  default = registry.default_lr(name)
+  optimizer = name if optimizer is None else optimizer
+  default = registry.one_shot_lr(optimizer)
   if budget != "tuned":
     return [default]
-  lrs = list(lr_grid) if lr_grid else default_grid(task.lr_for(name))
+  lrs = list(lr_grid) if lr_grid else default_grid(runs.centre_lr(task, name, optimizer))
   if not any(_same_lr(v, default) for v in lrs):
     lrs = lrs + [default]
   return lrs
@@ -182,8 +187,10 @@ def selection_scores(task: Task, result: RunResult) -> np.ndarray:
 
 
 def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, seeds: int,
-                 steps: int, progress=None) -> tuple[RunResult, RunResult | None, int | None]:
-  """Trains ``name`` at ``budget`` as one program: ``(grid, rerun, selected)``.
+                 steps: int, progress=None, optimizer: OptimizerSpec | None = None,
+                 ) -> tuple[RunResult, RunResult | None, int | None]:
+  """Trains ``name`` (or ``optimizer``, a factory, under the label ``name``) at ``budget``
+  as one program: ``(grid, rerun, selected)``.
 
   Tuned, on a task with seed noise: the grid on seeds ``0 .. seeds-1``, the
   selection on the device and the selected rate on the fresh seeds
@@ -199,10 +206,12 @@ def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, se
     >>> selected, rerun.lrs, rerun.seed_offset  # 0.45 selected, rerun on seeds 2 and 3
     (1, [0.45], 2)
   """
+  optimizer = name if optimizer is None else optimizer
   if budget == "tuned" and not task.deterministic:
-    return runs.run_tuned(task, name, lrs=lrs, steps=steps, seeds=seeds, progress=progress)
-  grid = runs.run_optimizer(task, name, steps=steps, seeds=seeds, lrs=lrs,
-                                progress=progress)
+    return runs.run_tuned(task, optimizer, lrs=lrs, steps=steps, seeds=seeds,
+                          progress=progress, label=name)
+  grid = runs.run_optimizer(task, optimizer, steps=steps, seeds=seeds, lrs=lrs,
+                            progress=progress, label=name)
   if budget != "tuned":
     return grid, None, None
   return grid, None, stats.select_lr(selection_scores(task, grid), mode=task.mode)
@@ -230,9 +239,11 @@ def make_entry(task: Task, name: str, budget: str, result: RunResult, index: int
 
 
 def budget_entries(task: Task, name: str, grid: RunResult, rerun: RunResult | None,
-                   selected: int | None) -> list[Entry]:
+                   selected: int | None, *,
+                   optimizer: OptimizerSpec | None = None) -> list[Entry]:
   """``name``'s entries: one-shot (its published default, always on the grid) and, if a
   rate was selected, tuned (the rerun on fresh seeds, or the grid's selected run).
+  ``optimizer``: a factory trained under the label ``name``.
 
   Example:
     >>> from optax_survey.harness.tasks import get_task
@@ -244,10 +255,13 @@ def budget_entries(task: Task, name: str, grid: RunResult, rerun: RunResult | No
     one-shot 0.001 0 published default
     tuned 0.45 2 final objective (no held-out set)
   """
-  default = registry.default_lr(name)
+  optimizer = name if optimizer is None else optimizer
+  default = registry.one_shot_lr(optimizer)
   one_shot = next(i for i, v in enumerate(grid.lrs) if _same_lr(v, default))
   held = "validation split" if task.held_out else "final objective (no held-out set)"
-  entries = [make_entry(task, name, "one-shot", grid, one_shot, "published default")]
+  given = "published default" if isinstance(optimizer, str) else (
+      f"no published default here: {default:g}")
+  entries = [make_entry(task, name, "one-shot", grid, one_shot, given)]
   if rerun is not None:
     entries.append(make_entry(task, name, "tuned", rerun, 0, held))
   elif selected is not None:
@@ -309,6 +323,32 @@ def edge_notes(grid: Mapping[str, RunResult], entries: Sequence[Entry]) -> list[
   return notes
 
 
+def factory_notes(task: Task, chosen: Mapping[str, OptimizerSpec]) -> list[str]:
+  """A note for each optimizer given as a factory: it has no published default here,
+  so its one-shot rate (and, unless the task names one, its grid's centre) is 1e-3.
+
+  Example:
+    >>> import optax
+    >>> from optax_survey.harness.tasks import get_task
+    >>> notes = factory_notes(get_task("quadratic"), {"adam": "adam", "lion": optax.lion})
+    >>> print(notes[0])  # doctest: +ELLIPSIS
+    lion has no published default learning rate here: its one-shot rate and the centre ...
+  """
+  notes = []
+  for label, spec in chosen.items():
+    if isinstance(spec, str):
+      continue
+    rate = registry.FACTORY_LR
+    if label in task.lrs:
+      where = (f"its one-shot rate is {rate:g} and its grid is centred on Task.lrs: "
+               f"{task.lrs[label]:g}")
+    else:
+      where = (f"its one-shot rate and the centre of its grid are {rate:g} (give "
+               f"Task.lrs[{label!r}] to centre the grid elsewhere)")
+    notes.append(f"{label} has no published default learning rate here: {where}.")
+  return notes
+
+
 def comparison_notes(task: Task, grid: Mapping[str, RunResult],
                      entries: Sequence[Entry]) -> list[str]:
   """The sentences a comparison's table needs: a deterministic task and identical rows
@@ -353,7 +393,11 @@ def compare(
       tasks (built once, here), or ``"my_module:make_task"`` /
       ``"path/to/file.py:make_task"`` (:func:`~optax_survey.harness.tasks.load_task`).
     optimizers: names from :data:`~optax_survey.harness.registry.OPTIMIZERS`
-      (``["all"]``: every one).
+      (``["all"]``: every one), or any optax optimizer: ``"optax.NAME"``,
+      ``"MODULE:FUNCTION"`` or a callable ``learning_rate ->
+      optax.GradientTransformation`` (``optax.lion``, your own ``optax.chain``), in a
+      list (a callable is labelled by its ``__name__``), alone, or in a mapping
+      ``label -> any of these`` (labelled as given in the table, files and plots).
     budget: ``"tuned"`` (select each optimizer's learning rate from ``lr_grid``
       on the validation split, report the test metric rerun on fresh seeds; the
       one-shot numbers come with it) or ``"one-shot"`` (published defaults only).
@@ -389,7 +433,8 @@ def compare(
   >>> result.entry("adam", "one-shot").lr
   0.001
   """
-  names = registry.check_optimizers(optimizers)
+  chosen = registry.choose_optimizers(optimizers)
+  names = list(chosen)
   preflight.check_budget(budget)
   n_seeds = preflight.check_count("seeds", seeds)
   n_steps = preflight.check_count("steps", steps)
@@ -411,20 +456,21 @@ def compare(
   try:
     for name in names:
       bar.set_postfix_str(name)
-      lrs = learning_rates(task, name, budget, lr_grid)
+      spec = chosen[name]
+      lrs = learning_rates(task, name, budget, lr_grid, optimizer=spec)
       grid[name], rerun, selected = train_budget(task, name, lrs, budget, seeds=n_seeds,
-                                                 steps=n_steps, progress=bar)
+                                                 steps=n_steps, progress=bar, optimizer=spec)
       if rerun is not None:
         reruns[name] = rerun
-      entries += budget_entries(task, name, grid[name], rerun, selected)
+      entries += budget_entries(task, name, grid[name], rerun, selected, optimizer=spec)
       rows += [r for r in grid_rows(task, grid[name], selected=selected)
                if lr_grid is None or budget == "one-shot"
                or any(_same_lr(r["lr"], v) for v in lr_grid)]
   finally:
     bar.close()
   entries = rank_entries(entries, task.mode)
-  result = Comparison(task, budget, names, n_seeds, n_steps, grid, reruns, entries, rows,
-                      comparison_notes(task, grid, entries))
+  notes = comparison_notes(task, grid, entries) + factory_notes(task, chosen)
+  result = Comparison(task, budget, names, n_seeds, n_steps, grid, reruns, entries, rows, notes)
   if out is not None:
     write_files(result, out, plot=plot, prefix=prefix)
   return result

@@ -11,17 +11,20 @@ build the optimizer inside ``jax.vmap`` over a learning-rate grid.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import optax
 
 import optax_survey as osv
-from optax_survey.harness.errors import BadInputError
+from optax_survey.harness.errors import BadInputError, BadTypeError, one_line
+from optax_survey.harness.user_code import is_function_spec, load_function
 
-__all__ = ["OptimizerInfo", "OPTIMIZERS", "build", "check_optimizer", "check_optimizers",
-           "default_lr", "defaults", "defaults_text", "lr_table", "survey_setting_text"]
+__all__ = ["FACTORY_LR", "OPTIMIZERS", "OptimizerInfo", "build", "build_any", "check_optimizer",
+           "check_optimizers", "choose_optimizers", "default_lr", "defaults", "defaults_text",
+           "label_of", "lr_table", "one_shot_lr", "resolve_optimizer", "survey_setting_text"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +88,8 @@ def check_optimizer(name: str) -> str:
   """
   if name not in OPTIMIZERS:
     raise BadInputError(f"unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)} "
-                        "(or all)", argument="optimizers")
+                        "(or all), or give optax.NAME, MODULE:FUNCTION or a function "
+                        "learning_rate -> optax.GradientTransformation", argument="optimizers")
   return name
 
 
@@ -111,6 +115,147 @@ def check_optimizers(names: Iterable[str]) -> list[str]:
     raise BadInputError(f"an optimizer is listed twice: {', '.join(names)}",
                         argument="optimizers")
   return names
+
+
+# An optimizer the harness can train: a registered name, or a factory
+# ``learning_rate -> optax.GradientTransformation`` (optax.lion, a user's optax.chain).
+Factory = Callable[[Any], optax.GradientTransformation]
+OptimizerSpec = str | Factory
+
+# The one-shot rate and grid centre of a factory, which has no published default here.
+FACTORY_LR = 1e-3
+
+
+def label_of(spec: Any) -> str:
+  """The name an optimizer is shown under: a string as it is, a callable's ``__name__``.
+
+  Example:
+    >>> import optax
+    >>> label_of("adam"), label_of(optax.lion)
+    ('adam', 'lion')
+  """
+  if isinstance(spec, str):
+    return spec
+  return getattr(spec, "__name__", None) or type(spec).__name__
+
+
+def _dotted(spec: str) -> Factory:
+  """The attribute a dotted name names: ``"optax.lion"``, ``"optax.contrib.prodigy"``."""
+  module_name, _, attr = spec.rpartition(".")
+  try:
+    module = importlib.import_module(module_name)
+  except ImportError as cause:
+    raise BadInputError(f"optimizer {spec!r}: cannot import {module_name!r}: {cause}",
+                        argument="optimizers") from None
+  factory = getattr(module, attr, None)
+  if not callable(factory):
+    raise BadInputError(f"optimizer {spec!r}: {module_name!r} has no function {attr!r}",
+                        argument="optimizers")
+  return factory
+
+
+def _checked_factory(label: str, factory: Factory) -> Factory:
+  """``factory`` if it turns a learning rate into an optax GradientTransformation."""
+  try:
+    tx = factory(FACTORY_LR)
+  except Exception as cause:  # the user's code: keep where it happened
+    error = BadInputError(f"optimizer {label!r}: calling it with a learning rate raised "
+                          f"{type(cause).__name__}: {one_line(cause)}", argument="optimizers")
+    error.in_user_code = True
+    raise error from cause
+  if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
+    raise BadInputError(f"optimizer {label!r} must be a function learning_rate -> "
+                        f"optax.GradientTransformation, it returned {type(tx).__name__}",
+                        argument="optimizers")
+  return factory
+
+
+def resolve_optimizer(spec: Any, label: str | None = None) -> OptimizerSpec:
+  """A registered name as it is; ``"optax.NAME"``, ``"MODULE:FUNCTION"`` or a callable as a
+  checked factory ``learning_rate -> optax.GradientTransformation``.
+
+  Example:
+    >>> resolve_optimizer("radam")
+    'radam'
+    >>> resolve_optimizer("optax.lion").__name__
+    'lion'
+  """
+  label = label or label_of(spec)
+  if isinstance(spec, str):
+    if spec in OPTIMIZERS:
+      return spec
+    if is_function_spec(spec):
+      return _checked_factory(label, load_function(spec, what="optimizer"))
+    if "." in spec:
+      return _checked_factory(label, _dotted(spec))
+    return check_optimizer(spec)
+  if callable(spec):
+    return _checked_factory(label, spec)
+  raise BadTypeError(f"optimizer {label!r}: give a name, optax.NAME, MODULE:FUNCTION or a "
+                     f"function learning_rate -> optax.GradientTransformation, got "
+                     f"{type(spec).__name__}", argument="optimizers")
+
+
+def choose_optimizers(optimizers: Any) -> dict[str, OptimizerSpec]:
+  """The optimizers a comparison trains, each under its label: one name, a sequence of
+  names, ``"optax.NAME"``, ``"MODULE:FUNCTION"`` strings and callables (labelled as given,
+  a callable by its ``__name__``), or a mapping ``label -> any of these``.
+
+  Example:
+    >>> import optax
+    >>> chosen = choose_optimizers(["adam", "optax.lion"])
+    >>> list(chosen), chosen["adam"]
+    (['adam', 'optax.lion'], 'adam')
+    >>> list(choose_optimizers({"my adam": "adam", "lion": optax.lion}))
+    ['my adam', 'lion']
+    >>> list(choose_optimizers("radam"))
+    ['radam']
+  """
+  if isinstance(optimizers, str):
+    optimizers = [optimizers]
+  if isinstance(optimizers, Mapping):
+    items = [(str(label), spec) for label, spec in optimizers.items()]
+  else:
+    items = [(label_of(spec), spec) for spec in optimizers]
+    if [label for label, _ in items] == ["all"]:
+      items = [(name, name) for name in OPTIMIZERS]
+  labels = [label for label, _ in items]
+  if not items:
+    raise BadInputError(f"optimizers is empty; choose from: {', '.join(OPTIMIZERS)} (or all)",
+                        argument="optimizers")
+  if len(set(labels)) != len(labels):
+    raise BadInputError(f"an optimizer is listed twice: {', '.join(labels)}",
+                        argument="optimizers")
+  return {label: resolve_optimizer(spec, label) for label, spec in items}
+
+
+def build_any(optimizer: OptimizerSpec, learning_rate: Any,
+              **overrides: Any) -> optax.GradientTransformation:
+  """A registered optimizer through :func:`build` (with the ``overrides`` it takes), or a
+  factory called with ``learning_rate`` (the overrides are the task's settings for the
+  registered optimizers, not for a factory's).
+
+  Example:
+    >>> import optax
+    >>> tx = build_any(optax.lion, 0.1)
+    >>> type(tx).__name__
+    'GradientTransformationExtraArgs'
+  """
+  if callable(optimizer):
+    return optimizer(learning_rate)
+  return build(optimizer, learning_rate, **overrides)
+
+
+def one_shot_lr(optimizer: OptimizerSpec) -> float:
+  """The one-shot budget's rate: the published default of a registered optimizer,
+  :data:`FACTORY_LR` for a factory.
+
+  Example:
+    >>> import optax
+    >>> one_shot_lr("adagrad"), one_shot_lr(optax.lion)
+    (0.01, 0.001)
+  """
+  return FACTORY_LR if callable(optimizer) else default_lr(optimizer)
 
 
 def build(name: str, learning_rate: Any, **overrides: Any) -> optax.GradientTransformation:

@@ -24,7 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import optax_survey as osv
+from optax_survey.harness import registry
 from optax_survey.harness.analysis import stats
+from optax_survey.harness.registry import OptimizerSpec
 from optax_survey.harness.tasks import Task
 from optax_survey.harness.training import (
     Step,
@@ -35,7 +37,8 @@ from optax_survey.harness.training import (
     train,
 )
 
-__all__ = ["RunResult", "all_finite", "compiler_options", "run_optimizer", "run_tuned",
+__all__ = ["RunResult", "all_finite", "centre_lr", "compiler_options", "run_optimizer",
+           "run_tuned",
            "schedule_chunks", "unless_diverged"]
 
 
@@ -141,15 +144,42 @@ def unless_diverged(metrics: Any, ok: jax.Array) -> Any:
   return jax.tree.map(lambda m: jnp.where(ok, m, jnp.nan), metrics)
 
 
-def _program_parts(task: Task, name: str, steps: int, track_path: bool):
+def centre_lr(task: Task, label: str, optimizer: OptimizerSpec) -> float:
+  """The centre of an optimizer's learning-rate grid on ``task``: ``task.lrs[label]`` if
+  the task names one, else the registry's rate for the task (a registered optimizer), or
+  :data:`~optax_survey.harness.registry.FACTORY_LR` (a factory).
+
+  Example:
+    >>> import optax
+    >>> from optax_survey.harness.tasks import get_task
+    >>> centre_lr(get_task("quadratic"), "adam", "adam"), centre_lr(get_task("quadratic"),
+    ...                                                           "lion", optax.lion)
+    (0.1, 0.001)
+  """
+  if label in task.lrs:
+    return float(task.lrs[label])
+  if callable(optimizer):
+    return registry.FACTORY_LR
+  return float(task.lr_for(optimizer))
+
+
+def _slow_params(opt_state: Any) -> Any:
+  """Lookahead's slow weights if ``opt_state`` is Lookahead's (the weights it is evaluated
+  on), else None."""
+  if isinstance(opt_state, osv.LookaheadState):
+    return osv.lookahead_slow_params(opt_state)
+  return None
+
+
+def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool):
   """``run_all(lr, seed)``, one run's whole training as a traceable function, and its
   chunk schedule: ``run_all`` returns (first evaluation, per-step records, evaluations)."""
-  is_lookahead = name == "lookahead"
   chunk, n_chunks = schedule_chunks(steps, task.eval_points)
   validate = task.validate
 
   def measure(carry):
-    params = osv.lookahead_slow_params(carry.opt_state) if is_lookahead else carry.params
+    slow = _slow_params(carry.opt_state)
+    params = carry.params if slow is None else slow
     state = carry.model_state
     return (task.metrics("test", params, state),
             task.metrics("validation", params, state) if validate is not None else {})
@@ -163,8 +193,9 @@ def _program_parts(task: Task, name: str, steps: int, track_path: bool):
     }
     if track_path:
       out["path"] = flatten(step.new_params)
-      if is_lookahead:
-        out["slow"] = flatten(osv.lookahead_slow_params(step.opt_state))
+      slow = _slow_params(step.opt_state)
+      if slow is not None:
+        out["slow"] = flatten(slow)
     return out
 
   def run_all(lr, seed):
@@ -234,7 +265,7 @@ def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, ch
     start_params = np.asarray(jax.vmap(lambda s: flatten(initial_params(task, s)))(seed_flat))
     path = np.concatenate([start_params[:, None], cat("path")], axis=1)
     result.path = path.reshape(*shape, steps + 1, -1)
-    if name == "lookahead":
+    if "slow" in records:
       slow = np.concatenate([start_params[:, None], cat("slow")], axis=1)
       result.slow_path = slow.reshape(*shape, steps + 1, -1)
   return result
@@ -249,7 +280,7 @@ def _settings(task: Task, steps: int | None, seeds: int | None,
 
 def run_optimizer(
     task: Task,
-    name: str,
+    name: OptimizerSpec,
     *,
     steps: int | None = None,
     seeds: int | None = None,
@@ -257,20 +288,24 @@ def run_optimizer(
     progress: Any = None,
     track_path: bool | None = None,
     seed_offset: int = 0,
+    label: str | None = None,
 ) -> RunResult:
   """Trains ``name`` on ``task`` for every (learning rate, seed) pair as one program.
 
   Args:
     task: the task.
-    name: the optimizer's name in the registry.
+    name: the optimizer: its name in the registry, or a factory
+      ``learning_rate -> optax.GradientTransformation``.
     steps: training steps (default: the task's).
     seeds: number of seeds (default: the task's).
-    lrs: the learning rates (default: ``[task.lr_for(name)]``).
+    lrs: the learning rates (default: the centre of its grid on the task).
     progress: a progress bar (``update(1)`` per program), or None.
     track_path: record the parameters after every step (default: for the
       2-D and online tasks).
     seed_offset: the first seed; the runs use seeds ``seed_offset, ...,
       seed_offset + seeds - 1``.
+    label: the runs' name in results, tables and plots (default: ``name``, or a
+      factory's ``__name__``).
 
   Returns:
     A :class:`RunResult`; ``metrics`` come from ``task.evaluate`` only and
@@ -288,7 +323,8 @@ def run_optimizer(
      [0.005 0.005]]
   """
   steps, seeds, track_path = _settings(task, steps, seeds, track_path)
-  lrs = [float(task.lr_for(name))] if not lrs else [float(v) for v in lrs]
+  label = label or registry.label_of(name)
+  lrs = [centre_lr(task, label, name)] if not lrs else [float(v) for v in lrs]
   run_all, chunk, n_chunks = _program_parts(task, name, steps, track_path)
   lr_flat, seed_flat = _flat_runs(lrs, seeds, seed_offset)
   start = time.perf_counter()
@@ -297,7 +333,7 @@ def run_optimizer(
   raw = jax.block_until_ready(compiled(lr_flat, seed_flat))
   if progress is not None:
     progress.update(1)
-  result = _result(task, name, raw, lrs=lrs, seeds=seeds, steps=steps, chunk=chunk,
+  result = _result(task, label, raw, lrs=lrs, seeds=seeds, steps=steps, chunk=chunk,
                    n_chunks=n_chunks, track_path=track_path, seed_offset=seed_offset)
   result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
   return result
@@ -305,13 +341,14 @@ def run_optimizer(
 
 def run_tuned(
     task: Task,
-    name: str,
+    name: OptimizerSpec,
     *,
     lrs: Sequence[float],
     steps: int | None = None,
     seeds: int | None = None,
     progress: Any = None,
     track_path: bool | None = None,
+    label: str | None = None,
 ) -> tuple[RunResult, RunResult, int]:
   """The tuned budget of ``name`` on ``task`` as one program: grid, selection, rerun.
 
@@ -326,12 +363,13 @@ def run_tuned(
 
   Args:
     task: the task.
-    name: the optimizer's name in the registry.
+    name: the optimizer: its name in the registry, or a factory.
     lrs: the learning-rate grid.
     steps: training steps (default: the task's).
     seeds: seeds of the grid and of the rerun (default: the task's).
     progress: a progress bar (``update(1)`` for the program), or None.
     track_path: as in :func:`run_optimizer`.
+    label: as in :func:`run_optimizer`.
 
   Returns:
     ``(grid, rerun, selected)``: the grid's runs, the rerun at ``lrs[selected]`` on the
@@ -369,8 +407,9 @@ def run_tuned(
     progress.update(1)
   index = int(selected)
   common = {"steps": steps, "chunk": chunk, "n_chunks": n_chunks, "track_path": track_path}
-  grid = _result(task, name, raw_grid, lrs=lrs, seeds=seeds, seed_offset=0, **common)
-  rerun = _result(task, name, raw_rerun, lrs=[lrs[index]], seeds=seeds, seed_offset=seeds,
+  label = label or registry.label_of(name)
+  grid = _result(task, label, raw_grid, lrs=lrs, seeds=seeds, seed_offset=0, **common)
+  rerun = _result(task, label, raw_rerun, lrs=[lrs[index]], seeds=seeds, seed_offset=seeds,
                   **common)
   grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_s
   return grid, rerun, index

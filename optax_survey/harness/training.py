@@ -19,6 +19,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from optax_survey.harness import registry
+from optax_survey.harness.registry import OptimizerSpec
 from optax_survey.harness.tasks import Task
 
 __all__ = ["Carry", "Record", "Step", "flatten", "init_carry", "initial_params",
@@ -92,9 +93,11 @@ def initial_params(task: Task, seed) -> Any:
   return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), task.init_params(k_init, seed))
 
 
-def make_optimizer(task: Task, name: str, lr: Any) -> optax.GradientTransformation:
-  """Optimizer ``name`` at base rate ``lr`` (a number or a traced value), through the
-  task's schedule if it has one, with the task's fixed hyperparameters.
+def make_optimizer(task: Task, name: OptimizerSpec, lr: Any) -> optax.GradientTransformation:
+  """Optimizer ``name`` (a registered name, or a factory ``learning_rate ->
+  optax.GradientTransformation``) at base rate ``lr`` (a number or a traced value),
+  through the task's schedule if it has one, with the task's fixed hyperparameters (for
+  the registered optimizers that take them).
 
   Example: the Reddi tasks' rate is α of the paper's step size α/√t:
 
@@ -108,7 +111,7 @@ def make_optimizer(task: Task, name: str, lr: Any) -> optax.GradientTransformati
     -0.3536
   """
   rate = task.schedule(lr) if task.schedule is not None else lr
-  return registry.build(name, rate, **task.optimizer_kwargs)
+  return registry.build_any(name, rate, **task.optimizer_kwargs)
 
 
 class Carry(NamedTuple):
@@ -222,8 +225,9 @@ def train(task: Task, tx: optax.GradientTransformation, carry: Carry, length: in
                       length=length)
 
 
-def replay(task: Task, name: str, lr: float, *, steps: int, seeds: int, seed_offset: int = 0,
-           record: Record | None = None, last: Record | None = None) -> Any:
+def replay(task: Task, name: OptimizerSpec, lr: float, *, steps: int, seeds: int,
+           seed_offset: int = 0, record: Record | None = None,
+           last: Record | None = None) -> Any:
   """Replays ``name`` on ``task`` at ``lr`` as the runs train it (the same seeds,
   batches and float32 start, the same step), all seeds as one compiled program.
 

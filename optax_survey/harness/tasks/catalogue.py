@@ -19,14 +19,12 @@ building a task; :func:`get_task` builds one (once: the result is cached) and
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import os
-import sys
 
 from optax_survey.harness import preflight
 from optax_survey.harness.errors import TaskError, one_line
 from optax_survey.harness.registry import lr_table
 from optax_survey.harness.tasks.base import Task, TaskInfo
+from optax_survey.harness.user_code import is_function_spec, load_function
 
 __all__ = ["CATALOGUE", "check_task_name", "get_task", "load_task", "task_names"]
 
@@ -158,38 +156,17 @@ def load_task(spec: str) -> Task:
     ...
     optax_survey.harness.errors.TaskError: task '...mine.py:make_tusk': ... has no function ...
   """
-  if ":" not in spec:
+  if not is_function_spec(spec):
     return get_task(spec)
-  where, func = spec.rsplit(":", 1)
-  if not where or not func.isidentifier():
-    raise TaskError(f"task {spec!r}: give MODULE:FUNCTION or path/to/file.py:FUNCTION")
-  try:
-    if where.endswith(".py") or os.sep in where or "/" in where:
-      if not os.path.isfile(where):
-        raise TaskError(f"task {spec!r}: no such file {where!r}")
-      name = "optax_survey_user_task_" + os.path.splitext(os.path.basename(where))[0]
-      module_spec = importlib.util.spec_from_file_location(name, where)
-      assert module_spec is not None and module_spec.loader is not None
-      module = importlib.util.module_from_spec(module_spec)
-      sys.modules[name] = module
-      module_spec.loader.exec_module(module)
-    else:
-      if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-      module = importlib.import_module(where)
-  except TaskError:
-    raise
-  except Exception as error:  # the user's module: say what failed, in one line
-    raise TaskError(f"task {spec!r}: cannot import {where!r}: {type(error).__name__}: "
-                    f"{one_line(error)}") from None
-  factory = getattr(module, func, None)
-  if not callable(factory):
-    raise TaskError(f"task {spec!r}: {where!r} has no function {func!r}")
+  factory = load_function(spec, error=TaskError, what="task")
+  func = spec.rpartition(":")[2]
   try:
     task = factory()
-  except Exception as error:
-    raise TaskError(f"task {spec!r}: {func}() raised {type(error).__name__}: "
-                    f"{one_line(error)}") from None
+  except Exception as cause:  # a bug in the user's factory: keep where it happened
+    error = TaskError(f"task {spec!r}: {func}() raised {type(cause).__name__}: "
+                      f"{one_line(cause)}")
+    error.in_user_code = True
+    raise error from cause
   if not isinstance(task, Task):
     raise TaskError(f"task {spec!r}: {func}() must return an optax_survey.harness.Task, got "
                     f"{type(task).__name__}")
