@@ -154,3 +154,17 @@ def test_an_optimizer_that_is_not_one_is_refused_before_training(optimizers, err
       ")", r"\)")) as info:
     compare(make_task(steps=FOREVER), optimizers, progress=False)
   assert info.value.argument == "optimizers" and "\n" not in str(info.value)
+
+
+def test_a_sampler_that_ignores_key_and_step_is_warned_about():
+  import warnings
+
+  one_batch = make_task(steps=2, seeds=2, sample_batch=lambda key, t: (
+      jnp.ones((4, 4)), jnp.ones(4)))
+  with pytest.warns(UserWarning, match="sample_batch returned the same batch") as record:
+    compare(one_batch, ["sgd"], budget="one-shot", progress=False)
+  assert "sample_batch=None" in str(record[0].message)
+  assert record[0].filename == __file__  # it points at the call, not inside the harness
+  with warnings.catch_warnings():  # a sampler that draws with its key: no warning
+    warnings.simplefilter("error")
+    compare(make_task(steps=2, seeds=2), ["sgd"], budget="one-shot", progress=False)

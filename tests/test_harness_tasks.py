@@ -154,7 +154,8 @@ def _stateful(**fields):
     ({"loss": lambda w, b, s: (jnp.sum(w ** 2), s["mean"])},
      "new_state of init_state's structure"),
     ({"evaluate": lambda w: {"loss": jnp.sum(w)}}, "tracing evaluate(params, state) failed"),
-    ({"loss": lambda w, b: jnp.sum(w ** 2)}, "tracing init_params, init_state, sample_batch"),
+    ({"loss": lambda w, b: jnp.sum(w ** 2)},
+     "tracing loss(params, batch, state) failed: TypeError"),
 ])
 def test_a_malformed_stateful_task_is_refused_before_training(fields, words):
   from optax_survey.harness.tasks import check_task
@@ -163,3 +164,27 @@ def test_a_malformed_stateful_task_is_refused_before_training(fields, words):
     check_task(_stateful(**fields))
   assert words in str(info.value) and "\n" not in str(info.value)
   assert check_task(_stateful()).stateful
+
+
+@pytest.mark.parametrize("field, fn, call", [
+    ("sample_batch", lambda key, t: jnp.ones(int(t) + 1), "sample_batch(key, t)"),
+    ("loss", lambda w, batch: jnp.sum(w) if jnp.sum(w) > 0 else -jnp.sum(w),
+     "loss(params, batch)"),
+    ("init_params", lambda key, seed: jnp.zeros(2) + float(seed), "init_params(key, seed)"),
+])
+def test_python_control_flow_on_a_traced_value_names_the_function_and_the_fix(field, fn, call):
+  from optax_survey.harness import Task
+  from optax_survey.harness.tasks import check_task
+
+  fields = dict(name="cf", init_params=lambda key, seed: jnp.zeros(2),
+                loss=lambda w, batch: jnp.sum(w ** 2), evaluate=lambda w: {"loss": jnp.sum(w)},
+                sample_batch=lambda key, t: jnp.ones(2), metric="loss", mode="min",
+                held_out=False)
+  fields[field] = fn
+  with pytest.raises(errors.TaskError) as info:
+    check_task(Task(**fields))
+  text = str(info.value)
+  assert text.startswith(f"task 'cf': {call} uses a traced value in Python control flow")
+  assert "jnp.where" in text and "jit and vmap" in text and "\n" not in text
+  assert isinstance(info.value.__cause__, (jax.errors.ConcretizationTypeError,
+                                           jax.errors.TracerIntegerConversionError))

@@ -7,8 +7,8 @@ behind ``optax-survey compare``.
     result.to_csv("out/results.csv"); result.plot("out/curves.png")
 
 The pipeline, one small function a stage: :func:`check_task_spec`,
-:func:`check_initial_loss` and the checks of :mod:`~optax_survey.harness.preflight`
-(all input, before any work);
+:func:`check_sample_batch`, :func:`check_initial_loss` and the checks of
+:mod:`~optax_survey.harness.preflight` (all input, before any work);
 :func:`learning_rates` (each optimizer's grid); :func:`train_budget` (one
 compiled program per optimizer: :mod:`~optax_survey.harness.runs`);
 :func:`budget_entries` (the reported numbers as
@@ -40,9 +40,11 @@ task, the optional packages, the output folder), once, and raises a one-line
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from optax_survey.harness import preflight, registry, runs, training
@@ -55,8 +57,8 @@ from optax_survey.harness.results import Comparison, Entry, write_files
 from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task, check_task, check_task_name, load_task
 
-__all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_initial_loss", "check_task_spec",
-           "compare", "comparison_notes", "default_grid", "edge_notes", "grid_rows",
+__all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_initial_loss", "check_sample_batch",
+           "check_task_spec", "compare", "comparison_notes", "default_grid", "edge_notes", "grid_rows",
            "factory_notes", "learning_rates", "make_entry", "selection_scores",
            "train_budget"]
 
@@ -140,6 +142,37 @@ def check_initial_loss(task: Task) -> None:
     raise TaskError(f"task {task.name or '<unnamed>'!r}: loss is {loss} at the initial "
                     "parameters of seed 0 on its first batch, before any optimizer step: a "
                     "bug in loss (or in init_params or the data), not an optimizer's failure")
+
+
+def check_sample_batch(task: Task) -> None:
+  """Warns (``UserWarning``) if ``sample_batch`` returns the same batch for two different
+  keys and steps: it ignores both, and every step of every run would train on one batch.
+
+  Example:
+    >>> import warnings
+    >>> import jax.numpy as jnp
+    >>> task = Task(name="one-batch", init_params=lambda key, seed: jnp.zeros(2),
+    ...             loss=lambda w, batch: jnp.sum((w - batch) ** 2), held_out=False,
+    ...             sample_batch=lambda key, t: jnp.ones(2),  # ignores key and t
+    ...             evaluate=lambda w: {"loss": jnp.sum(w)}, metric="loss", mode="min")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...   warnings.simplefilter("always")
+    ...   check_sample_batch(task)
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    task 'one-batch': sample_batch returned the same batch for two different keys and ...
+  """
+  if task.sample_batch is None:
+    return
+  sample = jax.jit(task.sample_batch)
+  k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+  first, second = sample(k1, jnp.int32(0)), sample(k2, jnp.int32(1))
+  leaves = zip(jax.tree.leaves(first), jax.tree.leaves(second), strict=True)
+  if all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in leaves):
+    warnings.warn(
+        f"task {task.name or '<unnamed>'!r}: sample_batch returned the same batch for two "
+        "different keys and steps: every step would train on one batch. Give "
+        "sample_batch=None for a full-batch loss (loss then gets batch=None), or draw the "
+        "batch with key, or index the data with t", UserWarning, stacklevel=3)
 
 
 def learning_rates(task: Task, name: str, budget: str, lr_grid: Sequence[float] | None = None,
@@ -444,6 +477,7 @@ def compare(
   if out is not None:
     preflight.check_output_dir(out)
   task = check_task(load_task(task) if isinstance(task, str) else task, tuned=budget == "tuned")
+  check_sample_batch(task)
   check_initial_loss(task)
   n_seeds = task.seeds if n_seeds is None else n_seeds
   n_steps = task.steps if n_steps is None else n_steps

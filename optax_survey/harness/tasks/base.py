@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from optax_survey.harness.errors import BadTypeError, TaskError, one_line
 from optax_survey.harness.registry import default_lr
@@ -237,22 +238,16 @@ def check_task(task: Any, *, tuned: bool = True) -> Task:
         f"task {name!r} has held-out data but no validation split: give "
         "Task(validate=...) (the tuned budget selects the learning rate on it, never on the "
         "test split), or budget='one-shot', or held_out=False for a pure optimisation problem")
-  key = jax.random.PRNGKey(0)
+  key, seed, t = jax.random.PRNGKey(0), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32)
   args = "params, batch, state" if task.stateful else "params, batch"
-  try:
-    params = jax.eval_shape(lambda k: task.init_params(k, 0), key)
-    init_state = task.init_state
-    state = jax.eval_shape(lambda k: init_state(k, 0), key) if init_state is not None else None
-    sampler = task.sample_batch
-    batch = jax.eval_shape(lambda k: sampler(k, 0), key) if sampler is not None else None
-    out = jax.eval_shape(lambda p, b, s: _loss_output(task, p, b, s), params, batch, state)
-  except TaskError:
-    raise
-  except Exception as error:  # the user's code: say what failed, in one line
-    raise TaskError(f"task {name!r}: tracing init_params, {'init_state, ' * task.stateful}"
-                    f"sample_batch and loss failed: {type(error).__name__}: "
-                    f"{one_line(error)}") from None
-  loss, new_state = out
+  params = _trace(task, "init_params(key, seed)", task.init_params, key, seed)
+  init_state = task.init_state
+  state = (_trace(task, "init_state(key, seed)", init_state, key, seed)
+           if init_state is not None else None)
+  sampler = task.sample_batch
+  batch = _trace(task, "sample_batch(key, t)", sampler, key, t) if sampler is not None else None
+  loss, new_state = _trace(task, f"loss({args})",
+                           lambda p, b, s: _loss_output(task, p, b, s), params, batch, state)
   if _scalar_shape(loss) != ():
     raise TaskError(f"task {name!r}: loss({args}) must return a scalar"
                     f"{' loss' if task.stateful else ''}, got shape {_scalar_shape(loss)} "
@@ -266,12 +261,8 @@ def check_task(task: Any, *, tuned: bool = True) -> Task:
     splits.append(("validate", task.validate))
   where = "(params, state)" if task.stateful else "(params)"
   for field, fn in splits:
-    try:
-      out = jax.eval_shape(lambda p, s, fn=fn: fn(p, s) if task.stateful else fn(p),
-                           params, state)
-    except Exception as error:
-      raise TaskError(f"task {name!r}: tracing {field}{where} failed: "
-                      f"{type(error).__name__}: {one_line(error)}") from None
+    out = _trace(task, f"{field}{where}",
+                 lambda p, s, fn=fn: fn(p, s) if task.stateful else fn(p), params, state)
     if not isinstance(out, dict):
       raise BadTypeError(f"task {name!r}: {field}{where} must return a dict of metrics, got "
                          f"{type(out).__name__}")
@@ -282,6 +273,32 @@ def check_task(task: Any, *, tuned: bool = True) -> Task:
       raise TaskError(f"task {name!r}: {field}{where}[{task.metric!r}] must be a scalar, got "
                       f"shape {_scalar_shape(out[task.metric])}")
   return task
+
+
+# What JAX raises when a traced value meets Python control flow or a Python conversion.
+_CONCRETIZATION = (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError,
+                   jax.errors.TracerArrayConversionError)
+
+
+def _trace(task: Task, call: str, fn: Callable[..., Any], *args: Any) -> Any:
+  """``jax.eval_shape(fn, *args)``: the user's function ``call`` traced as the harness
+  runs it (seeds and steps are traced values too), every failure one line naming it,
+  with the user's traceback chained."""
+  name = task.name or "<unnamed>"
+  try:
+    return jax.eval_shape(fn, *args)
+  except TaskError:
+    raise
+  except _CONCRETIZATION as error:
+    raise TaskError(
+        f"task {name!r}: {call} uses a traced value in Python control flow or a Python "
+        "conversion (if/while on an array, int(t), float(x), bool(...)): the harness traces "
+        "it under jit and vmap, where values are not known; use jnp.where, jax.lax.cond or "
+        f"jax.lax.switch, and keep t and seed arrays ({type(error).__name__}: "
+        f"{one_line(error)})") from error
+  except Exception as error:  # the user's code: say what failed, in one line
+    raise TaskError(f"task {name!r}: tracing {call} failed: {type(error).__name__}: "
+                    f"{one_line(error)}") from error
 
 
 def _loss_output(task: Task, params: Any, batch: Any, state: Any) -> tuple[Any, Any]:
