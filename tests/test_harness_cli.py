@@ -425,3 +425,14 @@ def test_an_exception_in_the_users_make_task_shows_where_it_happened(tmp_path):
   assert 'mytx.py", line 13, in make_task' in err and "KeyError" in err  # the user's line
   assert err.splitlines()[-1].startswith("optax-survey: error: --task: task 'mytx.py:make")
   assert "optax_survey/" not in err  # none of this package's frames
+
+
+def test_compare_writes_tensorboard_logs_while_it_runs(tmp_path):
+  proc = run_module("compare", "--task", "quadratic", "--optimizers", "adam,sgd", "--steps",
+                    "10", "--seeds", "2", "--budget", "one-shot", "--no-plot",
+                    "--no-progress", "--out", "out", "--log-dir", "tb", cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert sorted(str(p.parent.relative_to(tmp_path / "tb"))
+                for p in (tmp_path / "tb").rglob("events.*")) == [
+      "adam/lr=0.001/seed=0", "adam/lr=0.001/seed=1", "sgd/lr=0.001/seed=0",
+      "sgd/lr=0.001/seed=1"]

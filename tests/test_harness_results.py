@@ -61,3 +61,49 @@ def test_a_diverged_value_is_nan_in_the_json_and_the_interval():
             ci=stats.bootstrap_ci([float("nan"), 1.0]), diverged=1, selected_on="x")
   back = Entry.from_dict(json.loads(json.dumps(e.to_dict())))
   assert math.isnan(back.values[0]) and math.isnan(back.ci.mean) and back.diverged == 1
+
+
+def test_every_run_is_a_tensorboard_run_with_its_curves(tmp_path):
+  # read back with TensorBoard's own event reader
+  from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+  result = compare(make_task(steps=12, seeds=2, eval_points=3), ["sgd", "adam"],
+                   lr_grid=[1e-2, 1e-1], progress=False, log_dir=str(tmp_path / "tb"))
+  runs = sorted(str(p.parent.relative_to(tmp_path / "tb"))
+                for p in (tmp_path / "tb").rglob("events.*"))
+  # per optimizer: 3 rates (the grid and the default 1e-3) x 2 seeds, and the tuned rate's
+  # 2 fresh seeds
+  tuned = {n: result.entry(n, "tuned").lr for n in ("sgd", "adam")}
+  assert runs == sorted(
+      [f"{n}/lr={lr:g}/seed={s}" for n in ("sgd", "adam") for lr in (0.01, 0.1, 0.001)
+       for s in (0, 1)] + [f"{n}/tuned lr={tuned[n]:g}/seed={s}" for n in tuned for s in (2, 3)])
+  events = EventAccumulator(str(tmp_path / "tb" / "adam" / "lr=0.1" / "seed=1"))
+  events.Reload()
+  assert set(events.Tags()["scalars"]) == {"train/loss", "train/update_norm", "test/log_loss",
+                                           "test/acc", "validation/log_loss", "validation/acc"}
+  grid = result.grid["adam"]
+  i = grid.lrs.index(0.1)
+  loss = events.Scalars("train/loss")
+  assert [e.step for e in loss] == list(range(1, 13))
+  np.testing.assert_allclose([e.value for e in loss], grid.loss[i, 1], rtol=1e-6)
+  val = events.Scalars("validation/log_loss")
+  assert [e.step for e in val] == grid.eval_steps.tolist()
+  np.testing.assert_allclose([e.value for e in val], grid.val_metrics["log_loss"][i, 1],
+                             rtol=1e-6)
+
+
+def test_the_tensorboard_logs_need_their_extra_and_a_usable_folder(tmp_path, monkeypatch):
+  import sys
+
+  from optax_survey.harness import errors
+
+  a_file = tmp_path / "f"
+  a_file.write_text("")
+  with pytest.raises(errors.OutputDirError) as info:
+    compare(make_task(steps=10**9), ["sgd"], log_dir=str(a_file), progress=False)
+  assert info.value.argument == "log_dir"
+  monkeypatch.setitem(sys.modules, "tensorboardX", None)
+  with pytest.raises(errors.MissingExtraError, match=r"tensorboardX \(for the TensorBoard logs, "
+                     r"or pass log_dir=None\) is not installed: pip install "
+                     r'"optax_survey\[tensorboard\]"'):
+    compare(make_task(steps=10**9), ["sgd"], log_dir=str(tmp_path / "tb"), progress=False)

@@ -51,13 +51,13 @@ naming the bad value and the choices, exit status 2.
 """
 
 # The switches that turn off what needs an optional package, named in the errors.
-COMPARE_SWITCHES = {"plot": "--no-plot", "progress": "--no-progress"}
+COMPARE_SWITCHES = {"plot": "--no-plot", "progress": "--no-progress", "log": "no --log-dir"}
 SURVEY_SWITCHES = {"progress": "--no-progress"}
 
 # The library's argument names -> the command line's flags, named in the errors.
 FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
          "seeds": "--seeds", "steps": "--steps", "lr_grid": "--lr-grid", "out": "--out",
-         "preset": "--preset", "steps_scale": "--steps-scale"}
+         "preset": "--preset", "steps_scale": "--steps-scale", "log_dir": "--log-dir"}
 
 
 def user_traceback(error: BaseException) -> str:
@@ -142,6 +142,10 @@ def build_parser() -> _Parser:
                         "optimizer's rate for the task, see 'tasks')")
   cmp.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: out/compare/TASK)")
+  cmp.add_argument("--log-dir", default=None, metavar="DIR",
+                   help="write every run's curves there as TensorBoard scalars, each "
+                        "optimizer's as soon as it has run (tensorboard --logdir DIR; "
+                        "needs the tensorboard extra)")
   cmp.add_argument("--no-plot", action="store_true", help="do not write the PNG plots")
   cmp.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
 
@@ -235,7 +239,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
       task, _items(args.optimizers) or [], budget=args.budget, seeds=args.seeds,
       steps=args.steps, lr_grid=_items(args.lr_grid),
       out=args.out or os.path.join("out", "compare", task.name or "task"),
-      plot=not args.no_plot, progress=not args.no_progress)
+      plot=not args.no_plot, progress=not args.no_progress, log_dir=args.log_dir)
   print("\n" + result.summary())
   print("\nwrote " + ", ".join(result.written))
 

@@ -32,10 +32,13 @@ EXTRA_INSTALL = 'pip install "optax_survey[survey]"'
 
 # module name -> its name on PyPI (all in the ``survey`` extra)
 PACKAGES = {"matplotlib": "matplotlib", "flax": "flax", "mnist1d": "mnist1d",
-            "sklearn": "scikit-learn", "tqdm": "tqdm"}
+            "sklearn": "scikit-learn", "tqdm": "tqdm", "tensorboardX": "tensorboardX"}
+
+# modules of an extra other than ``survey``, and how to install them
+OTHER_EXTRAS = {"tensorboardX": 'pip install "optax_survey[tensorboard]"'}
 
 # how a library caller turns off what needs an optional package
-LIBRARY_SWITCHES = {"plot": "plot=False", "progress": "progress=False"}
+LIBRARY_SWITCHES = {"plot": "plot=False", "progress": "progress=False", "log": "log_dir=None"}
 
 
 class HarnessError(Exception):
@@ -98,7 +101,8 @@ class MissingExtraError(HarnessError, ImportError):
       off = f", or pass {switches[switch]}" if switch and switches.get(switch) else ""
       parts.append(f"{PACKAGES.get(module, module)} (for {' and '.join(purposes)}{off})")
     verb = "is" if len(parts) == 1 else "are"
-    return f"{'; '.join(parts)} {verb} not installed: {EXTRA_INSTALL}"
+    installs = list(dict.fromkeys(OTHER_EXTRAS.get(m, EXTRA_INSTALL) for m, _, _ in self.needs))
+    return f"{'; '.join(parts)} {verb} not installed: {' and '.join(installs)}"
 
 
 def missing_extra_error(module: str, purpose: str) -> MissingExtraError:

@@ -133,7 +133,7 @@ def is_installed(module: str) -> bool:
 
 
 def require_extras(*, modules: Mapping[str, str] | None = None, plot: bool = False,
-                   progress: bool = False) -> None:
+                   progress: bool = False, tensorboard: bool = False) -> None:
   """Raises :class:`~optax_survey.harness.errors.MissingExtraError` if a package that the
   request needs is missing.
 
@@ -143,6 +143,7 @@ def require_extras(*, modules: Mapping[str, str] | None = None, plot: bool = Fal
       :func:`~optax_survey.harness.tasks.get_task`).
     plot: PNG figures will be written (matplotlib).
     progress: a progress bar will be shown (tqdm).
+    tensorboard: TensorBoard logs will be written (tensorboardX).
 
   Example:
     >>> require_extras(modules={"no_such_module_xyz": "the example"})  # doctest: +ELLIPSIS
@@ -157,13 +158,15 @@ def require_extras(*, modules: Mapping[str, str] | None = None, plot: bool = Fal
     needs.setdefault("matplotlib", ([], "plot"))[0].append("the plots")
   if progress:
     needs.setdefault("tqdm", ([], "progress"))[0].append("the progress bar")
+  if tensorboard:
+    needs.setdefault("tensorboardX", ([], "log"))[0].append("the TensorBoard logs")
   missing = [(m, purposes, switch) for m, (purposes, switch) in needs.items()
              if not is_installed(m)]
   if missing:
     raise MissingExtraError(missing)
 
 
-def check_output_dir(path: str) -> str:
+def check_output_dir(path: str, *, argument: str = "out") -> str:
   """Creates the folder ``path`` if needed and checks that a file can be written there.
 
   Called before any training, so that a bad ``out`` fails in a second, not
@@ -177,21 +180,21 @@ def check_output_dir(path: str) -> str:
     True
   """
   if not path:
-    raise OutputDirError("the output folder is an empty path", argument="out")
+    raise OutputDirError("the output folder is an empty path", argument=argument)
   if os.path.exists(path) and not os.path.isdir(path):
     raise OutputDirError(f"cannot write to {path!r}: it is a file, not a folder",
-                         argument="out")
+                         argument=argument)
   parent = os.path.dirname(os.path.abspath(path))
   while not os.path.exists(parent):
     parent = os.path.dirname(parent)
   if not os.path.isdir(parent):
     raise OutputDirError(f"cannot create {path!r}: {parent!r} is a file, not a folder",
-                         argument="out")
+                         argument=argument)
   try:
     os.makedirs(path, exist_ok=True)
     with tempfile.TemporaryFile(dir=path):
       pass
   except OSError as error:
     reason = error.strerror or type(error).__name__
-    raise OutputDirError(f"cannot write to {path!r}: {reason}", argument="out") from None
+    raise OutputDirError(f"cannot write to {path!r}: {reason}", argument=argument) from None
   return path

@@ -53,13 +53,14 @@ from optax_survey.harness.analysis.ranking import rank_entries
 from optax_survey.harness.errors import BadTypeError, TaskError
 from optax_survey.harness.progress import make_progress
 from optax_survey.harness.registry import OptimizerSpec
+from optax_survey.harness.render import tensorboard
 from optax_survey.harness.results import Comparison, Entry, write_files
 from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task, check_task, check_task_name, load_task
 
 __all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_initial_loss", "check_sample_batch",
-           "check_task_spec", "compare", "comparison_notes", "default_grid", "edge_notes", "grid_rows",
-           "factory_notes", "learning_rates", "make_entry", "selection_scores",
+           "check_task_spec", "compare", "comparison_notes", "default_grid", "edge_notes",
+           "factory_notes", "grid_rows", "learning_rates", "make_entry", "selection_scores",
            "train_budget"]
 
 DEFAULT_OPTIMIZERS = ("sgdm", "adam", "amsgrad", "adabound", "radam", "lookahead")
@@ -418,6 +419,7 @@ def compare(
     plot: bool = True,
     progress: bool = True,
     prefix: str = "",
+    log_dir: str | None = None,
 ) -> Comparison:
   """Trains each optimizer on ``task`` at ``budget`` and summarises the runs.
 
@@ -443,6 +445,9 @@ def compare(
     plot: write the PNGs (matplotlib) when ``out`` is given.
     progress: show a progress bar on stderr (needs tqdm).
     prefix: prefix of the written files' names.
+    log_dir: if given, every run's curves are written there as TensorBoard
+      scalars, each optimizer's as soon as its program has finished
+      (:mod:`~optax_survey.harness.render.tensorboard`; needs tensorboardX).
 
   Returns:
     A :class:`Comparison`.
@@ -473,9 +478,12 @@ def compare(
   n_steps = preflight.check_count("steps", steps)
   lr_grid = preflight.check_lr_grid(lr_grid)
   check_task_spec(task)
-  preflight.require_extras(plot=plot and out is not None, progress=progress)
+  preflight.require_extras(plot=plot and out is not None, progress=progress,
+                           tensorboard=log_dir is not None)
   if out is not None:
     preflight.check_output_dir(out)
+  if log_dir is not None:
+    preflight.check_output_dir(log_dir, argument="log_dir")
   task = check_task(load_task(task) if isinstance(task, str) else task, tuned=budget == "tuned")
   check_sample_batch(task)
   check_initial_loss(task)
@@ -496,6 +504,10 @@ def compare(
                                                  steps=n_steps, progress=bar, optimizer=spec)
       if rerun is not None:
         reruns[name] = rerun
+      if log_dir is not None:
+        tensorboard.write_runs(log_dir, grid[name])
+        if rerun is not None:
+          tensorboard.write_runs(log_dir, rerun, tuned=True)
       entries += budget_entries(task, name, grid[name], rerun, selected, optimizer=spec)
       rows += [r for r in grid_rows(task, grid[name], selected=selected)
                if lr_grid is None or budget == "one-shot"
