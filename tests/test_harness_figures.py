@@ -27,9 +27,9 @@ def test_the_grid_figure_has_one_panel_per_optimizer(tmp_path, n):
                              str(tmp_path / "grid.png"))
   height, width = matplotlib.image.imread(path).shape[:2]
   cols, rows = min(n, 6), -(-n // 6)  # at most 6 panels a row
-  # the figure's inches (panels of 2.6 x 2.2 plus margins) times the DPI
-  assert width == round((2.6 * cols + 1.2) * figures.DPI)
-  assert height == round((2.2 * rows + 0.6) * figures.DPI)
+  # the figure's inches (panels of 3.2 x 2.6, readable at 100 %, plus margins) times the DPI
+  assert width == round((3.2 * cols + 1.2) * figures.GRID_DPI)
+  assert height == round((2.6 * rows + 0.6) * figures.GRID_DPI)
 
 
 def test_a_trajectory_needs_the_runs_path(tmp_path):
@@ -43,3 +43,13 @@ def test_every_optimizer_has_its_own_colour():
 
   colours = {figures.color(name) for name in OPTIMIZERS}
   assert len(colours) == len(OPTIMIZERS)
+
+
+def test_a_diverged_run_ends_its_curve_where_it_diverged():
+  from optax_survey.harness.render.figures import _first_divergence, _seed_mean
+
+  curves = np.array([[1.0, 0.5, 0.25, 0.125], [1.0, 0.5, np.nan, 0.1]])
+  np.testing.assert_allclose(_seed_mean(curves, log=False), [1.0, 0.5, np.nan, np.nan])
+  assert _first_divergence(curves) == 2 and _first_divergence(curves[:1]) is None
+  # on a log axis the mean over seeds is geometric
+  np.testing.assert_allclose(_seed_mean(np.array([[1.0], [100.0]]), log=True), [10.0])

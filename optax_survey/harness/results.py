@@ -316,9 +316,11 @@ class Comparison:
 
 
 def _grid_figure(cmp: Comparison, path: str) -> str:
-  selected = ({e.optimizer: e.lr for e in cmp.entries_at("tuned")}
-              if cmp.budget == "tuned" else None)
-  return figures.grid_curves(cmp.task, cmp.results, path, selected=selected)
+  if cmp.budget != "tuned":
+    return figures.grid_curves(cmp.task, cmp.results, path)
+  selected = {e.optimizer: e.lr for e in cmp.entries_at("tuned")}
+  tuned = {name: cmp.tuned_run(name) for name in selected}  # the runs behind the table
+  return figures.grid_curves(cmp.task, cmp.results, path, selected=selected, tuned=tuned)
 
 
 def write_files(cmp: Comparison, out: str, *, plot: bool = True, prefix: str = "") -> list[str]:

@@ -21,10 +21,11 @@ from optax_survey.harness import registry
 from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task
 
-__all__ = ["DPI", "color", "figure1", "figure2", "fmt_value", "gallery", "grid_curves",
+__all__ = ["DPI", "GRID_DPI", "color", "figure1", "figure2", "fmt_value", "gallery", "grid_curves",
            "learning_curves", "performance_profiles", "reddi", "trajectories"]
 
 DPI = 90
+GRID_DPI = 100  # the grid figure: 3.2 x 2.6 inch panels, 10 pt titles at 100 % zoom
 
 
 def _plt():
@@ -238,13 +239,42 @@ def _panels(n: int, *, width: float = 2.6, height: float = 2.2, max_cols: int = 
   return fig, axes.ravel()[:n]
 
 
+def _seed_mean(curves: np.ndarray, log: bool) -> np.ndarray:
+  """``[n_seeds, E] -> [E]``: the mean over seeds (geometric on a log axis), NaN from the
+  first evaluation at which a seed is not finite (a diverged run ends its curve)."""
+  with np.errstate(all="ignore"), warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    ok = np.isfinite(curves).all(axis=0)
+    ok = np.logical_and.accumulate(ok)
+    data = np.maximum(curves, 1e-12) if log else curves
+    mean = np.exp(np.log(data).mean(axis=0)) if log else data.mean(axis=0)
+  return np.where(ok, mean, np.nan)
+
+
+def _first_divergence(curves: np.ndarray) -> int | None:
+  """The first evaluation at which a seed of ``curves`` ``[n_seeds, E]`` is not finite."""
+  bad = ~np.isfinite(curves).all(axis=0)
+  return int(np.argmax(bad)) if bad.any() else None
+
+
+GRID_STYLES = ("-", "--", "-.", ":")
+
+
 def grid_curves(task: Task, results: list[RunResult], path: str,
-                selected: dict[str, float] | None = None, title: str | None = None) -> str:
+                selected: dict[str, float] | None = None, title: str | None = None,
+                tuned: Mapping[str, RunResult] | None = None) -> str:
   """The metric over steps at every learning rate of the grid, one panel per optimizer.
 
-  Lines are coloured by ``log10(lr)`` (one colour bar for all panels, outside
-  the data); the selected rate of each optimizer (``selected``) is drawn thick
-  and black, and named in the panel's title.
+  Lines are coloured by ``log10(lr)`` (one colour bar for all panels) and
+  dashed in turn, with a marker at every evaluation, so that lines that overlap
+  stay apart; each is the mean over the grid's seeds.  The selected rate of
+  each optimizer (``selected``) is named in the panel's title and drawn thick
+  and black: where its runs in ``tuned`` are given (the reruns on fresh seeds,
+  the table's numbers) those thick and the grid's runs (the seeds it was
+  selected on) thin and dashed, else the grid's runs thick.  A rate at which a run diverged ends
+  its line there with a ``×`` at the top of the panel; the axis is set by the
+  finite values before training and after (a diverging run's 1e26 does not
+  stretch it).
 
   Returns:
     ``path``.
@@ -276,35 +306,57 @@ def grid_curves(task: Task, results: list[RunResult], path: str,
   norm = mpl.colors.LogNorm(vmin=min(all_lrs), vmax=max(all_lrs) * (1.0001 if len(set(all_lrs)) == 1
                                                                     else 1.0))
   cmap = plt.get_cmap("viridis")
-  fig, axes = _panels(len(results))
+  fig, axes = _panels(len(results), width=3.2, height=2.6)
   log = task.kind == "2d"
   for ax, res in zip(axes, results, strict=True):
     curves = res.metrics[task.metric]
     chosen = selected.get(res.optimizer) if selected else None
+    start = np.nanmax(np.abs(curves[:, :, 0])) if np.isfinite(curves[:, :, 0]).any() else 1.0
     for i, lr in enumerate(res.lrs):
-      with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        data = np.where(np.isfinite(curves[i]), curves[i], np.nan)
-        mean = np.nanmean(np.maximum(data, 1e-12) if log else data, axis=0)
       is_sel = chosen is not None and abs(lr - chosen) <= 1e-9 * lr
-      ax.plot(res.eval_steps, mean, color="k" if is_sel else cmap(norm(lr)),
-              lw=2.0 if is_sel else 1.0, zorder=3 if is_sel else 2)
+      rerun = is_sel and bool(tuned) and res.optimizer in (tuned or {})
+      c = "k" if is_sel else cmap(norm(lr))
+      # the selected rate: thick black, or thin dashed black when its reruns are drawn
+      ax.plot(res.eval_steps, _seed_mean(curves[i], log), color=c,
+              lw=1.1 if rerun or not is_sel else 2.2,
+              ls="--" if rerun else ("-" if is_sel else GRID_STYLES[i % len(GRID_STYLES)]),
+              marker="o", ms=2.5, zorder=3 if is_sel else 2)
+      bad = _first_divergence(curves[i])
+      if bad is not None:
+        ax.plot(res.eval_steps[bad], 0.96, marker="x", ms=7, mew=2, color=c, zorder=4,
+                transform=ax.get_xaxis_transform(), clip_on=False)
+    if chosen is not None and tuned and res.optimizer in tuned:
+      rerun = tuned[res.optimizer]
+      ax.plot(rerun.eval_steps, _seed_mean(rerun.metrics[task.metric][0], log), color="k",
+              lw=2.2, marker="o", ms=3, zorder=3)
+      bad = _first_divergence(rerun.metrics[task.metric][0])
+      if bad is not None:
+        ax.plot(rerun.eval_steps[bad], 0.96, marker="x", ms=7, mew=2, color="k", zorder=4,
+                transform=ax.get_xaxis_transform(), clip_on=False)
     name = res.optimizer + (f", selected lr {chosen:.3g}" if chosen is not None else "")
-    ax.set_title(name, fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.set_title(name, fontsize=10)
+    ax.tick_params(labelsize=8)
     if log:
       ax.set_yscale("log")
+      ax.set_ylim(top=10 * max(start, 1e-12))
     elif task.mode == "max" and task.metric == "acc":
       ax.set_ylim(0.0, 1.0)
+    elif task.mode == "min" and np.isfinite(start):
+      ax.set_ylim(top=1.5 * start)  # a run that blows up leaves the axis, not the scale
   split = "test" if task.held_out else "objective"
-  fig.supxlabel("step", fontsize=8)
-  fig.supylabel(f"{task.metric} ({split}, mean over seeds)", fontsize=8)
+  fig.supxlabel("step", fontsize=10)
+  fig.supylabel(f"{task.metric} ({split}, mean over seeds)", fontsize=10)
   fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), location="right",
-               label="learning rate (black: selected on validation)" if task.held_out
-               else "learning rate (black: selected)", shrink=0.8)
-  fig.suptitle(title or f"{task.name}: the learning-rate grid, one panel per optimizer",
-               fontsize=9)
-  fig.savefig(path, dpi=DPI)
+               label="learning rate", shrink=0.8, pad=0.02)
+  black = ("black: the selected rate, dashed on the seeds it was selected on (validation), "
+           "thick on fresh seeds (the table's numbers)" if task.held_out else
+           "black: the selected rate, dashed on the seeds it was selected on, thick on fresh "
+           "seeds (the table's numbers)")
+  width = int(fig.get_figwidth() * 11)  # characters of 11 pt text across the figure
+  fig.suptitle(title or textwrap.fill(f"{task.name}: the learning-rate grid, one panel per "
+                                      f"optimizer; {black}; × a run that diverged", width),
+               fontsize=11)
+  fig.savefig(path, dpi=GRID_DPI)
   plt.close(fig)
   return path
 
