@@ -144,6 +144,7 @@ def test_one_name_alone_and_a_factory_in_a_list_are_optimizers():
     ({"x": lambda lr: "not a transformation"}, "BadInputError",
      "must be a function learning_rate -> optax.GradientTransformation"),
     (["optax.nosuch"], "BadInputError", "'optax' has no function 'nosuch'"),
+    (["nosuch_module_xyz:make_tx"], "BadInputError", "cannot import 'nosuch_module_xyz'"),
     ([42], "BadTypeError", "give a name, optax.NAME"),
     (["adam", "adam"], "BadInputError", "listed twice"),
 ])

@@ -2,7 +2,7 @@
 
 Each check raises a :class:`~optax_survey.harness.errors.HarnessError` whose
 message is one line naming the argument, the bad value and what to do (the
-optimizers' names are checked by :func:`~optax_survey.harness.registry.check_optimizers`,
+optimizers' names are checked by :func:`~optax_survey.harness.registry.choose_optimizers`,
 the tasks' by :mod:`~optax_survey.harness.tasks`).  The library functions call
 them once, before any work; the command line only translates their errors.
 Nothing here imports an optional package.

@@ -42,10 +42,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from optax_survey.harness import preflight, registry, runs, training
 from optax_survey.harness.analysis import diagnostics, stats
@@ -135,10 +137,9 @@ def check_initial_loss(task: Task) -> None:
     ...
     optax_survey.harness.errors.TaskError: task 'log0': loss is -inf at the initial ...
   """
-  params, state = training.initial_params(task, 0), training.initial_state(task, 0)
-  _, sub = jax.random.split(training.seed_keys(0)[1])  # the first step's batch key
-  batch = task.sample_batch(sub, 0) if task.sample_batch is not None else None
-  loss = float(jax.jit(lambda p, b, s: task.loss_and_state(p, b, s)[0])(params, batch, state))
+  tx = optax.identity()  # the runs' own first step, whatever the optimizer
+  first_step = jax.jit(lambda carry: training.train_step(task, tx, carry, lambda s: s.loss)[1])
+  loss = float(first_step(training.init_carry(task, tx, 0)))
   if not math.isfinite(loss):
     raise TaskError(f"task {task.name or '<unnamed>'!r}: loss is {loss} at the initial "
                     "parameters of seed 0 on its first batch, before any optimizer step: a "
@@ -409,7 +410,7 @@ def comparison_notes(task: Task, grid: Mapping[str, RunResult],
 
 def compare(
     task: Task | str,
-    optimizers: Sequence[str] = DEFAULT_OPTIMIZERS,
+    optimizers: str | Sequence[Any] | Mapping[str, Any] = DEFAULT_OPTIMIZERS,
     *,
     budget: str = "tuned",
     lr_grid: Sequence[float | str] | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optax
@@ -23,7 +23,7 @@ from optax_survey.harness.errors import BadInputError, BadTypeError, one_line
 from optax_survey.harness.user_code import is_function_spec, load_function
 
 __all__ = ["FACTORY_LR", "OPTIMIZERS", "OptimizerInfo", "build", "build_any", "check_optimizer",
-           "check_optimizers", "choose_optimizers", "default_lr", "defaults", "defaults_text",
+           "choose_optimizers", "default_lr", "defaults", "defaults_text",
            "label_of", "lr_table", "one_shot_lr", "resolve_optimizer", "survey_setting_text"]
 
 
@@ -91,30 +91,6 @@ def check_optimizer(name: str) -> str:
                         "(or all), or give optax.NAME, MODULE:FUNCTION or a function "
                         "learning_rate -> optax.GradientTransformation", argument="optimizers")
   return name
-
-
-def check_optimizers(names: Iterable[str]) -> list[str]:
-  """``names`` as a list, or ``BadInputError`` naming the unknown or repeated one.
-
-  ``["all"]`` stands for every optimizer of :data:`OPTIMIZERS`.
-
-  >>> check_optimizers(["adam", "radam"])
-  ['adam', 'radam']
-  >>> len(check_optimizers(["all"]))
-  18
-  """
-  names = list(names)
-  if names == ["all"]:
-    return list(OPTIMIZERS)
-  if not names:
-    raise BadInputError(f"optimizers is empty; choose from: {', '.join(OPTIMIZERS)} (or all)",
-                        argument="optimizers")
-  for n in names:
-    check_optimizer(n)
-  if len(set(names)) != len(names):
-    raise BadInputError(f"an optimizer is listed twice: {', '.join(names)}",
-                        argument="optimizers")
-  return names
 
 
 # An optimizer the harness can train: a registered name, or a factory
@@ -185,7 +161,7 @@ def resolve_optimizer(spec: Any, label: str | None = None) -> OptimizerSpec:
     if spec in OPTIMIZERS:
       return spec
     if is_function_spec(spec):
-      return _checked_factory(label, load_function(spec, what="optimizer"))
+      return _checked_factory(label, load_function(spec, what="optimizer", argument="optimizers"))
     if "." in spec:
       return _checked_factory(label, _dotted(spec))
     return check_optimizer(spec)

@@ -38,8 +38,7 @@ from optax_survey.harness.training import (
 )
 
 __all__ = ["RunResult", "all_finite", "centre_lr", "compiler_options", "run_optimizer",
-           "run_tuned",
-           "schedule_chunks", "unless_diverged"]
+           "run_tuned", "schedule_chunks", "unless_diverged"]
 
 
 @dataclasses.dataclass

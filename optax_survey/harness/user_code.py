@@ -39,13 +39,15 @@ def is_function_spec(spec: str) -> bool:
 
 
 def load_function(spec: str, *, error: type[HarnessError] = BadInputError,
-                  what: str = "function") -> Callable[..., Any]:
+                  what: str = "function", argument: str | None = None) -> Callable[..., Any]:
   """The function ``spec`` names: ``"MODULE:FUNCTION"`` or ``"path/to/file.py:FUNCTION"``.
 
   Args:
     spec: where the function is and its name.
     error: the error class raised (its message starts with ``{what} {spec!r}:``).
     what: what the spec names, for the message ("task", "optimizer").
+    argument: the argument the spec was given as (the error's ``argument``; default:
+      the error class's).
 
   Returns:
     The function (not called).
@@ -58,13 +60,16 @@ def load_function(spec: str, *, error: type[HarnessError] = BadInputError,
     ...
     optax_survey.harness.errors.BadInputError: function 'math:nosuch': 'math' has no function ...
   """
+  def fail(message: str) -> HarnessError:
+    return error(message, argument=argument) if argument else error(message)
+
   where, _, func = spec.rpartition(":")
   if not where or not func.isidentifier():
-    raise error(f"{what} {spec!r}: give MODULE:FUNCTION or path/to/file.py:FUNCTION")
+    raise fail(f"{what} {spec!r}: give MODULE:FUNCTION or path/to/file.py:FUNCTION")
   try:
     if where.endswith(".py") or os.sep in where or "/" in where:
       if not os.path.isfile(where):
-        raise error(f"{what} {spec!r}: no such file {where!r}")
+        raise fail(f"{what} {spec!r}: no such file {where!r}")
       name = "optax_survey_user_" + os.path.splitext(os.path.basename(where))[0]
       module_spec = importlib.util.spec_from_file_location(name, where)
       assert module_spec is not None and module_spec.loader is not None
@@ -78,9 +83,9 @@ def load_function(spec: str, *, error: type[HarnessError] = BadInputError,
   except HarnessError:
     raise
   except Exception as cause:  # the user's module: say what failed, in one line
-    raise error(f"{what} {spec!r}: cannot import {where!r}: {type(cause).__name__}: "
+    raise fail(f"{what} {spec!r}: cannot import {where!r}: {type(cause).__name__}: "
                 f"{one_line(cause)}") from cause
   function = getattr(module, func, None)
   if not callable(function):
-    raise error(f"{what} {spec!r}: {where!r} has no function {func!r}")
+    raise fail(f"{what} {spec!r}: {where!r} has no function {func!r}")
   return function
