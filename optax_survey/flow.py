@@ -42,6 +42,7 @@ with the helpers below.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -49,7 +50,8 @@ import jax
 import jax.numpy as jnp
 
 __all__ = [
-    "Flow", "as_flow", "direction", "second_moment", "step", "full_eta", "with_full_eta",
+    "Flow", "as_flow", "mark_final", "is_final", "direction", "second_moment", "step",
+    "full_eta", "with_full_eta",
     "scale_eta", "scale_eta_by_scalar",
     "scalar_like", "real_dtype", "record", "require", "refuse", "step_number",
     "FIRST_MOMENT", "FRICTION", "MOMENTUM", "MU_BIAS_CORRECTED",
@@ -182,18 +184,26 @@ def _never_unflattened(aux: Any, children: Any) -> Flow:
 jax.tree_util.register_pytree_node(Flow, _refuse_flatten, _never_unflattened)
 
 
-def as_flow(updates: Any) -> Flow:
+def as_flow(updates: Any, stage: str | None = None) -> Flow:
   """Wraps plain gradients in a :class:`Flow`; passes a ``Flow`` through.
 
   Args:
     updates: the ``updates`` argument of a stage's ``update``: plain gradients
       (the stage is the first optax_survey stage) or a ``Flow``.
+    stage: the calling stage's name, for the error below.
 
   Returns:
     A ``Flow``.
 
+  Raises:
+    ValueError: if ``updates`` are the final updates of a complete optimizer
+      (:func:`is_final`): the stage sits after ``descend()``, where it has
+      no gradient and no record to act on.
+
   Example:
     >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optax_survey as osv
     >>> from optax_survey.flow import as_flow
     >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
     >>> flow = as_flow(g)
@@ -201,10 +211,84 @@ def as_flow(updates: Any) -> Flow:
     Flow(after no stage; set: grad)
     >>> as_flow(flow) is flow
     True
+    >>> tx = osv.sgd(0.1)
+    >>> updates, _ = tx.update(g, tx.init(g))
+    >>> as_flow(updates, "ema_first_moment")
+    Traceback (most recent call last):
+    ...
+    ValueError: ema_first_moment came after descend(): ...
   """
   if isinstance(updates, Flow):
     return updates
+  if is_final(updates):
+    name = stage or "an optax_survey stage"
+    raise ValueError(
+        f"{name} came after descend(): it acts on the gradient and on the record "
+        "the stages pass each other, and the final updates of a complete optimizer "
+        f"have neither. Put {name} into the chain before descend() (an optimizer's "
+        "recipe of stages is in its docstring); after a complete optimizer only "
+        "add_decoupled_weight_decay() and optax's own transformations act on the updates."
+    )
   return Flow(grad=updates)
+
+
+# The final updates descend() returned, remembered by identity only: a stage
+# handed exactly these arrays sits after a complete optimizer, which optax.chain
+# does not tell it (a stage learns nothing of its place, at init or update).
+# Weak references: no array or tracer is kept alive, no value is stored, and
+# an entry goes with its array (at the end of a trace, for tracers).
+_FINAL: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def mark_final(updates: Any) -> Any:
+  """Remembers ``updates`` as the final updates of a complete optimizer.
+
+  :func:`~optax_survey.descend` marks its output, and so does a stage that
+  acts on final updates (:func:`~optax_survey.add_decoupled_weight_decay`
+  after ``descend()``), so that a stage placed after them is told where it
+  belongs (:func:`as_flow`).  Leaves that cannot be weakly referenced (Python
+  and NumPy scalars) are not marked.
+
+  Args:
+    updates: a pytree of arrays.
+
+  Returns:
+    ``updates`` itself.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_survey.flow import is_final, mark_final
+    >>> u = {"w": jnp.array([0.1, -0.2])}
+    >>> is_final(u), is_final(mark_final(u)), is_final({"w": u["w"] + 0})
+    (False, True, False)
+  """
+  for leaf in jax.tree.leaves(updates):
+    try:
+      _FINAL[id(leaf)] = leaf
+    except TypeError:
+      pass
+  return updates
+
+
+def is_final(updates: Any) -> bool:
+  """Whether every leaf of ``updates`` is one :func:`mark_final` remembered.
+
+  A tree without leaves, or a :class:`Flow`, is not final.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> import optax_survey as osv
+    >>> from optax_survey.flow import is_final
+    >>> g = jnp.array([1.0, -2.0], dtype=jnp.float32)
+    >>> tx = osv.sgd(0.1)
+    >>> updates, _ = tx.update(g, tx.init(g))
+    >>> is_final(updates), is_final(g)
+    (True, False)
+  """
+  if isinstance(updates, Flow):
+    return False
+  leaves = jax.tree.leaves(updates)
+  return bool(leaves) and all(_FINAL.get(id(leaf)) is leaf for leaf in leaves)
 
 
 def record(flow: Flow, stage: str, *, add: Iterable[str] = (),

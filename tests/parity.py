@@ -60,6 +60,7 @@ pytorch_optimizer = require("pytorch_optimizer")
 adabound_ref = require("adabound")
 adamod_ref = require("adamod")
 adabelief_ref = require("adabelief_pytorch")
+from pytorch_optimizer.base.optimizer import BaseOptimizer  # noqa: E402
 
 import optax_survey as osv  # noqa: E402
 
@@ -174,6 +175,49 @@ def torch_lookahead(inner_factory, **kwargs):
     return pytorch_optimizer.Lookahead(inner, **kwargs), None
 
   return make
+
+
+class _DecoupledDecay:
+  """A torch optimizer with decoupled weight decay before its step, the way
+  ``pytorch_optimizer`` applies ``weight_decouple=True`` (its own
+  ``BaseOptimizer.apply_weight_decay``: ``p *= 1 - lr * weight_decay``, with
+  the group's current learning rate), around a reference whose own update
+  does not read the parameters."""
+
+  def __init__(self, inner, weight_decay: float):
+    self.inner, self.weight_decay = inner, weight_decay
+    self.param_groups, self.state = inner.param_groups, inner.state
+
+  @torch.no_grad()
+  def step(self):
+    for group in self.param_groups:
+      for p in group["params"]:
+        BaseOptimizer.apply_weight_decay(
+            p, None, group["lr"], self.weight_decay, weight_decouple=True, fixed_decay=False)
+    self.inner.step()
+
+
+def torch_decoupled(inner_factory, weight_decay: float):
+  """``inner_factory``'s reference with decoupled weight decay (:class:`_DecoupledDecay`)."""
+
+  def make(params):
+    inner, scheduler = inner_factory(params)
+    assert scheduler is None, "a schedule has no step count after descend()"
+    return _DecoupledDecay(inner, weight_decay), None
+
+  return make
+
+
+def decoupled_after(inner_name: str, **inner_kwargs):
+  """``optax.chain(inner(lr), add_decoupled_weight_decay(lr, wd))``: decoupled
+  weight decay on a complete optimizer's final updates (a factory that
+  ``optax.inject_hyperparams`` can wrap)."""
+
+  def factory(learning_rate, weight_decay):
+    return optax.chain(getattr(osv, inner_name)(learning_rate, **inner_kwargs),
+                       osv.add_decoupled_weight_decay(learning_rate, weight_decay))
+
+  return factory
 
 
 def torch_adabelief(**kwargs):
@@ -378,6 +422,29 @@ VARIANT_CASES = [
     case("adabelief-no-degenerate-wd", "adabelief",
          torch_adabelief(lr=0.05, weight_decay=0.1, degenerated_to_sgd=False),
          learning_rate=0.05, weight_decay=0.1, degenerated_to_sgd=False),
+    # Decoupled weight decay on a complete optimizer's final updates, the form
+    # pytorch_optimizer gives Yogi, diffGrad and AdaBound by default: against
+    # torch.optim.AdamW and torch's decoupled RAdam (no wrapper), and the
+    # authors' Yogi, diffGrad, AdaBound and SGD with pytorch_optimizer's decay.
+    case("adam-then-decoupled-wd", decoupled_after("adam"), torch_opt(ADAMW, lr=0.05,
+                                                                    weight_decay=0.1),
+         learning_rate=0.05, weight_decay=0.1),
+    case("radam-sgd-then-decoupled-wd", decoupled_after("radam", degenerated_to_sgd=True),
+         torch_opt(RADAM, lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
+         learning_rate=0.05, weight_decay=0.1),
+    case("yogi-then-decoupled-wd", decoupled_after("yogi"),
+         torch_decoupled(torch_opt(torch_optimizer.Yogi, lr=0.05), 0.1),
+         learning_rate=0.05, weight_decay=0.1),
+    case("diffgrad-then-decoupled-wd", decoupled_after("diffgrad"),
+         torch_decoupled(torch_opt(torch_optimizer.DiffGrad, lr=0.05), 0.1),
+         learning_rate=0.05, weight_decay=0.1),
+    case("adabound-then-decoupled-wd", decoupled_after("adabound", final_lr=0.05, gamma=1e-2),
+         torch_decoupled(torch_opt(adabound_ref.AdaBound, lr=0.02, final_lr=0.05, gamma=1e-2),
+                         0.1),
+         learning_rate=0.02, weight_decay=0.1),
+    case("sgdm-then-decoupled-wd", decoupled_after("sgdm"),
+         torch_decoupled(torch_opt(SGD, lr=0.02, momentum=0.9), 0.1),
+         learning_rate=0.02, weight_decay=0.1),
     # Lookahead around several inner optimizers.
     case("lookahead-sgdm", lookahead_of("sgdm", sync_period=5, slow_step_size=0.5),
          torch_lookahead(torch_opt(SGD, lr=0.02, momentum=0.9), k=5, alpha=0.5),

@@ -55,7 +55,9 @@ INJECT_CASES = DEFAULT_CASES + [
     c for c in CASES if c.id in (
         "adabound-lr", "amsbound-lr", "adabound-wd", "adamw-wd", "adamod-wd",
         "radam-wd", "radam-sgd-wd", "adabelief-wd", "sgdm-wd", "lookahead-adamw-k3",
-        "lookahead-sgdm-pullback",
+        "lookahead-sgdm-pullback", "adam-then-decoupled-wd", "radam-sgd-then-decoupled-wd",
+        "yogi-then-decoupled-wd", "diffgrad-then-decoupled-wd", "adabound-then-decoupled-wd",
+        "sgdm-then-decoupled-wd",
     )
 ]
 

@@ -690,11 +690,13 @@ def test_add_l2_penalty_mask():
 
 
 def test_add_decoupled_weight_decay():
-  tx = optax.chain(P.add_decoupled_weight_decay(0.1, 0.01), P.descend())
+  tx = optax.chain(P.apply_learning_rate(1.0), P.add_decoupled_weight_decay(0.1, 0.01),
+                   P.descend())
   out, _ = tx.update(G, tx.init(PARAMS), PARAMS)
   close(out, -G - 0.1 * 0.01 * PARAMS)  # descend() subtracts the decay term
   schedule = lambda count: 0.1 * (count + 1.0)
-  tx = counted(P.add_decoupled_weight_decay(schedule, 0.01), P.descend())
+  tx = counted(P.apply_learning_rate(1.0), P.add_decoupled_weight_decay(schedule, 0.01),
+               P.descend())
   (u1, u2), state = run(tx, [G, G])
   close(u1, -G - 0.1 * 0.01 * PARAMS)  # schedule(0) on the first step
   close(u2, -G - 0.2 * 0.01 * PARAMS)
@@ -703,45 +705,184 @@ def test_add_decoupled_weight_decay():
     tx.update(G, state, None)
   # bfloat16 updates stay bfloat16.
   pb = PARAMS.astype(jnp.bfloat16)
-  tx = optax.chain(P.add_decoupled_weight_decay(0.1, 0.01), P.descend())
+  tx = optax.chain(P.apply_learning_rate(1.0), P.add_decoupled_weight_decay(0.1, 0.01),
+                   P.descend())
   out, _ = tx.update(pb, tx.init(pb), pb)
   assert out.dtype == jnp.bfloat16
   # A Python zero does nothing; twice is refused.
-  tx = optax.chain(P.add_decoupled_weight_decay(0.1, 0.0), P.descend())
+  tx = optax.chain(P.apply_learning_rate(1.0), P.add_decoupled_weight_decay(0.1, 0.0),
+                   P.descend())
   close(tx.update(G, tx.init(PARAMS), PARAMS)[0], -G)
-  tx = optax.chain(P.add_decoupled_weight_decay(0.1, 0.01),
+  tx = optax.chain(P.apply_learning_rate(1.0), P.add_decoupled_weight_decay(0.1, 0.01),
                    P.add_decoupled_weight_decay(0.1, 0.01), P.descend())
   with pytest.raises(ValueError, match="decoupled weight decay is already set"):
     tx.update(G, tx.init(PARAMS), PARAMS)
 
 
-def test_add_decoupled_weight_decay_after_descend_leaves_a_flow():
-  """Placed after descend() (its old place) it ends the chain with a Flow:
-  apply_updates then raises the Flow's own TypeError, which says to end the
-  chain with descend()."""
-  tx = optax.chain(P.apply_learning_rate(0.1), P.descend(),
-                   P.add_decoupled_weight_decay(0.1, 0.01))
-  updates, _ = tx.update(G, tx.init(PARAMS), PARAMS)
-  with pytest.raises(TypeError, match=r"does not end with optax_survey.descend\(\)"):
-    optax.apply_updates(PARAMS, updates)
+def _np_decoupled(updates, params, rate, mask):
+  """NumPy: u - α λ θ on the decaying leaves (Loshchilov & Hutter)."""
+  return {k: np.asarray(updates[k], np.float64)
+          - (rate * np.asarray(params[k], np.float64) if mask[k] else 0.0) for k in updates}
+
+
+@pytest.mark.parametrize("transform", ["eager", "jit"])
+def test_add_decoupled_weight_decay_after_descend_acts_on_the_final_updates(transform):
+  """After a complete optimizer it subtracts α λ θ from the final updates,
+  as optax.add_decayed_weights acts after optax.adam (it used to return a
+  Flow that failed later as a pytree mismatch).  Oracle: NumPy on the
+  optimizer's own updates; masks; the updates keep their dtype."""
+  params = {"w": jnp.array([1.0, -2.0, 0.5]), "b": jnp.array([3.0, -1.0])}
+  grads = {"w": jnp.array([0.2, 0.1, -0.3]), "b": jnp.array([-1.0, 2.0])}
+  mask = {"w": True, "b": False}
+  inner = optax_survey.yogi(0.1)
+  tx = optax.chain(optax_survey.yogi(0.1), P.add_decoupled_weight_decay(0.1, 0.5, mask=mask))
+  update = jax.jit(tx.update) if transform == "jit" else tx.update
+  plain, _ = inner.update(grads, inner.init(params), params)
+  ours, state = update(grads, tx.init(params), params)
+  expected = _np_decoupled(plain, params, 0.1 * 0.5, mask)
+  for k in params:
+    close(ours[k], expected[k])
+  assert ours["b"].dtype == plain["b"].dtype
+  # The same rule as the stage before descend(): one rule in both places.
+  inside = optax.chain(P.count_steps(), P.apply_learning_rate(0.1),
+                       P.add_decoupled_weight_decay(0.1, 0.5), P.descend())
+  after = optax.chain(P.count_steps(), P.apply_learning_rate(0.1), P.descend(),
+                      P.add_decoupled_weight_decay(0.1, 0.5))
+  close(run(inside, [G])[0][0], run(after, [G])[0][0])
+  close(run(after, [G])[0][0], -0.1 * G - 0.05 * PARAMS)
+  # bfloat16 final updates stay bfloat16; a Python zero returns them as they are.
+  pb, gb = PARAMS.astype(jnp.bfloat16), G.astype(jnp.bfloat16)
+  tx = optax.chain(optax_survey.sgd(0.1), P.add_decoupled_weight_decay(0.1, 0.5))
+  out, _ = tx.update(gb, tx.init(pb), pb)
+  assert out.dtype == jnp.bfloat16
+  close(np.asarray(out, np.float32), -0.1 * np.asarray(gb, np.float32) - 0.05 * np.asarray(
+      pb, np.float32), rtol=1e-2)
+  tx = optax.chain(optax_survey.sgd(0.1), P.add_decoupled_weight_decay(0.1, 0.0))
+  close(tx.update(G, tx.init(PARAMS), PARAMS)[0], -0.1 * G)
+
+
+def test_add_decoupled_weight_decay_after_descend_under_inject_hyperparams_and_vmap():
+  """Both rates injected as arrays (and changed) or vmapped over: u - α λ θ."""
+  make = optax.inject_hyperparams(lambda learning_rate, weight_decay: optax.chain(
+      optax_survey.sgd(learning_rate),
+      P.add_decoupled_weight_decay(learning_rate, weight_decay)))
+  tx = make(learning_rate=0.1, weight_decay=0.5)
+  state = tx.init(PARAMS)
+  state.hyperparams["learning_rate"] = jnp.asarray(0.2)
+  out, _ = tx.update(G, state, PARAMS)
+  close(out, -0.2 * G - 0.2 * 0.5 * PARAMS)
+  rates = jnp.array([0.1, 0.3])
+
+  def one(rate):
+    tx = optax.chain(optax_survey.sgd(rate), P.add_decoupled_weight_decay(rate, 0.5))
+    return tx.update(G, tx.init(PARAMS), PARAMS)[0]
+
+  out = jax.vmap(one)(rates)
+  for r, row in zip(np.asarray(rates), np.asarray(out), strict=True):
+    close(row, -r * G - r * 0.5 * PARAMS, rtol=1e-6)
+
+
+def test_add_decoupled_weight_decay_after_descend_refuses_a_schedule():
+  """After descend() the step count stays inside the optimizer: a schedule
+  would be evaluated at no step, so it raises and says to inject both."""
+  schedule = optax.linear_schedule(0.1, 0.0, 10)
+  tx = optax.chain(optax_survey.sgd(schedule), P.add_decoupled_weight_decay(schedule, 0.5))
+  with pytest.raises(ValueError, match=r"after descend\(\) got a schedule.*"
+                     r"optax.inject_hyperparams"):
+    tx.update(G, tx.init(PARAMS), PARAMS)
+
+
+@pytest.mark.parametrize("name,args", [
+    ("count_steps", ()),
+    ("ema_first_moment", ()),
+    ("ema_second_moment", ()),
+    ("accumulate_second_moment", ()),
+    ("yogi_second_moment", ()),
+    ("belief_second_moment", ()),
+    ("track_max_second_moment", ()),
+    ("center_second_moment", ()),
+    ("bias_correction", ()),
+    ("folded_bias_correction", ()),
+    ("adaptive_step_size", ()),
+    ("rectification", ()),
+    ("diffgrad_friction", ()),
+    ("adadb_friction", ()),
+    ("trace_momentum", ()),
+    ("delta_accumulator", ()),
+    ("apply_learning_rate", (0.1,)),
+    ("bound_step_size", (0.1,)),
+    ("momental_bound", ()),
+])
+def test_a_stage_after_a_complete_optimizer_says_where_it_belongs(name, args):
+  """It used to wrap the final updates into a Flow, which failed later as a
+  pytree mismatch (or, for a moment, silently took the updates for gradients)."""
+  tx = optax.chain(optax_survey.adam(0.1), getattr(P, name)(*args))
+  for update in (tx.update, jax.jit(tx.update)):
+    with pytest.raises(ValueError, match=rf"^{name} came after descend\(\).*Put {name} into "
+                       r"the chain before descend\(\)"):
+      update(G, tx.init(PARAMS), PARAMS)
+  # After an optax built-in the updates are new arrays: it takes them for
+  # gradients, as the first stage of a chain must.
+  ok = optax.chain(optax_survey.sgd(0.1), optax.scale(-1.0), P.count_steps())
+  assert isinstance(ok.update(G, ok.init(PARAMS), PARAMS)[0], Flow)
+
+
+def test_add_l2_penalty_after_a_complete_optimizer_raises():
+  tx = optax.chain(optax_survey.sgd(0.1), P.add_l2_penalty(0.1))
+  with pytest.raises(ValueError, match=r"add_l2_penalty came after descend\(\).*"
+                     r"add_decoupled_weight_decay"):
+    tx.update(G, tx.init(PARAMS), PARAMS)
+
+
+def test_final_updates_are_remembered_by_identity_only():
+  """``descend()`` marks its output by identity with weak references: a copy is
+  not final, and nothing is kept alive."""
+  import gc
+  import weakref
+
+  tx = optax_survey.sgd(0.1)
+  updates, _ = tx.update(G, tx.init(PARAMS))
+  assert F.is_final(updates) and not F.is_final(updates + 0) and not F.is_final(G)
+  assert not F.is_final({}) and not F.is_final(Flow(grad=G))
+  ref = weakref.ref(updates)
+  del updates
+  gc.collect()
+  assert ref() is None
 
 
 # --------------------------------------------------------------- descend
 
 
 def test_descend_sign_and_dtype():
-  flow = Flow(grad=G.astype(jnp.float32), mu=jnp.ones(4), eta=jnp.full(4, 0.25))
+  rated = frozenset({F.LEARNING_RATE})  # as apply_learning_rate() leaves it
+  flow = Flow(grad=G.astype(jnp.float32), mu=jnp.ones(4), eta=jnp.full(4, 0.25), facts=rated)
   out, _ = P.descend().update(flow, optax.EmptyState())
   assert out.dtype == jnp.float32  # the float64 step is cast to the grads' dtype
   close(out, -0.25)
   with pytest.raises(ValueError, match=r"descend\(\) received plain updates"):
     P.descend().update(G, optax.EmptyState())
-  out, _ = P.descend().update(Flow(grad=G, eta=jnp.full(4, 2.0)), optax.EmptyState())
+  out, _ = P.descend().update(Flow(grad=G, eta=jnp.full(4, 2.0), facts=rated),
+                              optax.EmptyState())
   close(out, -2 * G)
   gb = G.astype(jnp.bfloat16)
-  out, _ = P.descend().update(Flow(grad=gb, mu=jnp.ones(4), eta=jnp.full(4, 0.1)),
+  out, _ = P.descend().update(Flow(grad=gb, mu=jnp.ones(4), eta=jnp.full(4, 0.1), facts=rated),
                               optax.EmptyState())
   assert out.dtype == jnp.bfloat16
+
+
+def test_descend_without_a_learning_rate_raises():
+  """It used to step with rate 1, silently (a chain that forgot the rate)."""
+  for tx in (counted(P.ema_first_moment(), P.ema_second_moment(), P.bias_correction(),
+                     P.adaptive_step_size(), P.descend()),
+             optax.chain(P.add_decoupled_weight_decay(0.1, 0.01), P.descend())):
+    with pytest.raises(ValueError, match=r"descend needs the learning rate.*"
+                       r"put apply_learning_rate\(learning_rate\) before it"):
+      tx.update(G, tx.init(PARAMS), PARAMS)
+  alone = P.descend()  # plain gradients: no stage at all before it
+  with pytest.raises(ValueError, match=r"at least apply_learning_rate\(\)"):
+    alone.update(G, alone.init(PARAMS))
+  unit = optax.chain(P.apply_learning_rate(1.0), P.descend())  # rate 1, said
+  close(unit.update(G, unit.init(PARAMS))[0], -G)
 
 
 def test_adam_written_out_equals_optax_adam():
@@ -837,7 +978,7 @@ def test_wrong_hand_built_chain_raises(name):
 def test_descend_twice_raises():
   # It used to negate twice: parameters went up.
   tx = optax.chain(P.apply_learning_rate(0.1), P.descend(), P.descend())
-  with pytest.raises(ValueError, match=r"descend\(\) received plain updates.*once per chain"):
+  with pytest.raises(ValueError, match=r"descend\(\) came after descend\(\).*keep one"):
     tx.update(G, tx.init(PARAMS), PARAMS)
 
 

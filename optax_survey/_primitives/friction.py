@@ -95,7 +95,7 @@ def diffgrad_friction() -> optax.GradientTransformation:
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, "diffgrad_friction")
     xi = jax.tree.map(lambda p, g: _abs_sig(p - g), state.prev_grad, flow.grad)
     mu = jax.tree.map(lambda x, m: x * m, xi, direction(flow))
     new = record(flow, "diffgrad_friction", add=[FRICTION], mu=mu)
@@ -192,7 +192,7 @@ def adadb_friction(b3: float = 0.5, lam: float = 0.5) -> optax.GradientTransform
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, "adadb_friction")
     xi = jax.tree.map(
         xi_fn, flow.grad, state.prev_grad, state.prev_grad_2, state.prev_grad_3
     )

@@ -96,10 +96,10 @@ def _at(learning_rate: ScalarOrSchedule, count: Any) -> Any:
   return learning_rate(count) if callable(learning_rate) else learning_rate
 
 
-def _stateless(update: Callable[[Flow, Any], Flow]) -> optax.GradientTransformation:
-  """A stage without state whose update is ``flow, params -> flow``."""
+def _stateless(update: Callable[[Flow, Any], Flow], stage: str) -> optax.GradientTransformation:
+  """A stage named ``stage``, without state, whose update is ``flow, params -> flow``."""
 
   def update_fn(updates, state, params=None):
-    return update(as_flow(updates), params), state
+    return update(as_flow(updates, stage), params), state
 
   return optax.GradientTransformation(lambda _: optax.EmptyState(), update_fn)

@@ -94,7 +94,7 @@ def apply_learning_rate(learning_rate: ScalarOrSchedule) -> optax.GradientTransf
       rate = learning_rate
     return record(scale_eta_by_scalar(flow, rate), stage, add=[LEARNING_RATE])
 
-  return _stateless(scale)
+  return _stateless(scale, stage)
 
 
 def _check_schedule_start(schedule: optax.Schedule) -> None:
@@ -205,7 +205,7 @@ def bound_step_size(
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, stage)
     t = step_number(flow, stage)
     require(flow, stage, LEARNING_RATE, "put apply_learning_rate() before it: the bounds "
             "are in learning-rate units")
@@ -284,7 +284,7 @@ def momental_bound(b3: float = 0.999) -> optax.GradientTransformation:
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, stage)
     require(flow, stage, LEARNING_RATE, "put apply_learning_rate() before it: it bounds "
             "the step size in learning-rate units")
     flow = with_full_eta(flow)

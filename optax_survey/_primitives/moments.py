@@ -110,7 +110,7 @@ def ema_first_moment(
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, "ema_first_moment")
     refuse(flow, "ema_first_moment", "mu", "the direction `mu` is already set; put it first")
     mu = jax.tree.map(_ema(b1), _widen(state.mu, flow.grad), flow.grad)
     new = record(flow, "ema_first_moment", add=[FIRST_MOMENT], mu=mu)
@@ -157,7 +157,7 @@ def _second_moment(
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, stage)
     refuse(flow, stage, "nu", "there is already a second moment `nu`; keep one")
     needs(flow)
     old = _widen(state.nu, flow.grad, real=True)
@@ -453,7 +453,7 @@ def track_max_second_moment(*, nu_dtype: Any = None) -> optax.GradientTransforma
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, stage)
     require(flow, stage, "nu", "put a second-moment stage (ema_second_moment) before it")
     refuse(flow, stage, NU_USED, "the step size was already computed from `nu`; put "
            "it before adaptive_step_size()")
@@ -530,7 +530,7 @@ def center_second_moment(
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, stage)
     require(flow, stage, "nu", "put ema_second_moment() before it")
     for fact in (NU_USED, NU_BIAS_CORRECTED, NU_MAX):
       refuse(flow, stage, fact, "it centres the raw second moment; put it right after "

@@ -107,7 +107,7 @@ def trace_momentum(
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, "trace_momentum")
     d = step(flow)
     buf = jax.tree.map(lambda b, x: momentum * b + x, _widen(state.momentum, d), d)
     mu = jax.tree.map(lambda x, b: x + momentum * b, d, buf) if nesterov else buf
@@ -184,7 +184,7 @@ def delta_accumulator(rho: float = 0.9, eps: float = 1e-6) -> optax.GradientTran
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, stage)
     require(flow, stage, "nu", "put a second-moment stage (ema_second_moment) before it")
     for field in ("eta", "scale"):
       refuse(flow, stage, field, "it sets Adadelta's step size itself; put it right "

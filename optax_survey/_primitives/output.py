@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optax_survey.flow import Flow, step
+from optax_survey.flow import LEARNING_RATE, Flow, is_final, mark_final, require, step
 
 __all__ = ["descend"]
 
@@ -19,9 +19,14 @@ def descend() -> optax.GradientTransformation:
   Updates have the dtype of the gradients (like the parameters they are added
   to), so that ``optax.apply_updates(params, updates)`` is the step (optax's
   sign convention; reference: ``optax.scale_by_learning_rate``'s ``-α``).
-  After it, optax built-ins act on plain updates.  It refuses plain updates:
-  ``descend()`` twice in a chain, or with no optax_survey stage before it, is
-  a mistake.
+  After it, optax built-ins act on plain updates, and so does
+  :func:`add_decoupled_weight_decay`; any other optax_survey stage after it
+  raises a ``ValueError`` that says where it belongs.
+
+  It refuses what would be a silent mistake: no
+  :func:`apply_learning_rate` before it (the step would be taken with rate 1:
+  write ``apply_learning_rate(1.0)`` for that), plain updates (no optax_survey
+  stage before it), and ``descend()`` twice.
 
   Returns:
     A stateless ``optax.GradientTransformation``.
@@ -37,10 +42,20 @@ def descend() -> optax.GradientTransformation:
     >>> updates, _ = tx.update(grads, tx.init(params))
     >>> print(np.round(np.asarray(updates), 4))   # -0.1 g, then clipped by optax
     [-0.1   0.15]
+    >>> tx = optax.chain(osv.ema_first_moment(0.9), osv.descend())
+    >>> tx.update(grads, tx.init(params))
+    Traceback (most recent call last):
+    ...
+    ValueError: descend needs the learning rate applied to the step size: put apply_learning_rate...
   """
 
   def update_fn(updates, state, params=None):
     del params
+    if is_final(updates):
+      raise ValueError(
+          "descend() came after descend(): the updates are already final; keep one "
+          "descend(), at the end of the optax_survey stages."
+      )
     if not isinstance(updates, Flow):
       raise ValueError(
           "descend() received plain updates, not the optax_survey Flow it collapses: "
@@ -48,6 +63,8 @@ def descend() -> optax.GradientTransformation:
           "apply_learning_rate()), once per chain."
       )
     flow = updates
+    require(flow, "descend", LEARNING_RATE, "put apply_learning_rate(learning_rate) before "
+            "it (apply_learning_rate(1.0) for a step with rate 1)")
 
     def leaf(s, d, g):
       u = -s
@@ -56,6 +73,6 @@ def descend() -> optax.GradientTransformation:
       return u.astype(jnp.result_type(g))
 
     decay = flow.decay if flow.decay is not None else jax.tree.map(lambda _: 0, flow.grad)
-    return jax.tree.map(leaf, step(flow), decay, flow.grad), state
+    return mark_final(jax.tree.map(leaf, step(flow), decay, flow.grad)), state
 
   return optax.GradientTransformation(lambda _: optax.EmptyState(), update_fn)

@@ -70,7 +70,7 @@ def count_steps() -> optax.GradientTransformation:
 
   def update_fn(updates, state, params=None):
     del params
-    flow = as_flow(updates)
+    flow = as_flow(updates, "count_steps")
     refuse(flow, "count_steps", "count", "the steps are already counted: keep one count_steps()")
     t = optax.safe_increment(state.count)
     return record(flow, "count_steps", count=t), CountState(count=t)

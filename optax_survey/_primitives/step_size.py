@@ -134,7 +134,7 @@ def bias_correction(
       add.append(NU_BIAS_CORRECTED)
     return record(flow, stage, add=add)
 
-  return _stateless(correct)
+  return _stateless(correct, stage)
 
 
 def adaptive_step_size(
@@ -206,7 +206,7 @@ def adaptive_step_size(
       flow = flow._replace(eta_of_nu=eta_of_nu)
     return record(flow, stage, add=[NU_USED])
 
-  return _stateless(adapt)
+  return _stateless(adapt, stage)
 
 
 def folded_bias_correction(
@@ -260,7 +260,7 @@ def folded_bias_correction(
     factor = jnp.sqrt(S.one_minus_power(b2, t)) / S.one_minus_power(b1, t)
     return record(scale_eta_by_scalar(flow, factor), stage, add=[FOLDED_BIAS_CORRECTION])
 
-  return _stateless(fold)
+  return _stateless(fold, stage)
 
 
 def rectification_is_active(
@@ -382,4 +382,4 @@ def rectification(
                          scale=jnp.where(active, r_t * scale, fallback))
     return record(flow, stage, add=[RECTIFIED])
 
-  return _stateless(rectify)
+  return _stateless(rectify, stage)
