@@ -207,6 +207,12 @@ def test_python_dash_m_runs_the_command_and_says_a_task_is_deterministic(tmp_pat
         (["compare", "--task", "reddi", "--lr-grid", "-1"], "'-1'", "positive"),
         (["survey", "--preset", "huge"], "'huge'", "quick"),
         (["survey", "--steps-scale", "0"], "--steps-scale", "> 0"),
+        (["compare", "--task", "reddi", "--devices", "99"], "--devices", "between 1 and"),
+        (["compare", "--task", "reddi", "--devices", "many"], "'many'", "'all' or a count"),
+        (["compare", "--task", "reddi", "--layout", "grid"], "--layout", "auto, vmap, loop"),
+        (["compare", "--task", "reddi", "--max-parallel-runs", "0"], "--max-parallel-runs",
+         "positive integer"),
+        (["survey", "--layout", "0"], "--layout", "auto, vmap, loop"),
         (["frobnicate"], "'frobnicate'", "compare"),
     ],
 )

@@ -5,6 +5,7 @@ and separate programs."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from blobs import make_task
 
 from optax_survey.harness import Task, runs
@@ -108,3 +109,54 @@ def test_a_diverged_rate_is_never_selected_tied_or_shown_as_a_number():
   tuned = every_rate_diverges.entry("sgd", "tuned")
   assert tuned.diverged == 3 and not tuned.tied_best
   assert "diverged (3 of 3 seeds)" in every_rate_diverges.table()
+
+
+def test_batches_calls_and_layouts_give_the_same_runs():
+  """All runs in one call, in batches of at most 4, one per call, and 2 steps per call:
+  the same selected rate and the same curves to float32 round-off (the oracle: the
+  one-call run; a vmapped matmul over runs may round differently from a single one)."""
+  task = make_task()
+  lrs = [1e-3, 1e-1, 1.0]
+  base = runs.run_tuned(task, "adam", lrs=lrs, execution=runs.Execution(layout="vmap"))
+  assert base[0].layout.startswith("9 runs over 1 device in 1 batch of 9")
+  for execution in (runs.Execution(layout="vmap", max_parallel_runs=4),
+                    runs.Execution(layout="loop"), runs.Execution(steps_per_call=2)):
+    grid, rerun, selected = runs.run_tuned(task, "adam", lrs=lrs, execution=execution)
+    assert selected == base[2], execution
+    for ours, theirs in ((grid, base[0]), (rerun, base[1])):
+      np.testing.assert_allclose(ours.loss, theirs.loss, rtol=2e-6, atol=1e-7)
+      np.testing.assert_allclose(ours.val_metrics["log_loss"], theirs.val_metrics["log_loss"],
+                                 rtol=2e-6, atol=1e-7)
+  capped = runs.run_optimizer(task, "adam", lrs=lrs,
+                              execution=runs.Execution(layout="vmap", max_parallel_runs=4))
+  assert capped.layout.startswith("9 runs over 1 device in 3 batches of 3")
+
+
+class Counting:
+  """A progress bar that counts the run-steps it is given."""
+
+  steps = 0
+
+  def update(self, n):
+    self.steps += n
+
+
+def test_a_run_too_large_for_the_device_stops_before_training():
+  from optax_survey.harness.errors import DeviceMemoryError
+
+  bar = Counting()
+  with pytest.raises(DeviceMemoryError, match=r"one run needs ~[\d.]+ kB of device memory"):
+    runs.run_optimizer(make_task(), "adam", lrs=[0.1], progress=bar,
+                       execution=runs.Execution(device_memory=1_000))
+  assert bar.steps == 0
+
+
+def test_the_progress_bar_counts_every_run_step_once():
+  bar = Counting()
+  task = make_task()
+  # 3 x 3 grid runs in 3 batches and 3 reruns, 59 steps each, 3 steps per call: two
+  # evaluation intervals of 30 steps run 60, and the step past the end is not counted
+  # (the padded runs of several devices are not either: tests/test_harness_devices.py)
+  runs.run_tuned(task, "sgd", lrs=[0.01, 0.1, 1.0], progress=bar, steps=59,
+                 execution=runs.Execution(max_parallel_runs=4, steps_per_call=3))
+  assert bar.steps == 12 * 59

@@ -53,7 +53,8 @@ def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkey
 
 
 # What a run of the survey records about where and when it ran (not what it measured).
-CIRCUMSTANCES = {"seconds", "date", "machine", "python", "versions", "wall_s", "compile_s"}
+CIRCUMSTANCES = {"seconds", "date", "machine", "python", "versions", "wall_s", "compile_s",
+                 "layout"}
 
 
 def measured(value):

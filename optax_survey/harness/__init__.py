@@ -13,9 +13,11 @@ The pipeline, one module a stage (``docs/design.md`` draws it):
   defaults, and ``build(name, lr)``.
 * :mod:`~optax_survey.harness.training`: the one training step (``train_step``,
   with a hook for what to record), ``train`` and ``replay``.
+* :mod:`~optax_survey.harness.layout`: where the runs execute: the devices (a mesh
+  axis ``"runs"``), the runs per compiled call and the batches that fit the memory.
 * :mod:`~optax_survey.harness.runs`: one optimizer on one task over seeds and a
-  learning-rate grid as one vmapped, compiled program (``run_optimizer``,
-  ``run_tuned``).
+  learning-rate grid, vmapped into one compiled program, sharded over the devices
+  and called chunk by chunk (``run_optimizer``, ``run_tuned``).
 * :mod:`~optax_survey.harness.protocol`: :func:`compare`: the budgets
   ("tuned": learning rate selected on the validation split, test metric on
   fresh seeds; "one-shot": published defaults), the grid, the selection.

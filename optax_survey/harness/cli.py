@@ -57,7 +57,9 @@ SURVEY_SWITCHES = {"progress": "--no-progress"}
 # The library's argument names -> the command line's flags, named in the errors.
 FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
          "seeds": "--seeds", "steps": "--steps", "lr_grid": "--lr-grid", "out": "--out",
-         "preset": "--preset", "steps_scale": "--steps-scale", "log_dir": "--log-dir"}
+         "preset": "--preset", "steps_scale": "--steps-scale", "log_dir": "--log-dir",
+         "mesh": "--devices", "layout": "--layout", "max_parallel_runs": "--max-parallel-runs",
+         "device_memory": "--device-memory"}
 
 
 def user_traceback(error: BaseException) -> str:
@@ -99,6 +101,20 @@ class _Parser(argparse.ArgumentParser):
 def _items(text: str | None) -> list[str] | None:
   """``"a, b,c"`` -> ``["a", "b", "c"]`` (the library checks the items)."""
   return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _add_layout_arguments(parser: argparse.ArgumentParser) -> None:
+  """--devices, --layout, --max-parallel-runs: where the runs execute."""
+  parser.add_argument("--devices", default=None, metavar="N|all",
+                      help="the devices the runs are sharded over: a count, or all "
+                           "(default: all the devices JAX sees)")
+  parser.add_argument("--layout", default="auto", metavar="LAYOUT",
+                      help="runs per compiled call: vmap (as many as fit), loop (one per "
+                           "device), a number, or auto (vmap, or loop where that measured "
+                           "faster; default: %(default)s)")
+  parser.add_argument("--max-parallel-runs", type=int, default=None, metavar="N",
+                      help="train at most N runs at once (default: as many as fit the "
+                           "device memory)")
 
 
 def build_parser() -> _Parser:
@@ -148,6 +164,7 @@ def build_parser() -> _Parser:
                         "needs the tensorboard extra)")
   cmp.add_argument("--no-plot", action="store_true", help="do not write the PNG plots")
   cmp.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+  _add_layout_arguments(cmp)
 
   srv = sub.add_parser(
       "survey", help="every optimizer on several tasks: the results page",
@@ -168,6 +185,7 @@ def build_parser() -> _Parser:
                    help="multiply every task's step count, e.g. 0.1 for a smoke test "
                         "(default: 1)")
   srv.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+  _add_layout_arguments(srv)
   parser.subcommands = dict(sub.choices)
   return parser
 
@@ -239,14 +257,16 @@ def cmd_compare(args: argparse.Namespace) -> None:
       task, _items(args.optimizers) or [], budget=args.budget, seeds=args.seeds,
       steps=args.steps, lr_grid=_items(args.lr_grid),
       out=args.out or os.path.join("out", "compare", task.name or "task"),
-      plot=not args.no_plot, progress=not args.no_progress, log_dir=args.log_dir)
+      plot=not args.no_plot, progress=not args.no_progress, log_dir=args.log_dir,
+      mesh=args.devices, layout=args.layout, max_parallel_runs=args.max_parallel_runs)
   print("\n" + result.summary())
   print("\nwrote " + ", ".join(result.written))
 
 
 def cmd_survey(args: argparse.Namespace) -> None:
   run_survey(args.preset, args.out or os.path.join("out", f"survey-{args.preset}"),
-             seeds=args.seeds, steps_scale=args.steps_scale, progress=not args.no_progress)
+             seeds=args.seeds, steps_scale=args.steps_scale, progress=not args.no_progress,
+             mesh=args.devices, layout=args.layout, max_parallel_runs=args.max_parallel_runs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

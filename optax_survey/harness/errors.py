@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 
 __all__ = [
     "EXTRA_INSTALL", "LIBRARY_SWITCHES", "PACKAGES", "BadInputError", "BadTypeError",
-    "HarnessError", "MissingExtraError", "OutputDirError", "TaskError", "missing_extra_error",
-    "one_line",
+    "DeviceMemoryError", "HarnessError", "MissingExtraError", "OutputDirError", "TaskError",
+    "missing_extra_error", "one_line",
 ]
 
 EXTRA_INSTALL = 'pip install "optax_survey[survey]"'
@@ -74,6 +74,11 @@ class TaskError(BadInputError):
 
   def __init__(self, message: str, *, argument: str | None = "task"):
     super().__init__(message, argument=argument)
+
+
+class DeviceMemoryError(HarnessError, MemoryError):
+  """One run of a sweep does not fit the memory of a device (found from the compiled
+  program, before training); the message gives the bytes it needs and has."""
 
 
 class OutputDirError(HarnessError, OSError):

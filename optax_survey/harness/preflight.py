@@ -23,15 +23,17 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from optax_survey.harness.errors import (
-    BadInputError,
-    BadTypeError,
-    MissingExtraError,
-    OutputDirError,
+  BadInputError,
+  BadTypeError,
+  MissingExtraError,
+  OutputDirError,
 )
+from optax_survey.harness.layout import check_layout, make_mesh
 
 __all__ = ["BUDGETS", "check_budget", "check_count", "check_lr_grid", "check_output_dir",
            "check_positive", "is_installed", "require_extras"]
@@ -72,6 +74,26 @@ def check_count(name: str, value: int | None) -> int | None:
   if value < 1:
     raise BadInputError(f"{name} must be a positive integer, got {value}", argument=name)
   return int(value)
+
+
+def check_execution(mesh: Any = None, layout: Any = "auto", max_parallel_runs: Any = None,
+                    device_memory: Any = None) -> dict[str, Any]:
+  """Where the runs execute, checked: ``{"mesh": Mesh, "layout": str | int,
+  "max_parallel_runs": int | None, "device_memory": int | None}`` (the mesh made by
+  :func:`~optax_survey.harness.layout.make_mesh`).
+
+  Example:
+    >>> where = check_execution(1, "8")
+    >>> where["mesh"].devices.size, where["layout"], where["max_parallel_runs"]
+    (1, 8, None)
+    >>> check_execution(layout="grid")
+    Traceback (most recent call last):
+    ...
+    optax_survey.harness.errors.BadInputError: layout must be one of auto, vmap, loop or ...
+  """
+  return {"mesh": make_mesh(mesh), "layout": check_layout(layout),
+          "max_parallel_runs": check_count("max_parallel_runs", max_parallel_runs),
+          "device_memory": check_count("device_memory", device_memory)}
 
 
 def check_positive(name: str, value: float) -> float:

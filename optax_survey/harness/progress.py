@@ -17,13 +17,17 @@ class NoProgress:
   def set_postfix_str(self, text: str) -> None:
     del text
 
+  def write(self, text: str) -> None:
+    del text
+
   def close(self) -> None:
     pass
 
 
-def make_progress(total: int, desc: str, *, enabled: bool = True) -> Any:
-  """A tqdm bar over ``total`` ticks on stderr if ``enabled`` and tqdm is installed
-  (:func:`~optax_survey.harness.compare` checks that first), else a :class:`NoProgress`.
+def make_progress(total: int, desc: str, *, enabled: bool = True, unit: str = "it") -> Any:
+  """A tqdm bar over ``total`` ticks of ``unit`` on stderr (its rate and ETA in them) if
+  ``enabled`` and tqdm is installed (:func:`~optax_survey.harness.compare` checks that
+  first), else a :class:`NoProgress`.
 
   Example:
     >>> bar = make_progress(3, "quadratic", enabled=False)
@@ -37,4 +41,5 @@ def make_progress(total: int, desc: str, *, enabled: bool = True) -> Any:
     from tqdm import tqdm
   except ImportError:
     return NoProgress()
-  return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
+  return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False,
+              unit=unit, unit_scale=True)

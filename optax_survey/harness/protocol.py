@@ -221,11 +221,25 @@ def selection_scores(task: Task, result: RunResult) -> np.ndarray:
   return result.final_values(task.metric, split=split)
 
 
+def budget_runs(task: Task, lrs: Sequence[float], budget: str, seeds: int) -> int:
+  """The number of runs :func:`train_budget` trains: the grid, and the rerun on fresh
+  seeds for the tuned budget on a task with seed noise.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> budget_runs(get_task("digits-mlp"), [0.1, 0.3], "tuned", 5)  # 2 x 5, then 5
+    15
+  """
+  rerun = budget == "tuned" and not task.deterministic
+  return len(lrs) * seeds + (seeds if rerun else 0)
+
+
 def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, seeds: int,
                  steps: int, progress=None, optimizer: OptimizerSpec | None = None,
+                 execution: runs.Execution | None = None,
                  ) -> tuple[RunResult, RunResult | None, int | None]:
-  """Trains ``name`` (or ``optimizer``, a factory, under the label ``name``) at ``budget``
-  as one program: ``(grid, rerun, selected)``.
+  """Trains ``name`` (or ``optimizer``, a factory, under the label ``name``) at ``budget``:
+  ``(grid, rerun, selected)``.
 
   Tuned, on a task with seed noise: the grid on seeds ``0 .. seeds-1``, the
   selection on the device and the selected rate on the fresh seeds
@@ -244,9 +258,9 @@ def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, se
   optimizer = name if optimizer is None else optimizer
   if budget == "tuned" and not task.deterministic:
     return runs.run_tuned(task, optimizer, lrs=lrs, steps=steps, seeds=seeds,
-                          progress=progress, label=name)
+                          progress=progress, label=name, execution=execution)
   grid = runs.run_optimizer(task, optimizer, steps=steps, seeds=seeds, lrs=lrs,
-                            progress=progress, label=name)
+                            progress=progress, label=name, execution=execution)
   if budget != "tuned":
     return grid, None, None
   return grid, None, stats.select_lr(selection_scores(task, grid), mode=task.mode)
@@ -421,6 +435,10 @@ def compare(
     progress: bool = True,
     prefix: str = "",
     log_dir: str | None = None,
+    mesh: Any = None,
+    layout: str | int = "auto",
+    max_parallel_runs: int | None = None,
+    device_memory: int | None = None,
 ) -> Comparison:
   """Trains each optimizer on ``task`` at ``budget`` and summarises the runs.
 
@@ -449,6 +467,17 @@ def compare(
     log_dir: if given, every run's curves are written there as TensorBoard
       scalars, each optimizer's as soon as its program has finished
       (:mod:`~optax_survey.harness.render.tensorboard`; needs tensorboardX).
+    mesh: the devices the runs are sharded over (axis ``"runs"``): None or ``"all"``
+      (every device JAX sees), a count, or a :class:`jax.sharding.Mesh`
+      (:func:`~optax_survey.harness.layout.make_mesh`).
+    layout: ``"auto"`` (as many runs per call as fit, or one per device where that
+      measured faster: a CPU network task), ``"vmap"``, ``"loop"`` or a number of
+      runs per call (:func:`~optax_survey.harness.layout.plan`).  Results are the
+      same whatever the layout, to float32 round-off.
+    max_parallel_runs: the most runs trained at once (default: as many as fit the
+      device memory, read from the compiled program).
+    device_memory: the bytes a device may use for the runs (default: what it
+      reports; on a CPU, the host's available memory).
 
   Returns:
     A :class:`Comparison`.
@@ -461,7 +490,9 @@ def compare(
       without ``metric``); a ``BadTypeError`` (``TypeError``) for a task that is
       not a Task or a count that is not an int; ``MissingExtraError``
       (``ImportError``) for a missing optional package; ``OutputDirError``
-      (``OSError``) for an unusable ``out``.
+      (``OSError``) for an unusable ``out``; ``DeviceMemoryError`` (``MemoryError``)
+      when one run does not fit a device, found from the compiled program before it
+      trains.
 
   Example, on the survey's separable least-squares problem (a few steps):
 
@@ -479,6 +510,7 @@ def compare(
   n_steps = preflight.check_count("steps", steps)
   lr_grid = preflight.check_lr_grid(lr_grid)
   check_task_spec(task)
+  where = preflight.check_execution(mesh, layout, max_parallel_runs, device_memory)
   preflight.require_extras(plot=plot and out is not None, progress=progress,
                            tensorboard=log_dir is not None)
   if out is not None:
@@ -495,14 +527,21 @@ def compare(
   reruns: dict[str, RunResult] = {}
   entries: list[Entry] = []
   rows: list[dict] = []
-  bar = make_progress(len(names), task.name, enabled=progress)
+  rates = {name: learning_rates(task, name, budget, lr_grid, optimizer=chosen[name])
+           for name in names}
+  total = sum(budget_runs(task, lrs, budget, n_seeds) for lrs in rates.values()) * n_steps
+  bar = make_progress(total, task.name, enabled=progress, unit="run-step")
+  execution = runs.Execution(devices=where["mesh"], layout=where["layout"],
+                             max_parallel_runs=where["max_parallel_runs"],
+                             device_memory=where["device_memory"], announce=bar.write)
   try:
     for name in names:
       bar.set_postfix_str(name)
       spec = chosen[name]
-      lrs = learning_rates(task, name, budget, lr_grid, optimizer=spec)
+      lrs = rates[name]
       grid[name], rerun, selected = train_budget(task, name, lrs, budget, seeds=n_seeds,
-                                                 steps=n_steps, progress=bar, optimizer=spec)
+                                                 steps=n_steps, progress=bar, optimizer=spec,
+                                                 execution=execution)
       if rerun is not None:
         reruns[name] = rerun
       if log_dir is not None:

@@ -161,7 +161,8 @@ def run_json(result: RunResult) -> dict:
   out = {
       "optimizer": result.optimizer, "lrs": result.lrs, "seeds": result.seeds,
       "first_seed": result.seed_offset, "steps": result.steps, "wall_s": result.wall_s,
-      "compile_s": result.compile_s, "eval_steps": result.eval_steps.tolist(),
+      "compile_s": result.compile_s, "layout": result.layout,
+      "eval_steps": result.eval_steps.tolist(),
       "metrics": {k: tolist(v) for k, v in result.metrics.items()},
       "loss_steps": (idx + 1).tolist(),
       "loss": tolist(result.loss[..., idx]),

@@ -14,18 +14,21 @@ parameters are float32, whatever ``jax_enable_x64`` says.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import optax_survey as osv
 from optax_survey.harness import registry
 from optax_survey.harness.analysis import stats
+from optax_survey.harness.layout import Layout, bytes_of, device_memory, make_mesh, plan
 from optax_survey.harness.registry import OptimizerSpec
 from optax_survey.harness.tasks import Task
 from optax_survey.harness.training import (
@@ -37,8 +40,8 @@ from optax_survey.harness.training import (
     train,
 )
 
-__all__ = ["RunResult", "all_finite", "centre_lr", "compiler_options", "run_optimizer",
-           "run_tuned", "schedule_chunks", "unless_diverged"]
+__all__ = ["Execution", "Program", "RunResult", "all_finite", "centre_lr", "compiler_options",
+           "run_optimizer", "run_tuned", "schedule_chunks", "unless_diverged"]
 
 
 @dataclasses.dataclass
@@ -60,6 +63,7 @@ class RunResult:
   compile_s: float = 0.0
   val_metrics: dict | None = None  # name -> [n_lr, n_seeds, E], from task.validate
   seed_offset: int = 0  # the runs used seeds seed_offset .. seed_offset + seeds - 1
+  layout: str = ""  # how the runs were laid out (Layout.describe())
 
   def final_values(self, metric: str, *, split: str = "test") -> np.ndarray:
     """``[n_lr, n_seeds]``: the last evaluation of ``metric`` on ``split`` ("test":
@@ -170,9 +174,27 @@ def _slow_params(opt_state: Any) -> Any:
   return None
 
 
-def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool):
-  """``run_all(lr, seed)``, one run's whole training as a traceable function, and its
-  chunk schedule: ``run_all`` returns (first evaluation, per-step records, evaluations)."""
+class Program(NamedTuple):
+  """One run's training as traceable pieces (each vmapped over the runs of a call).
+
+  ``start(lr, seed) -> (carry, ok, evaluation)``: the run before its first step;
+  ``advance(lr, carry, ok, length) -> (carry, ok, records)``: ``length`` steps;
+  ``evaluate(carry, ok) -> evaluation``: the metrics (NaN once diverged).
+  ``ok`` is False once the run has diverged: a non-finite training loss, or a
+  non-finite parameter at the end of a call.  Evaluations are at the end of each
+  of ``n_chunks`` chunks of ``chunk`` steps.
+  """
+
+  start: Any
+  advance: Any
+  evaluate: Any
+  chunk: int
+  n_chunks: int
+  steps: int
+
+
+def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool) -> Program:
+  """The :class:`Program` of ``name`` on ``task`` for ``steps`` steps."""
   chunk, n_chunks = schedule_chunks(steps, task.eval_points)
   validate = task.validate
 
@@ -197,23 +219,22 @@ def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool
         out["slow"] = flatten(slow)
     return out
 
-  def run_all(lr, seed):
-    tx = make_optimizer(task, name, lr)
-    carry = init_carry(task, tx, seed)
+  def start(lr, seed):
+    carry = init_carry(task, make_optimizer(task, name, lr), seed)
     ok = all_finite(carry.params)
-    first = unless_diverged(measure(carry), ok)
+    return carry, ok, unless_diverged(measure(carry), ok)
 
-    def run_chunk(state, _):
-      carry, ok = state
-      carry, records = train(task, tx, carry, chunk, record, steps=steps)
-      # diverged: a non-finite training loss in the chunk or parameter at its end, ever
-      ok = ok & all_finite(carry.params) & jnp.all(jnp.isfinite(records["loss"]))
-      return (carry, ok), (records, unless_diverged(measure(carry), ok))
+  def advance(lr, carry, ok, length):
+    carry, records = train(task, make_optimizer(task, name, lr), carry, length, record,
+                           steps=steps)
+    # diverged: a non-finite training loss in the call or parameter at its end, ever
+    ok = ok & all_finite(carry.params) & jnp.all(jnp.isfinite(records["loss"]))
+    return carry, ok, records
 
-    _, (records, evals) = jax.lax.scan(run_chunk, (carry, ok), None, length=n_chunks)
-    return first, records, evals
+  def evaluate(carry, ok):
+    return unless_diverged(measure(carry), ok)
 
-  return run_all, chunk, n_chunks
+  return Program(start, advance, evaluate, chunk, n_chunks, steps)
 
 
 def _n_params(task: Task) -> int:
@@ -221,24 +242,206 @@ def _n_params(task: Task) -> int:
       jax.eval_shape(lambda: initial_params(task, 0))))
 
 
-def _compile(task: Task, fn, *args):
-  """``fn`` compiled ahead of time for ``args`` (so compile time is measured on its own)."""
-  return jax.jit(fn).lower(*args).compile(compiler_options=compiler_options(_n_params(task)))
+class _Compiled(NamedTuple):
+  """A program compiled for calls of ``runs_per_call`` runs sharded over a mesh."""
+
+  start: Any
+  advance: Any
+  evaluate: Any
+  runs_per_call: int
+  sharding: NamedSharding
+
+
+def _compile_program(task: Task, program: Program, mesh: Mesh, runs_per_call: int,
+                     steps_per_call: int) -> _Compiled:
+  """``program`` compiled ahead of time for calls of ``runs_per_call`` runs, their run
+  axis sharded over the mesh axis ``"runs"`` (every leaf's leading axis)."""
+  sharding = NamedSharding(mesh, PartitionSpec("runs"))
+  options = compiler_options(_n_params(task))
+  lr = jax.ShapeDtypeStruct((runs_per_call,), jnp.float32, sharding=sharding)
+  seed = jax.ShapeDtypeStruct((runs_per_call,), jnp.int32, sharding=sharding)
+
+  def build(fn, *args, donate=()):
+    jitted = jax.jit(jax.vmap(fn), in_shardings=sharding, out_shardings=sharding,
+                     donate_argnums=donate)
+    return jitted.lower(*args).compile(compiler_options=options)
+
+  start = build(program.start, lr, seed)
+  carry, ok, _ = jax.eval_shape(jax.vmap(program.start), lr, seed)
+  carry, ok = jax.tree.map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), (carry, ok))
+  advance = build(lambda lr, carry, ok: program.advance(lr, carry, ok, steps_per_call),
+                  lr, carry, ok, donate=(1, 2))
+  evaluate = build(program.evaluate, carry, ok)
+  return _Compiled(start, advance, evaluate, runs_per_call, sharding)
+
+
+def _time_one_step(task: Task, program: Program, mesh: Mesh, runs_per_call: int,
+                   lr_flat: np.ndarray, seed_flat: np.ndarray) -> float:
+  """Seconds per run-step of ``runs_per_call`` runs per call (one step per call, the
+  second call timed): what the ``"auto"`` layout compares."""
+  compiled = _compile_program(task, program, mesh, runs_per_call, 1)
+  lr, seed = _batch(lr_flat, seed_flat, 0, runs_per_call, compiled.sharding)
+  carry, ok, _ = compiled.start(lr, seed)
+  carry, ok, _ = jax.block_until_ready(compiled.advance(lr, carry, ok))
+  start = time.perf_counter()
+  jax.block_until_ready(compiled.advance(lr, carry, ok))
+  return (time.perf_counter() - start) / runs_per_call
+
+
+def _batch(lr_flat: np.ndarray, seed_flat: np.ndarray, first: int, size: int,
+           sharding: NamedSharding) -> tuple[jax.Array, jax.Array]:
+  """Runs ``first .. first + size - 1`` on the devices; past the end, copies of the last
+  run (padding: computed, never reported)."""
+  index = np.minimum(np.arange(first, first + size), len(lr_flat) - 1)
+  return (jax.device_put(lr_flat[index], sharding), jax.device_put(seed_flat[index], sharding))
+
+
+@dataclasses.dataclass
+class Execution:
+  """How the runs of a call of :func:`run_optimizer` / :func:`run_tuned` execute.
+
+  Attributes:
+    devices: the devices (:func:`~optax_survey.harness.layout.make_mesh`: None for all).
+    layout: ``"auto"``, ``"vmap"``, ``"loop"`` or runs per call
+      (:func:`~optax_survey.harness.layout.plan`).
+    max_parallel_runs: the most runs trained at once, or None.
+    device_memory: bytes a device has for the runs (None: what it reports).
+    steps_per_call: training steps per compiled call (None: one evaluation interval).
+    timings: seconds per run-step measured by ``"auto"``, kept for the next optimizer
+      on the same task (filled in by the runs).
+    announce: called with the layout's one-line description, or None.
+  """
+
+  devices: Any = None
+  layout: str | int = "auto"
+  max_parallel_runs: int | None = None
+  device_memory: int | None = None
+  steps_per_call: int | None = None
+  timings: dict = dataclasses.field(default_factory=dict)
+  announce: Any = None
+
+
+def _auto_timings(task: Task, program: Program, mesh: Mesh, lr_flat, seed_flat,
+                  execution: Execution) -> dict | None:
+  """``{"vmap": s, "loop": s}`` per run-step for ``"auto"`` on a CPU network task
+  (measured once per task and kept in ``execution.timings``); None elsewhere (vmap)."""
+  if execution.layout != "auto" or jax.default_backend() != "cpu":
+    return None
+  if _n_params(task) <= SMALL_PROBLEM:
+    return None
+  devices = int(mesh.devices.size)
+  every = math.ceil(len(lr_flat) / devices) * devices
+  if every == devices:
+    return None  # one run per device either way
+  key = (task.name, every, devices)
+  if key not in execution.timings:
+    execution.timings[key] = {
+        "vmap": _time_one_step(task, program, mesh, every, lr_flat, seed_flat),
+        "loop": _time_one_step(task, program, mesh, devices, lr_flat, seed_flat),
+    }
+  return execution.timings[key]
+
+
+# A compiled call returns to Python (progress, Ctrl-C, checkpoints) about this often.
+SECONDS_PER_CALL = 1.0
+
+
+def _steps_per_call(chunk: int, timings: dict | None, layout: Layout) -> int:
+  """The steps of one call: the evaluation interval, or the largest divisor of it that
+  takes about :data:`SECONDS_PER_CALL` at the measured speed (``timings``, seconds per
+  run-step of the chosen layout).
+
+  Example:
+    >>> from optax_survey.harness.layout import Layout
+    >>> layout = Layout(runs=40, devices=1, runs_per_call=40, steps_per_call=30)
+    >>> _steps_per_call(30, None, layout), _steps_per_call(30, {"vmap": 0.005}, layout)
+    (30, 5)
+  """
+  if not timings:
+    return chunk
+  chosen = "loop" if layout.how.startswith("measured: loop") else "vmap"
+  per_call = timings[chosen] * layout.runs_per_call  # seconds per step of a call
+  wanted = max(1, int(SECONDS_PER_CALL / max(per_call, 1e-12)))
+  return max(d for d in range(1, chunk + 1) if chunk % d == 0 and d <= wanted)
+
+
+def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.ndarray,
+             execution: Execution, progress: Any, label: str):
+  """Trains the runs ``(lr_flat[i], seed_flat[i])`` laid out by ``execution``.
+
+  Returns:
+    ``((first, records, evals), layout, compile_s)``: numpy trees with the runs first,
+    as one program over all the runs would return them (records ``[runs, n_chunks,
+    chunk, ...]``, evaluations ``[runs, n_chunks, ...]``).
+  """
+  mesh = make_mesh(execution.devices)
+  runs = len(lr_flat)
+  start_time = time.perf_counter()
+  timings = _auto_timings(task, program, mesh, lr_flat, seed_flat, execution)
+  memory = execution.device_memory or device_memory(mesh)
+  first_try = plan(runs, mesh, layout=execution.layout, steps_per_call=program.chunk,
+                   max_parallel_runs=execution.max_parallel_runs, timings=timings)
+  steps_per_call = execution.steps_per_call or _steps_per_call(
+      program.chunk, timings, first_try)
+  if program.chunk % steps_per_call:
+    raise ValueError(f"steps_per_call={steps_per_call} must divide the evaluation "
+                     f"interval of {program.chunk} steps")
+  compiled = _compile_program(task, program, mesh, first_try.runs_per_call, steps_per_call)
+  devices = int(mesh.devices.size)
+  per_run = bytes_of(compiled.advance, first_try.runs_per_call // devices)
+  layout = plan(runs, mesh, layout=execution.layout, steps_per_call=steps_per_call,
+                bytes_per_run=per_run, memory=memory,
+                max_parallel_runs=execution.max_parallel_runs, timings=timings)
+  if layout.runs_per_call != compiled.runs_per_call:
+    compiled = _compile_program(task, program, mesh, layout.runs_per_call, steps_per_call)
+  compile_s = time.perf_counter() - start_time
+  if execution.announce is not None:
+    execution.announce(f"{label}: {layout.describe()}")
+  calls = program.chunk // steps_per_call
+  firsts, records, evals = [], [], []
+  last_step = program.steps
+  for b in range(layout.batches):
+    first_run = b * layout.runs_per_call
+    real = min(layout.runs_per_call, runs - first_run)
+    lr, seed = _batch(lr_flat, seed_flat, first_run, layout.runs_per_call, compiled.sharding)
+    carry, ok, first = compiled.start(lr, seed)
+    firsts.append(jax.tree.map(lambda a, real=real: np.asarray(a)[:real], first))
+    batch_records, batch_evals = [], []
+    for c in range(program.n_chunks):
+      for i in range(calls):
+        carry, ok, rec = compiled.advance(lr, carry, ok)
+        batch_records.append(jax.tree.map(lambda a, real=real: np.asarray(a)[:real], rec))
+        if progress is not None:  # the steps of this call that count (none past the end)
+          done = (c * calls + i) * steps_per_call
+          progress.update(real * max(0, min(steps_per_call, last_step - done)))
+      ev = compiled.evaluate(carry, ok)
+      batch_evals.append(jax.tree.map(lambda a, real=real: np.asarray(a)[:real], ev))
+    # [real, calls * n_chunks * steps_per_call, ...] -> [real, n_chunks, chunk, ...]
+    records.append(jax.tree.map(
+        lambda *xs: np.concatenate(xs, axis=1).reshape(
+            xs[0].shape[0], program.n_chunks, program.chunk, *xs[0].shape[2:]),
+        *batch_records))
+    evals.append(jax.tree.map(lambda *xs: np.stack(xs, axis=1), *batch_evals))
+
+  def cat(parts):
+    return jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *parts)
+
+  return (cat(firsts), cat(records), cat(evals)), layout, compile_s
 
 
 def _flat_runs(lrs: Sequence[float], seeds: int, seed_offset: int):
-  """(rates, seeds) of every run, rate-major: what ``jax.vmap(run_all)`` maps over."""
-  lr_flat = jnp.asarray(np.repeat(np.asarray(lrs, np.float32), seeds))
-  seed_flat = jnp.asarray(np.tile(np.arange(seed_offset, seed_offset + seeds, dtype=np.int32),
-                                  len(lrs)))
+  """(rates, seeds) of every run, rate-major, as numpy arrays."""
+  lr_flat = np.repeat(np.asarray(lrs, np.float32), seeds)
+  seed_flat = np.tile(np.arange(seed_offset, seed_offset + seeds, dtype=np.int32), len(lrs))
   return lr_flat, seed_flat
 
 
 def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, chunk: int,
             n_chunks: int, track_path: bool, seed_offset: int) -> RunResult:
-  """The program's output for ``lrs`` x ``seeds`` runs (flattened rate-major) as a
+  """The runs' outputs for ``lrs`` x ``seeds`` runs (flattened rate-major) as a
   :class:`RunResult`."""
-  first, rec, ev = jax.tree.map(np.asarray, raw)
+  first, rec, ev = raw
   # ev: [runs, n_chunks, ...] -> a list of per-evaluation dicts, the first before training
   evals = [first] + [jax.tree.map(lambda a, i=i: a[:, i], ev) for i in range(n_chunks)]
   records = {k: v.reshape(v.shape[0], n_chunks * chunk, *v.shape[3:]) for k, v in rec.items()}
@@ -261,7 +464,8 @@ def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, ch
   )
   if track_path:
     _, seed_flat = _flat_runs(lrs, seeds, seed_offset)
-    start_params = np.asarray(jax.vmap(lambda s: flatten(initial_params(task, s)))(seed_flat))
+    start_params = np.asarray(jax.vmap(lambda s: flatten(initial_params(task, s)))(
+        jnp.asarray(seed_flat)))
     path = np.concatenate([start_params[:, None], cat("path")], axis=1)
     result.path = path.reshape(*shape, steps + 1, -1)
     if "slow" in records:
@@ -288,8 +492,9 @@ def run_optimizer(
     track_path: bool | None = None,
     seed_offset: int = 0,
     label: str | None = None,
+    execution: Execution | None = None,
 ) -> RunResult:
-  """Trains ``name`` on ``task`` for every (learning rate, seed) pair as one program.
+  """Trains ``name`` on ``task`` for every (learning rate, seed) pair.
 
   Args:
     task: the task.
@@ -298,13 +503,15 @@ def run_optimizer(
     steps: training steps (default: the task's).
     seeds: number of seeds (default: the task's).
     lrs: the learning rates (default: the centre of its grid on the task).
-    progress: a progress bar (``update(1)`` per program), or None.
+    progress: a progress bar, advanced by the run-steps of each call, or None.
     track_path: record the parameters after every step (default: for the
       2-D and online tasks).
     seed_offset: the first seed; the runs use seeds ``seed_offset, ...,
       seed_offset + seeds - 1``.
     label: the runs' name in results, tables and plots (default: ``name``, or a
       factory's ``__name__``).
+    execution: devices, layout and memory (:class:`Execution`; default: every
+      device, the ``"auto"`` layout).
 
   Returns:
     A :class:`RunResult`; ``metrics`` come from ``task.evaluate`` only and
@@ -324,17 +531,15 @@ def run_optimizer(
   steps, seeds, track_path = _settings(task, steps, seeds, track_path)
   label = label or registry.label_of(name)
   lrs = [centre_lr(task, label, name)] if not lrs else [float(v) for v in lrs]
-  run_all, chunk, n_chunks = _program_parts(task, name, steps, track_path)
+  program = _program_parts(task, name, steps, track_path)
   lr_flat, seed_flat = _flat_runs(lrs, seeds, seed_offset)
   start = time.perf_counter()
-  compiled = _compile(task, jax.vmap(run_all), lr_flat, seed_flat)
-  compile_s = time.perf_counter() - start
-  raw = jax.block_until_ready(compiled(lr_flat, seed_flat))
-  if progress is not None:
-    progress.update(1)
-  result = _result(task, label, raw, lrs=lrs, seeds=seeds, steps=steps, chunk=chunk,
-                   n_chunks=n_chunks, track_path=track_path, seed_offset=seed_offset)
+  raw, layout, compile_s = _execute(task, program, lr_flat, seed_flat,
+                                    execution or Execution(), progress, label)
+  result = _result(task, label, raw, lrs=lrs, seeds=seeds, steps=steps, chunk=program.chunk,
+                   n_chunks=program.n_chunks, track_path=track_path, seed_offset=seed_offset)
   result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
+  result.layout = layout.describe()
   return result
 
 
@@ -348,17 +553,17 @@ def run_tuned(
     progress: Any = None,
     track_path: bool | None = None,
     label: str | None = None,
+    execution: Execution | None = None,
 ) -> tuple[RunResult, RunResult, int]:
-  """The tuned budget of ``name`` on ``task`` as one program: grid, selection, rerun.
+  """The tuned budget of ``name`` on ``task``: grid, selection, rerun.
 
   The program trains every rate of ``lrs`` on seeds ``0 .. seeds-1``, selects
   the rate with the best mean final score
   (:func:`~optax_survey.harness.analysis.stats.best_mean_index` on the **validation**
   split, ``task.validate``; the objective itself, ``task.evaluate``, for a task
   without held-out data), and then trains that rate on the fresh seeds
-  ``seeds .. 2 seeds - 1``, which the selection never sees.  Selecting on the device
-  keeps it one compiled program with no host round-trip, and the fresh seeds cost
-  ``seeds`` runs instead of ``len(lrs) x seeds``.
+  ``seeds .. 2 seeds - 1``, which the selection never sees (they cost ``seeds`` runs
+  instead of ``len(lrs) x seeds``).
 
   Args:
     task: the task.
@@ -366,9 +571,10 @@ def run_tuned(
     lrs: the learning-rate grid.
     steps: training steps (default: the task's).
     seeds: seeds of the grid and of the rerun (default: the task's).
-    progress: a progress bar (``update(1)`` for the program), or None.
+    progress: a progress bar, advanced by the run-steps of each call, or None.
     track_path: as in :func:`run_optimizer`.
     label: as in :func:`run_optimizer`.
+    execution: as in :func:`run_optimizer`.
 
   Returns:
     ``(grid, rerun, selected)``: the grid's runs, the rerun at ``lrs[selected]`` on the
@@ -385,30 +591,29 @@ def run_tuned(
   lrs = [float(v) for v in lrs]
   if not lrs:
     raise ValueError("lrs must hold at least one learning rate")
-  run_all, chunk, n_chunks = _program_parts(task, name, steps, track_path)
-  lr_flat, seed_flat = _flat_runs(lrs, seeds, 0)
-  fresh = jnp.arange(seeds, 2 * seeds, dtype=jnp.int32)
-  grid_lrs = jnp.asarray(lrs, jnp.float32)
-  part = 1 if task.held_out else 0  # measure() returns (test, validation)
-
-  def program(lr_flat, seed_flat, fresh):
-    grid = jax.vmap(run_all)(lr_flat, seed_flat)
-    scores = grid[2][part][task.metric][:, -1].reshape(len(lrs), seeds)
-    selected = stats.best_mean_index(scores, mode=task.mode, xp=jnp)
-    rerun = jax.vmap(run_all, in_axes=(None, 0))(grid_lrs[selected], fresh)
-    return grid, rerun, selected
-
-  start = time.perf_counter()
-  compiled = _compile(task, program, lr_flat, seed_flat, fresh)
-  compile_s = time.perf_counter() - start
-  raw_grid, raw_rerun, selected = jax.block_until_ready(compiled(lr_flat, seed_flat, fresh))
-  if progress is not None:
-    progress.update(1)
-  index = int(selected)
-  common = {"steps": steps, "chunk": chunk, "n_chunks": n_chunks, "track_path": track_path}
+  execution = execution or Execution()
   label = label or registry.label_of(name)
-  grid = _result(task, label, raw_grid, lrs=lrs, seeds=seeds, seed_offset=0, **common)
-  rerun = _result(task, label, raw_rerun, lrs=[lrs[index]], seeds=seeds, seed_offset=seeds,
-                  **common)
-  grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_s
+  program = _program_parts(task, name, steps, track_path)
+  common: dict[str, Any] = {"steps": steps, "chunk": program.chunk,
+                            "n_chunks": program.n_chunks, "track_path": track_path}
+  start = time.perf_counter()
+  lr_flat, seed_flat = _flat_runs(lrs, seeds, 0)
+  raw, layout, compile_grid = _execute(task, program, lr_flat, seed_flat, execution, progress,
+                                       label)
+  grid = _result(task, label, raw, lrs=lrs, seeds=seeds, seed_offset=0, **common)
+  grid.layout = layout.describe()
+  scores = grid.final_values(task.metric, split="validation" if task.held_out else "test")
+  index = int(_best_mean_index(jnp.asarray(scores, jnp.float32), task.mode))
+  lr_flat, seed_flat = _flat_runs([lrs[index]], seeds, seeds)
+  raw, layout, compile_rerun = _execute(task, program, lr_flat, seed_flat, execution,
+                                        progress, label)
+  rerun = _result(task, label, raw, lrs=[lrs[index]], seeds=seeds, seed_offset=seeds, **common)
+  rerun.layout = layout.describe()
+  grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_grid + compile_rerun
   return grid, rerun, index
+
+
+@functools.partial(jax.jit, static_argnames="mode")
+def _best_mean_index(scores: jax.Array, mode: str) -> jax.Array:
+  """The selection of :func:`run_tuned` on the device, in float32 (the runs' precision)."""
+  return stats.best_mean_index(scores, mode=mode, xp=jnp)

@@ -226,7 +226,8 @@ def _light(cmp: Comparison) -> None:
 
 
 def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | None = None,
-               steps_scale: float = 1.0, progress: bool = True) -> dict:
+               steps_scale: float = 1.0, progress: bool = True, mesh: Any = None,
+               layout: str | int = "auto", max_parallel_runs: int | None = None) -> dict:
   """Runs the survey ``preset`` ("quick" or "full") and writes its page into ``out``.
 
   Checks the preset, the optional packages and ``out`` before any training
@@ -241,6 +242,8 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
     seeds: seeds per reported number (default: the preset's, 5).
     steps_scale: multiplies every task's steps (e.g. 0.1 for a smoke test).
     progress: show progress bars.
+    mesh, layout, max_parallel_runs: where the runs execute, as in
+      :func:`~optax_survey.harness.compare`.
 
   Returns:
     The summary that ``survey.json`` holds.
@@ -259,6 +262,7 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
   n_seeds = preflight.check_count("seeds", seeds) or spec.seeds
   out = out or os.path.join("out", f"survey-{preset}")
   preflight.require_extras(plot=True, progress=progress)
+  where = preflight.check_execution(mesh, layout, max_parallel_runs)
   preflight.check_output_dir(out)
   tasks = {name: get_task(name) for name in required_tasks(preset)}
 
@@ -270,7 +274,7 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
     steps = max(2, int(round(spec.steps.get(name, task.steps) * steps_scale)))
     t0 = time.perf_counter()
     cmp = compare(task, spec.optimizers, budget="tuned", seeds=n_seeds, steps=steps,
-                  progress=progress)
+                  progress=progress, **where)
     print("\n" + cmp.summary(), flush=True)
     pngs = task_figures(out, cmp)
     _light(cmp)
