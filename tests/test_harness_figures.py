@@ -26,7 +26,7 @@ def test_the_grid_figure_has_one_panel_per_optimizer(tmp_path, n):
   path = figures.grid_curves(get_task("quadratic"), [run(o) for o in names],
                              str(tmp_path / "grid.png"))
   height, width = matplotlib.image.imread(path).shape[:2]
-  cols, rows = min(n, 6), -(-n // 6)  # at most 6 panels a row
+  cols, rows = min(n, 3), -(-n // 3)  # at most 3 panels a row: about 1000 px wide
   # the figure's inches (panels of 3.2 x 2.6, readable at 100 %, plus margins) times the DPI
   assert width == round((3.2 * cols + 1.2) * figures.GRID_DPI)
   assert height == round((2.6 * rows + 0.6) * figures.GRID_DPI)

@@ -62,6 +62,24 @@ def color(name: str):
   return plt.get_cmap("tab20")(names.index(name) % 20 if name in names else 19)
 
 
+# Lines that may lie on top of each other (optimizers that take the same path, step
+# functions with the same values) are told apart by a dash pattern, a width that shrinks
+# (the line under another shows at its edges) and a marker, per line in turn.
+LINE_STYLES = (("-", 2.6), ("--", 2.0), ("-.", 1.5), (":", 1.3))
+LINE_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def line_style(k: int) -> dict:
+  """The dash pattern, width and marker of the ``k``-th line of a panel.
+
+  Example:
+    >>> line_style(0), line_style(5)["ls"]
+    ({'ls': '-', 'lw': 2.6, 'marker': 'o'}, '--')
+  """
+  ls, lw = LINE_STYLES[k % len(LINE_STYLES)]
+  return {"ls": ls, "lw": lw, "marker": LINE_MARKERS[k % len(LINE_MARKERS)]}
+
+
 def _label(result: RunResult, i: int) -> str:
   return result.optimizer if len(result.lrs) == 1 else f"{result.optimizer} @ {result.lrs[i]:g}"
 
@@ -211,15 +229,17 @@ def trajectories(task: Task, results: list[RunResult], path: str, title: str | N
   plt = _plt()
   fig, ax = plt.subplots(figsize=(7.6, 5.0), layout="constrained")
   _contour(ax, task)
-  for res in results:
+  for k, res in enumerate(results):
     if res.path is None:
       raise ValueError(f"{res.optimizer} on {task.name} was run without track_path")
     p = res.path[0, 0]
     if max_points:
       p = p[: max_points + 1]
     label = res.optimizer if len(res.lrs) != 1 else f"{res.optimizer} (lr {res.lrs[0]:.3g})"
-    ax.plot(p[:, 0], p[:, 1], color=color(res.optimizer), lw=1.1, label=label, alpha=0.9)
-    ax.plot(p[-1, 0], p[-1, 1], "o", color=color(res.optimizer), ms=3)
+    style = line_style(k)
+    ax.plot(p[:, 0], p[:, 1], color=color(res.optimizer), ls=style["ls"],
+            lw=style["lw"] * 0.6, label=label, alpha=0.9, marker=style["marker"], ms=4,
+            markevery=max(1, (len(p) - 1) // 8), zorder=2 + k)
   ax.plot(*task.extra["start"], "ks", ms=4)
   fig.legend(loc="outside right upper", fontsize=7)
   ax.set_title(textwrap.fill(title or f"{task.name}: trajectories (first seed)", 80), fontsize=9)
@@ -306,7 +326,7 @@ def grid_curves(task: Task, results: list[RunResult], path: str,
   norm = mpl.colors.LogNorm(vmin=min(all_lrs), vmax=max(all_lrs) * (1.0001 if len(set(all_lrs)) == 1
                                                                     else 1.0))
   cmap = plt.get_cmap("viridis")
-  fig, axes = _panels(len(results), width=3.2, height=2.6)
+  fig, axes = _panels(len(results), width=3.2, height=2.6, max_cols=3)  # ~1000 px wide
   log = task.kind == "2d"
   for ax, res in zip(axes, results, strict=True):
     curves = res.metrics[task.metric]
@@ -461,11 +481,13 @@ def performance_profiles(profiles: dict[str, dict[str, np.ndarray]], taus: np.nd
   plt = _plt()
   fig, axes = plt.subplots(1, len(profiles), figsize=(5.0 * len(profiles) + 2.0, 4.2),
                            squeeze=False, sharey=True, layout="constrained")
-  styles = ["-", "--", ":", "-."]
   for ax, (budget, curves) in zip(axes[0], profiles.items(), strict=True):
     for k, (name, rho) in enumerate(curves.items()):
-      ax.step(taus, rho, where="post", color=color(name), ls=styles[k // 10 % 4], lw=1.3,
-              label=name)
+      style = line_style(k)
+      ax.step(taus, rho, where="post", color=color(name), ls=style["ls"], lw=style["lw"],
+              label=name, zorder=2 + k)
+      ax.plot(taus[k % 6::12], rho[k % 6::12], ls="", marker=style["marker"], ms=4,
+              color=color(name), zorder=2 + k)
     ax.set(xscale="log", xlabel="τ: distance to the best, as a fraction of start-to-best",
            title=f"{budget} budget ({n_tasks} tasks)", ylim=(-0.02, 1.02))
     ax.title.set_fontsize(9)
