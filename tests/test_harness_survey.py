@@ -5,6 +5,8 @@ import json
 import pathlib
 import sys
 
+from circumstances import measured
+
 from optax_survey.harness import cli
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
@@ -50,23 +52,6 @@ def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkey
   assert "Kendall's τ" in page and "## Final metric per task, one-shot budget" in page
   # the page is rendered from the JSON alone
   assert render_page(summary) == page
-
-
-# What a run of the survey records about where and when it ran (not what it measured).
-CIRCUMSTANCES = {"seconds", "date", "machine", "python", "versions", "wall_s", "compile_s",
-                 "layout"}
-
-
-def measured(value):
-  """``value`` (a parsed survey.json) without the circumstances of its run; NaN made
-  comparable (a diverged value is NaN on both sides or a difference)."""
-  if isinstance(value, dict):
-    return {k: measured(v) for k, v in value.items() if k not in CIRCUMSTANCES}
-  if isinstance(value, list):
-    return [measured(v) for v in value]
-  if isinstance(value, float) and value != value:
-    return "NaN"
-  return value
 
 
 def test_the_quick_survey_gives_its_committed_numbers(tmp_path):

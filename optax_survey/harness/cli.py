@@ -25,6 +25,7 @@ import optax
 
 import optax_survey
 from optax_survey.harness import registry
+from optax_survey.harness.checkpoints import Interrupted
 from optax_survey.harness.errors import HarnessError, MissingExtraError
 from optax_survey.harness.protocol import DEFAULT_OPTIMIZERS, compare
 from optax_survey.harness.survey import PRESETS, run_survey
@@ -59,7 +60,8 @@ FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
          "seeds": "--seeds", "steps": "--steps", "lr_grid": "--lr-grid", "out": "--out",
          "preset": "--preset", "steps_scale": "--steps-scale", "log_dir": "--log-dir",
          "mesh": "--devices", "layout": "--layout", "max_parallel_runs": "--max-parallel-runs",
-         "device_memory": "--device-memory"}
+         "device_memory": "--device-memory", "resume": "--resume",
+         "checkpoint_every": "--checkpoint-every"}
 
 
 def user_traceback(error: BaseException) -> str:
@@ -104,7 +106,15 @@ def _items(text: str | None) -> list[str] | None:
 
 
 def _add_layout_arguments(parser: argparse.ArgumentParser) -> None:
-  """--devices, --layout, --max-parallel-runs: where the runs execute."""
+  """--devices, --layout, --max-parallel-runs: where the runs execute; --resume,
+  --checkpoint-every: what is kept."""
+  parser.add_argument("--resume", action="store_true",
+                      help="take the optimizers already finished in the output folder from "
+                           "there (made by the same command, or a one-line error) and "
+                           "continue an unfinished one from its checkpoint")
+  parser.add_argument("--checkpoint-every", type=float, default=300.0, metavar="SECONDS",
+                      help="checkpoint an optimizer's unfinished runs this often (and at "
+                           "SIGINT/SIGTERM; default: %(default)s)")
   parser.add_argument("--devices", default=None, metavar="N|all",
                       help="the devices the runs are sharded over: a count, or all "
                            "(default: all the devices JAX sees)")
@@ -258,7 +268,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
       steps=args.steps, lr_grid=_items(args.lr_grid),
       out=args.out or os.path.join("out", "compare", task.name or "task"),
       plot=not args.no_plot, progress=not args.no_progress, log_dir=args.log_dir,
-      mesh=args.devices, layout=args.layout, max_parallel_runs=args.max_parallel_runs)
+      mesh=args.devices, layout=args.layout, max_parallel_runs=args.max_parallel_runs,
+      resume=args.resume, checkpoint_every=args.checkpoint_every)
   print("\n" + result.summary())
   print("\nwrote " + ", ".join(result.written))
 
@@ -266,7 +277,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def cmd_survey(args: argparse.Namespace) -> None:
   run_survey(args.preset, args.out or os.path.join("out", f"survey-{args.preset}"),
              seeds=args.seeds, steps_scale=args.steps_scale, progress=not args.no_progress,
-             mesh=args.devices, layout=args.layout, max_parallel_runs=args.max_parallel_runs)
+             mesh=args.devices, layout=args.layout, max_parallel_runs=args.max_parallel_runs,
+      resume=args.resume, checkpoint_every=args.checkpoint_every)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -322,6 +334,9 @@ def entry() -> None:
     except BrokenPipeError:
       _quiet_stream(sys.stderr)
     code = 141
+  except Interrupted as stop:  # SIGINT or SIGTERM, with the runs kept
+    sys.stderr.write(f"{PROG}: {str(stop).replace('resume=True (--resume)', '--resume')}\n")
+    code = 130
   except KeyboardInterrupt:
     sys.stderr.write(f"{PROG}: interrupted\n")
     code = 130

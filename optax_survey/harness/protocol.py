@@ -39,7 +39,12 @@ task, the optional packages, the output folder), once, and raises a one-line
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
 import math
+import os
+import shutil
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -49,10 +54,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optax_survey.harness import preflight, registry, runs, training
+from optax_survey.harness import checkpoints, hosts, preflight, registry, runs, training
 from optax_survey.harness.analysis import diagnostics, stats
 from optax_survey.harness.analysis.ranking import rank_entries
-from optax_survey.harness.errors import BadTypeError, TaskError
+from optax_survey.harness.errors import BadInputError, BadTypeError, TaskError
 from optax_survey.harness.progress import make_progress
 from optax_survey.harness.registry import OptimizerSpec
 from optax_survey.harness.render import tensorboard
@@ -121,11 +126,11 @@ def check_task_spec(task: Task | str) -> None:
     check_task_name(task)
 
 
-def check_initial_loss(task: Task) -> None:
+def check_initial_loss(task: Task) -> float:
   """Raises a ``TaskError`` naming ``loss`` if the training loss is not finite before any
   optimizer step (seed 0's initial parameters, its first batch): that is a bug in the
   task's loss or data, not an optimizer's failure, and no run of the sweep would mean
-  anything.
+  anything.  Returns the loss.
 
   Example:
     >>> import jax.numpy as jnp
@@ -144,6 +149,7 @@ def check_initial_loss(task: Task) -> None:
     raise TaskError(f"task {task.name or '<unnamed>'!r}: loss is {loss} at the initial "
                     "parameters of seed 0 on its first batch, before any optimizer step: a "
                     "bug in loss (or in init_params or the data), not an optimizer's failure")
+  return loss
 
 
 def check_sample_batch(task: Task) -> None:
@@ -439,6 +445,9 @@ def compare(
     layout: str | int = "auto",
     max_parallel_runs: int | None = None,
     device_memory: int | None = None,
+    resume: bool = False,
+    runs_dir: str | None = None,
+    checkpoint_every: float = checkpoints.CHECKPOINT_EVERY,
 ) -> Comparison:
   """Trains each optimizer on ``task`` at ``budget`` and summarises the runs.
 
@@ -478,6 +487,14 @@ def compare(
       device memory, read from the compiled program).
     device_memory: the bytes a device may use for the runs (default: what it
       reports; on a CPU, the host's available memory).
+    resume: take each optimizer whose runs ``runs_dir`` already holds from there (if
+      they were made by the same call: task, grid, seeds, steps, budget, versions;
+      else a one-line error), and continue an unfinished one from its checkpoint.
+    runs_dir: where each optimizer's runs are kept as they finish, and the unfinished
+      one's checkpoints every ``checkpoint_every`` seconds and at SIGINT/SIGTERM
+      (:mod:`~optax_survey.harness.checkpoints`); default ``<out>/runs`` when ``out``
+      is given, else nothing is kept.
+    checkpoint_every: seconds between checkpoints of an optimizer in training.
 
   Returns:
     A :class:`Comparison`.
@@ -493,6 +510,8 @@ def compare(
       (``OSError``) for an unusable ``out``; ``DeviceMemoryError`` (``MemoryError``)
       when one run does not fit a device, found from the compiled program before it
       trains.
+    Interrupted: (a ``KeyboardInterrupt``) SIGINT or SIGTERM with ``runs_dir``: the
+      message says what was kept and how to resume.
 
   Example, on the survey's separable least-squares problem (a few steps):
 
@@ -513,15 +532,86 @@ def compare(
   where = preflight.check_execution(mesh, layout, max_parallel_runs, device_memory)
   preflight.require_extras(plot=plot and out is not None, progress=progress,
                            tensorboard=log_dir is not None)
+  runs_dir = runs_dir or (os.path.join(out, "runs") if out is not None else None)
+  if resume and runs_dir is None:
+    raise BadInputError("resume continues the runs kept in an output folder: pass out (or "
+                        "runs_dir) too", argument="resume")
+  if not 0 <= checkpoint_every < math.inf:
+    raise BadInputError(f"checkpoint_every must be a number of seconds >= 0, got "
+                        f"{checkpoint_every}", argument="checkpoint_every")
+  created = [p for p in (out, runs_dir) if p is not None and not os.path.exists(p)]
+  try:
+    return _compare(task, chosen, names, budget=budget, n_seeds=n_seeds, n_steps=n_steps,
+                    lr_grid=lr_grid, out=out, plot=plot, progress=progress, prefix=prefix,
+                    log_dir=log_dir, where=where, resume=resume, runs_dir=runs_dir,
+                    checkpoint_every=checkpoint_every)
+  except BaseException:
+    for path in reversed(created):  # a failed call leaves no empty folder behind
+      _remove_if_empty(path)
+    raise
+
+
+def _remove_if_empty(path: str) -> None:
+  """Removes the folder ``path`` (and its empty subfolders) if it holds no file."""
+  if not os.path.isdir(path):
+    return
+  for _, _, files in os.walk(path):
+    if files:
+      return
+  shutil.rmtree(path, ignore_errors=True)
+
+
+def task_config(task: Task, initial_loss: float) -> dict:
+  """What a task is, for the fingerprint of its runs: its settings, its parameters'
+  shapes and its training loss at seed 0's start (which changes with its data or model).
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task_config(get_task("quadratic"), 8.55)["shapes"]
+    [[[2], 'float32']]
+  """
+  shapes = jax.eval_shape(lambda: training.initial_params(task, 0))
+  return {
+      "name": task.name, "metric": task.metric, "mode": task.mode, "held_out": task.held_out,
+      "eval_points": task.eval_points, "lrs": dict(task.lrs), "kind": task.kind,
+      "optimizer_kwargs": repr(sorted(task.optimizer_kwargs.items())),
+      "schedule": task.schedule is not None, "stateful": task.stateful,
+      "shapes": [[list(s.shape), str(s.dtype)] for s in jax.tree.leaves(shapes)],
+      "initial_loss": repr(float(np.float32(initial_loss))),
+  }
+
+
+def _runs_tree(grid: RunResult, rerun: RunResult | None, selected: int | None) -> dict:
+  return {"grid": dataclasses.asdict(grid),
+          "rerun": None if rerun is None else dataclasses.asdict(rerun),
+          "selected": selected}
+
+
+def _runs_from_tree(tree: dict) -> tuple[RunResult, RunResult | None, int | None]:
+  def result(fields: dict | None) -> RunResult | None:
+    return None if fields is None else RunResult(**fields)
+
+  grid = result(tree["grid"])
+  assert grid is not None
+  return grid, result(tree["rerun"]), tree["selected"]
+
+
+def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plot, progress,
+             prefix, log_dir, where, resume, runs_dir, checkpoint_every) -> Comparison:
+  """:func:`compare` after its argument checks (the output folders may be new)."""
   if out is not None:
     preflight.check_output_dir(out)
   if log_dir is not None:
     preflight.check_output_dir(log_dir, argument="log_dir")
   task = check_task(load_task(task) if isinstance(task, str) else task, tuned=budget == "tuned")
   check_sample_batch(task)
-  check_initial_loss(task)
+  config = task_config(task, check_initial_loss(task))
   n_seeds = task.seeds if n_seeds is None else n_seeds
   n_steps = task.steps if n_steps is None else n_steps
+  folder = None
+  if runs_dir is not None:
+    preflight.check_output_dir(runs_dir, argument="runs_dir")
+    folder = checkpoints.RunsFolder(runs_dir, resume=resume, every=checkpoint_every)
 
   grid: dict[str, RunResult] = {}
   reruns: dict[str, RunResult] = {}
@@ -530,33 +620,57 @@ def compare(
   rates = {name: learning_rates(task, name, budget, lr_grid, optimizer=chosen[name])
            for name in names}
   total = sum(budget_runs(task, lrs, budget, n_seeds) for lrs in rates.values()) * n_steps
-  bar = make_progress(total, task.name, enabled=progress, unit="run-step")
+  bar = make_progress(total, task.name, enabled=progress and hosts.is_writer(), unit="run-step")
   execution = runs.Execution(devices=where["mesh"], layout=where["layout"],
                              max_parallel_runs=where["max_parallel_runs"],
                              device_memory=where["device_memory"], announce=bar.write)
+  finished: list[str] = []
+  signals = (checkpoints.stop_on_signals(folder.stop) if folder is not None
+             else contextlib.nullcontext())
   try:
-    for name in names:
-      bar.set_postfix_str(name)
-      spec = chosen[name]
-      lrs = rates[name]
-      grid[name], rerun, selected = train_budget(task, name, lrs, budget, seeds=n_seeds,
-                                                 steps=n_steps, progress=bar, optimizer=spec,
-                                                 execution=execution)
-      if rerun is not None:
-        reruns[name] = rerun
-      if log_dir is not None:
-        tensorboard.write_runs(log_dir, grid[name])
+    with signals:
+      for name in names:
+        bar.set_postfix_str(name)
+        spec = chosen[name]
+        lrs = rates[name]
+        fp = checkpoints.fingerprint(task=task.name, task_config=config, optimizer=name,
+                                     spec=registry.label_of(spec), lrs=lrs, seeds=n_seeds,
+                                     steps=n_steps, budget=budget)
+        stored = folder.load(name, fp) if folder is not None else None
+        if stored is not None:
+          grid[name], rerun, selected = _runs_from_tree(stored)
+          bar.update(budget_runs(task, lrs, budget, n_seeds) * n_steps)
+        else:
+          if folder is not None:
+            execution.keep = functools.partial(folder.keeper, name, meta=fp)
+          grid[name], rerun, selected = train_budget(
+              task, name, lrs, budget, seeds=n_seeds, steps=n_steps, progress=bar,
+              optimizer=spec, execution=execution)
+          if folder is not None:
+            folder.save(name, fp, _runs_tree(grid[name], rerun, selected))
+        finished.append(name)
         if rerun is not None:
-          tensorboard.write_runs(log_dir, rerun, tuned=True)
-      entries += budget_entries(task, name, grid[name], rerun, selected, optimizer=spec)
-      rows += [r for r in grid_rows(task, grid[name], selected=selected)
-               if lr_grid is None or budget == "one-shot"
-               or any(_same_lr(r["lr"], v) for v in lr_grid)]
+          reruns[name] = rerun
+        if log_dir is not None and hosts.is_writer():
+          tensorboard.write_runs(log_dir, grid[name])
+          if rerun is not None:
+            tensorboard.write_runs(log_dir, rerun, tuned=True)
+        entries += budget_entries(task, name, grid[name], rerun, selected, optimizer=spec)
+        rows += [r for r in grid_rows(task, grid[name], selected=selected)
+                 if lr_grid is None or budget == "one-shot"
+                 or any(_same_lr(r["lr"], v) for v in lr_grid)]
+        if folder is not None and name != names[-1] and hosts.agree_any(bool(folder.stop)):
+          raise checkpoints.Interrupted(f"stopped after {name}")
+  except checkpoints.Interrupted as stop:
+    kept = f"kept in {runs_dir}: " + (", ".join(finished) or "no finished optimizer")
+    raise checkpoints.Interrupted(
+        f"{folder.stop.signal if folder else 'interrupted'}: {stop}; {kept}; run the same "
+        "call again with resume=True (--resume) to continue") from None
   finally:
     bar.close()
   entries = rank_entries(entries, task.mode)
   notes = comparison_notes(task, grid, entries) + factory_notes(task, chosen)
   result = Comparison(task, budget, names, n_seeds, n_steps, grid, reruns, entries, rows, notes)
-  if out is not None:
+  if out is not None and hosts.is_writer():  # several processes: process 0 writes
     write_files(result, out, plot=plot, prefix=prefix)
   return result

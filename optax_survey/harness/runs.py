@@ -28,6 +28,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import optax_survey as osv
 from optax_survey.harness import registry
 from optax_survey.harness.analysis import stats
+from optax_survey.harness.checkpoints import Interrupted
+from optax_survey.harness.hosts import agree_min, to_device, to_host
 from optax_survey.harness.layout import Layout, bytes_of, device_memory, make_mesh, plan
 from optax_survey.harness.registry import OptimizerSpec
 from optax_survey.harness.tasks import Task
@@ -250,6 +252,7 @@ class _Compiled(NamedTuple):
   evaluate: Any
   runs_per_call: int
   sharding: NamedSharding
+  abstract: Any  # (carry, ok) as ShapeDtypeStructs with their shardings
 
 
 def _compile_program(task: Task, program: Program, mesh: Mesh, runs_per_call: int,
@@ -273,7 +276,7 @@ def _compile_program(task: Task, program: Program, mesh: Mesh, runs_per_call: in
   advance = build(lambda lr, carry, ok: program.advance(lr, carry, ok, steps_per_call),
                   lr, carry, ok, donate=(1, 2))
   evaluate = build(program.evaluate, carry, ok)
-  return _Compiled(start, advance, evaluate, runs_per_call, sharding)
+  return _Compiled(start, advance, evaluate, runs_per_call, sharding, (carry, ok))
 
 
 def _time_one_step(task: Task, program: Program, mesh: Mesh, runs_per_call: int,
@@ -294,7 +297,7 @@ def _batch(lr_flat: np.ndarray, seed_flat: np.ndarray, first: int, size: int,
   """Runs ``first .. first + size - 1`` on the devices; past the end, copies of the last
   run (padding: computed, never reported)."""
   index = np.minimum(np.arange(first, first + size), len(lr_flat) - 1)
-  return (jax.device_put(lr_flat[index], sharding), jax.device_put(seed_flat[index], sharding))
+  return to_device(lr_flat[index], sharding), to_device(seed_flat[index], sharding)
 
 
 @dataclasses.dataclass
@@ -311,6 +314,8 @@ class Execution:
     timings: seconds per run-step measured by ``"auto"``, kept for the next optimizer
       on the same task (filled in by the runs).
     announce: called with the layout's one-line description, or None.
+    keep: ``phase -> Keeper`` (:mod:`~optax_survey.harness.checkpoints`), the
+      checkpoints of the runs in training, or None.
   """
 
   devices: Any = None
@@ -320,14 +325,15 @@ class Execution:
   steps_per_call: int | None = None
   timings: dict = dataclasses.field(default_factory=dict)
   announce: Any = None
+  keep: Any = None
 
 
 def _auto_timings(task: Task, program: Program, mesh: Mesh, lr_flat, seed_flat,
                   execution: Execution) -> dict | None:
   """``{"vmap": s, "loop": s}`` per run-step for ``"auto"`` on a CPU network task
   (measured once per task and kept in ``execution.timings``); None elsewhere (vmap)."""
-  if execution.layout != "auto" or jax.default_backend() != "cpu":
-    return None
+  if execution.layout != "auto" or jax.default_backend() != "cpu" or jax.process_count() > 1:
+    return None  # (several processes: timings could differ, and so would the layouts)
   if _n_params(task) <= SMALL_PROBLEM:
     return None
   devices = int(mesh.devices.size)
@@ -367,19 +373,30 @@ def _steps_per_call(chunk: int, timings: dict | None, layout: Layout) -> int:
 
 
 def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.ndarray,
-             execution: Execution, progress: Any, label: str):
+             execution: Execution, progress: Any, label: str, phase: str = "grid"):
   """Trains the runs ``(lr_flat[i], seed_flat[i])`` laid out by ``execution``.
+
+  With ``execution.keep``, the runs are checkpointed every few minutes and when a stop
+  is asked (then :class:`~optax_survey.harness.checkpoints.Interrupted` is raised), and
+  continue from the last checkpoint of the same call and layout.
 
   Returns:
     ``((first, records, evals), layout, compile_s)``: numpy trees with the runs first,
     as one program over all the runs would return them (records ``[runs, n_chunks,
-    chunk, ...]``, evaluations ``[runs, n_chunks, ...]``).
+    chunk, ...]``, evaluations ``[runs, n_chunks, ...]``), and the layout's description.
   """
+  keeper = execution.keep(phase) if execution.keep is not None else None
+  if keeper is not None:
+    complete = keeper.restore_complete()
+    if complete is not None:  # this phase finished before the interruption
+      if progress is not None:
+        progress.update(len(lr_flat) * program.steps)
+      return complete[1], complete[0], 0.0
   mesh = make_mesh(execution.devices)
   runs = len(lr_flat)
   start_time = time.perf_counter()
   timings = _auto_timings(task, program, mesh, lr_flat, seed_flat, execution)
-  memory = execution.device_memory or device_memory(mesh)
+  memory = execution.device_memory or agree_min(device_memory(mesh))
   first_try = plan(runs, mesh, layout=execution.layout, steps_per_call=program.chunk,
                    max_parallel_runs=execution.max_parallel_runs, timings=timings)
   steps_per_call = execution.steps_per_call or _steps_per_call(
@@ -399,35 +416,65 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
   if execution.announce is not None:
     execution.announce(f"{label}: {layout.describe()}")
   calls = program.chunk // steps_per_call
-  firsts, records, evals = [], [], []
-  last_step = program.steps
-  for b in range(layout.batches):
+  n_calls = calls * program.n_chunks
+  done: dict = {"firsts": [], "records": [], "evals": []}  # the finished batches
+  batch0, call0, carry, ok, current = 0, 0, None, None, None
+  restored = None
+  if keeper is not None:  # a checkpoint continues only in the same layout
+    keeper.meta.update(runs_per_call=layout.runs_per_call, devices=devices,
+                       steps_per_call=steps_per_call, runs=runs)
+    restored = keeper.restore(compiled.abstract)
+  if restored is not None:
+    position, saved, (carry, ok) = restored
+    batch0, call0 = int(position["batch"]), int(position["call"])
+    done, current = saved["done"], saved["current"]
+    if progress is not None:  # the run-steps already trained
+      progress.update(batch0 * layout.runs_per_call * program.steps + min(
+          runs - batch0 * layout.runs_per_call, layout.runs_per_call) * min(
+          call0 * steps_per_call, program.steps))
+  for b in range(batch0, layout.batches):
     first_run = b * layout.runs_per_call
     real = min(layout.runs_per_call, runs - first_run)
+
+    def host(tree, real=real):
+      return jax.tree.map(lambda a: a[:real], to_host(tree))
+
     lr, seed = _batch(lr_flat, seed_flat, first_run, layout.runs_per_call, compiled.sharding)
-    carry, ok, first = compiled.start(lr, seed)
-    firsts.append(jax.tree.map(lambda a, real=real: np.asarray(a)[:real], first))
-    batch_records, batch_evals = [], []
-    for c in range(program.n_chunks):
-      for i in range(calls):
-        carry, ok, rec = compiled.advance(lr, carry, ok)
-        batch_records.append(jax.tree.map(lambda a, real=real: np.asarray(a)[:real], rec))
-        if progress is not None:  # the steps of this call that count (none past the end)
-          done = (c * calls + i) * steps_per_call
-          progress.update(real * max(0, min(steps_per_call, last_step - done)))
-      ev = compiled.evaluate(carry, ok)
-      batch_evals.append(jax.tree.map(lambda a, real=real: np.asarray(a)[:real], ev))
+    if b == batch0 and current is not None:
+      k0 = call0
+    else:
+      carry, ok, first = compiled.start(lr, seed)
+      current, k0 = {"first": host(first), "records": [], "evals": []}, 0
+    for k in range(k0, n_calls):
+      carry, ok, rec = compiled.advance(lr, carry, ok)
+      current["records"].append(host(rec))
+      if progress is not None:  # the steps of this call that count (none past the end)
+        progress.update(real * max(0, min(steps_per_call, program.steps - k * steps_per_call)))
+      if (k + 1) % calls == 0:
+        current["evals"].append(host(compiled.evaluate(carry, ok)))
+      if keeper is not None and k + 1 < n_calls and keeper.due():
+        keeper.save({"batch": b, "call": k + 1}, {"done": done, "current": current},
+                    (carry, ok))
+        if keeper.stopped():
+          raise Interrupted(
+              f"{label}: stopped in batch {b + 1} of {layout.batches} after "
+              f"{(k + 1) * steps_per_call} of {program.steps} steps, its runs checkpointed")
+    done["firsts"].append(current["first"])
     # [real, calls * n_chunks * steps_per_call, ...] -> [real, n_chunks, chunk, ...]
-    records.append(jax.tree.map(
+    done["records"].append(jax.tree.map(
         lambda *xs: np.concatenate(xs, axis=1).reshape(
             xs[0].shape[0], program.n_chunks, program.chunk, *xs[0].shape[2:]),
-        *batch_records))
-    evals.append(jax.tree.map(lambda *xs: np.stack(xs, axis=1), *batch_evals))
+        *current["records"]))
+    done["evals"].append(jax.tree.map(lambda *xs: np.stack(xs, axis=1), *current["evals"]))
+    current = None
 
   def cat(parts):
     return jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *parts)
 
-  return (cat(firsts), cat(records), cat(evals)), layout, compile_s
+  outputs = (cat(done["firsts"]), cat(done["records"]), cat(done["evals"]))
+  if keeper is not None:
+    keeper.save_complete(layout.describe(), outputs)
+  return outputs, layout.describe(), compile_s
 
 
 def _flat_runs(lrs: Sequence[float], seeds: int, seed_offset: int):
@@ -539,7 +586,7 @@ def run_optimizer(
   result = _result(task, label, raw, lrs=lrs, seeds=seeds, steps=steps, chunk=program.chunk,
                    n_chunks=program.n_chunks, track_path=track_path, seed_offset=seed_offset)
   result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
-  result.layout = layout.describe()
+  result.layout = layout
   return result
 
 
@@ -601,14 +648,14 @@ def run_tuned(
   raw, layout, compile_grid = _execute(task, program, lr_flat, seed_flat, execution, progress,
                                        label)
   grid = _result(task, label, raw, lrs=lrs, seeds=seeds, seed_offset=0, **common)
-  grid.layout = layout.describe()
+  grid.layout = layout
   scores = grid.final_values(task.metric, split="validation" if task.held_out else "test")
   index = int(_best_mean_index(jnp.asarray(scores, jnp.float32), task.mode))
   lr_flat, seed_flat = _flat_runs([lrs[index]], seeds, seeds)
   raw, layout, compile_rerun = _execute(task, program, lr_flat, seed_flat, execution,
-                                        progress, label)
+                                        progress, label, phase="rerun")
   rerun = _result(task, label, raw, lrs=[lrs[index]], seeds=seeds, seed_offset=seeds, **common)
-  rerun.layout = layout.describe()
+  rerun.layout = layout
   grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_grid + compile_rerun
   return grid, rerun, index
 

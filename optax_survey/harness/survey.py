@@ -28,9 +28,10 @@ import jax
 import numpy as np
 import optax
 
-from optax_survey.harness import preflight, registry, runs
+from optax_survey.harness import hosts, preflight, registry, runs
 from optax_survey.harness.analysis import claims, diagnostics
 from optax_survey.harness.analysis.ranking import aggregate
+from optax_survey.harness.checkpoints import Interrupted
 from optax_survey.harness.errors import BadInputError
 from optax_survey.harness.protocol import compare
 from optax_survey.harness.render import figures
@@ -227,7 +228,8 @@ def _light(cmp: Comparison) -> None:
 
 def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | None = None,
                steps_scale: float = 1.0, progress: bool = True, mesh: Any = None,
-               layout: str | int = "auto", max_parallel_runs: int | None = None) -> dict:
+               layout: str | int = "auto", max_parallel_runs: int | None = None,
+               resume: bool = False, checkpoint_every: float = 300.0) -> dict:
   """Runs the survey ``preset`` ("quick" or "full") and writes its page into ``out``.
 
   Checks the preset, the optional packages and ``out`` before any training
@@ -244,6 +246,8 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
     progress: show progress bars.
     mesh, layout, max_parallel_runs: where the runs execute, as in
       :func:`~optax_survey.harness.compare`.
+    resume, checkpoint_every: each task's runs are kept in ``out/runs/TASK`` as
+      :func:`~optax_survey.harness.compare` keeps them; ``resume`` continues there.
 
   Returns:
     The summary that ``survey.json`` holds.
@@ -273,8 +277,13 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
     task = tasks[name]
     steps = max(2, int(round(spec.steps.get(name, task.steps) * steps_scale)))
     t0 = time.perf_counter()
-    cmp = compare(task, spec.optimizers, budget="tuned", seeds=n_seeds, steps=steps,
-                  progress=progress, **where)
+    try:
+      cmp = compare(task, spec.optimizers, budget="tuned", seeds=n_seeds, steps=steps,
+                    progress=progress, runs_dir=os.path.join(out, "runs", name),
+                    resume=resume, checkpoint_every=checkpoint_every, **where)
+    except Interrupted as stop:
+      done = f"tasks finished: {', '.join(comparisons)}; " if comparisons else ""
+      raise Interrupted(f"{done}{name}: {stop}") from None
     print("\n" + cmp.summary(), flush=True)
     pngs = task_figures(out, cmp)
     _light(cmp)
@@ -304,6 +313,8 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
       "aggregate": agg, "figures": extra_figures, "skipped": dict(spec.skipped),
       "lookahead": registry.survey_setting_text("lookahead"),
   }
+  if not hosts.is_writer():  # several processes: process 0 writes the page
+    return summary
   write_json(summary, os.path.join(out, "survey.json"), indent=1)
   profile_figure(out, summary)
   entries_csv([e for r in records.values() for e in entries_of(r["entries"])],
