@@ -1,5 +1,7 @@
 """compare() on 8 (CPU) devices: the runs sharded over a mesh axis "runs", padded to the
-devices, in batches when asked; the table against the one-device run.
+devices, in batches when asked, and on a 2 x 4 mesh ("runs", "model") with each run's
+weights sharded over "model" (Task.param_sharding); the table against the one-device
+run.
 
 Run in a subprocess, because the device count is fixed when JAX starts
 (``XLA_FLAGS=--xla_force_host_platform_device_count=8``).  The oracle is the same
@@ -16,18 +18,32 @@ import sys
 import numpy as np
 
 SCRIPT = r"""
-import json, sys
+import dataclasses, json, sys
 import jax
-from optax_survey.harness import compare
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec as P
+from optax_survey.harness import compare, runs
+from optax_survey.harness.tasks import get_task
 
 assert len(jax.devices()) == 8, jax.devices()
-settings = [("one", dict(mesh=1, layout="vmap")),
-            ("eight", dict(mesh="all", layout="vmap")),
-            ("eight-loop", dict(mesh=8, layout="loop")),
-            ("four-capped", dict(mesh=4, max_parallel_runs=8))]
+task = get_task("digits-mlp")
+# a model "too large to replicate": its weight matrices split over the 4 devices of "model"
+sharded = dataclasses.replace(task, param_sharding=lambda shapes: jax.tree.map(
+    lambda s: P("model") if s.ndim == 2 and s.shape[0] % 4 == 0 else P(), shapes))
+grid = Mesh(np.array(jax.devices()).reshape(2, 4), ("runs", "model"))
+settings = [("one", task, dict(mesh=1, layout="vmap")),
+            ("eight", task, dict(mesh="all", layout="vmap")),
+            ("eight-loop", task, dict(mesh=8, layout="loop")),
+            ("four-capped", task, dict(mesh=4, max_parallel_runs=8)),
+            ("runs-x-model", sharded, dict(mesh=grid, layout="vmap"))]
 out = {}
-for name, where in settings:
-  result = compare("digits-mlp", ["sgdm", "adam"], lr_grid=[0.003, 0.03, 0.3], seeds=3,
+program = runs._program_parts(sharded, "adam", 24, False)
+carry, _ = runs._compile_program(sharded, program, grid, 2, 3).abstract
+out["param_specs"] = [str(a.sharding.spec) for a in jax.tree.leaves(carry.params)]
+out["moment_specs"] = [str(a.sharding.spec) for a in jax.tree.leaves(carry.opt_state)
+                       if a.ndim >= 2]
+for name, t, where in settings:
+  result = compare(t, ["sgdm", "adam"], lr_grid=[0.003, 0.03, 0.3], seeds=3,
                    steps=24, progress=False, **where)
   out[name] = {
       "entries": [[e.optimizer, e.budget, e.lr, e.values] for e in result.entries],
@@ -35,7 +51,7 @@ for name, where in settings:
       "rerun_layouts": {n: result.reruns[n].layout for n in result.reruns},
       "loss": {n: result.grid[n].loss.tolist() for n in result.grid},
   }
-json.dump(out, sys.stdout)
+print(json.dumps(out))
 """
 
 
@@ -45,7 +61,7 @@ def test_compare_on_eight_devices_matches_one_device():
   proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
                         env=env, timeout=900)
   assert proc.returncode == 0, proc.stderr[-4000:]
-  out = json.loads(proc.stdout)
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
   one = out["one"]
   # 4 rates (the grid and the published default 0.001) x 3 seeds = 12 grid runs; the
   # rerun on fresh seeds: 3
@@ -58,7 +74,14 @@ def test_compare_on_eight_devices_matches_one_device():
       "12 runs over 8 devices in 2 batches of 8 (4 padded)")
   assert out["four-capped"]["layouts"]["adam"].startswith(
       "12 runs over 4 devices in 2 batches of 8 (4 padded)")
-  for name in ("eight", "eight-loop", "four-capped"):
+  # the 2 x 4 mesh: the runs over "runs", each run's weight matrices (and Adam's moments
+  # of them) over "model"
+  assert out["runs-x-model"]["layouts"]["adam"].startswith(
+      "12 runs over 2 devices in 1 batch of 12")
+  assert "P('runs', 'model')" in out["param_specs"]
+  assert "P('runs',)" in out["param_specs"]  # the biases: runs only
+  assert out["moment_specs"].count("P('runs', 'model')") >= 2  # mu and nu
+  for name in ("eight", "eight-loop", "four-capped", "runs-x-model"):
     entries = out[name]["entries"]
     assert len(entries) == len(one["entries"])  # padded runs are never reported
     for ours, theirs in zip(entries, one["entries"], strict=True):

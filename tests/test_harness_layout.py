@@ -59,10 +59,10 @@ def test_loop_and_measured_layouts():
   # a number of runs per call is rounded up to the devices: 10 on 4 devices is 12
   assert L.plan(40, _FakeMesh(4), layout=10, steps_per_call=3).runs_per_call == 12
   faster_loop = L.plan(40, _FakeMesh(1), steps_per_call=3,
-                       timings={"vmap": 3e-3, "loop": 1e-3})
+                       timings={"vmap/scan": 3e-3, "loop/step": 1e-3, "loop/scan": 2e-3})
   assert faster_loop.runs_per_call == 1 and faster_loop.how.startswith("measured: loop")
   faster_vmap = L.plan(40, _FakeMesh(1), steps_per_call=3,
-                       timings={"vmap": 1e-3, "loop": 3e-3})
+                       timings={"vmap/step": 1e-3, "loop/step": 3e-3})
   assert faster_vmap.runs_per_call == 40 and faster_vmap.how.startswith("measured: vmap")
 
 

@@ -112,7 +112,8 @@ def test_a_diverged_rate_is_never_selected_tied_or_shown_as_a_number():
 
 
 def test_batches_calls_and_layouts_give_the_same_runs():
-  """All runs in one call, in batches of at most 4, one per call, and 2 steps per call:
+  """All runs in one call, in batches of at most 4, one per call, 2 steps per call, and
+  one run and one step (no scan) per call:
   the same selected rate and the same curves to float32 round-off (the oracle: the
   one-call run; a vmapped matmul over runs may round differently from a single one)."""
   task = make_task()
@@ -120,7 +121,8 @@ def test_batches_calls_and_layouts_give_the_same_runs():
   base = runs.run_tuned(task, "adam", lrs=lrs, execution=runs.Execution(layout="vmap"))
   assert base[0].layout.startswith("9 runs over 1 device in 1 batch of 9")
   for execution in (runs.Execution(layout="vmap", max_parallel_runs=4),
-                    runs.Execution(layout="loop"), runs.Execution(steps_per_call=2)):
+                    runs.Execution(layout="loop"), runs.Execution(steps_per_call=2),
+                    runs.Execution(layout="loop", steps_per_call=1)):  # no scan at all
     grid, rerun, selected = runs.run_tuned(task, "adam", lrs=lrs, execution=execution)
     assert selected == base[2], execution
     for ours, theirs in ((grid, base[0]), (rerun, base[1])):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -36,7 +36,7 @@ from jax.sharding import Mesh
 from optax_survey.harness.errors import BadInputError, BadTypeError, DeviceMemoryError
 
 __all__ = ["LAYOUTS", "Layout", "bytes_of", "check_layout", "device_memory", "fit",
-           "make_mesh", "plan"]
+           "make_mesh", "plan", "run_devices"]
 
 # "auto": measured per task (see plan); "vmap": as many runs per call as fit;
 # "loop": one run per device per call.
@@ -150,6 +150,20 @@ def make_mesh(devices: Any = None) -> Mesh:
     raise BadTypeError(f"mesh must be None, 'all', a count of devices, devices or a Mesh, "
                        f"not {devices!r}", argument="mesh")
   return Mesh(np.array(chosen), ("runs",))
+
+
+def run_devices(mesh: Any) -> int:
+  """How many ways the runs are split: the size of the mesh axis ``"runs"`` (all the
+  devices of a 1-D mesh; 2 of a ``("runs", "model")`` mesh of 2 x 4).
+
+  Example:
+    >>> run_devices(make_mesh(1))
+    1
+  """
+  shape = getattr(mesh, "shape", None)
+  if isinstance(shape, Mapping) and "runs" in shape:
+    return int(shape["runs"])
+  return int(mesh.devices.size)
 
 
 def check_layout(layout: Any) -> str | int:
@@ -267,8 +281,9 @@ def plan(runs: int, mesh: Mesh, *, layout: str | int = "auto", steps_per_call: i
     bytes_per_run: one run's memory (:func:`bytes_of`), or None.
     memory: the bytes a device has (:func:`device_memory`), or None.
     max_parallel_runs: the most runs trained at once, or None.
-    timings: ``{"vmap": s, "loop": s}`` seconds per run-step measured on this task,
-      for ``"auto"``.
+    timings: seconds per run-step measured on this task for ``"auto"``, by candidate:
+      ``"vmap/scan"``, ``"vmap/step"``, ``"loop/scan"``, ``"loop/step"`` (all runs or
+      one per device per call; a scan of steps or single steps); the fastest is taken.
 
   Returns:
     The :class:`Layout`.
@@ -280,20 +295,20 @@ def plan(runs: int, mesh: Mesh, *, layout: str | int = "auto", steps_per_call: i
     >>> capped = plan(40, mesh, steps_per_call=30, max_parallel_runs=16)
     >>> capped.batches, capped.runs_per_call, capped.padded, capped.how  # fewest, even batches
     (3, 14, 2, 'vmap, at most 16 at once')
-    >>> plan(40, mesh, steps_per_call=30, timings={"vmap": 2e-3, "loop": 1e-3}).how
-    'measured: loop 1 ms per run-step, vmap 2 ms'
+    >>> plan(40, mesh, steps_per_call=30, timings={"vmap/scan": 2e-3, "loop/step": 1e-3}).how
+    'measured: loop/step 1 ms per run-step; vmap/scan 2'
   """
-  devices = int(mesh.devices.size)
+  devices = run_devices(mesh)
   how = layout if isinstance(layout, str) else "fixed"
   if layout == "auto":
     how = "vmap"
-    if timings and timings.get("loop") is not None and timings.get("vmap") is not None:
-      fast, slow = sorted(("loop", "vmap"), key=lambda k: timings[k])
-      how = (f"measured: {fast} {timings[fast] * 1e3:.2g} ms per run-step, "
-             f"{slow} {timings[slow] * 1e3:.2g} ms")
-      layout = fast
-    else:
-      layout = "vmap"
+    layout = "vmap"
+    if timings:
+      ranked = sorted(timings, key=lambda k: timings[k])
+      how = "measured: " + ", ".join(f"{k} {timings[k] * 1e3:.2g} ms" for k in ranked[:1]) + (
+          " per run-step; " + ", ".join(f"{k} {timings[k] * 1e3:.2g}" for k in ranked[1:])
+          if len(ranked) > 1 else " per run-step")
+      layout = ranked[0].split("/")[0]
   if layout == "loop":
     wanted = devices
   elif layout == "vmap":

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import optax_survey as osv
@@ -30,7 +31,14 @@ from optax_survey.harness import registry
 from optax_survey.harness.analysis import stats
 from optax_survey.harness.checkpoints import Interrupted
 from optax_survey.harness.hosts import agree_min, to_device, to_host
-from optax_survey.harness.layout import Layout, bytes_of, device_memory, make_mesh, plan
+from optax_survey.harness.layout import (
+    Layout,
+    bytes_of,
+    device_memory,
+    make_mesh,
+    plan,
+    run_devices,
+)
 from optax_survey.harness.registry import OptimizerSpec
 from optax_survey.harness.tasks import Task
 from optax_survey.harness.training import (
@@ -40,6 +48,7 @@ from optax_survey.harness.training import (
     initial_params,
     make_optimizer,
     train,
+    train_step,
 )
 
 __all__ = ["Execution", "Program", "RunResult", "all_finite", "centre_lr", "compiler_options",
@@ -66,6 +75,7 @@ class RunResult:
   val_metrics: dict | None = None  # name -> [n_lr, n_seeds, E], from task.validate
   seed_offset: int = 0  # the runs used seeds seed_offset .. seed_offset + seeds - 1
   layout: str = ""  # how the runs were laid out (Layout.describe())
+  train_s: float = 0.0  # seconds in the training calls (no compile, start or evaluation)
 
   def final_values(self, metric: str, *, split: str = "test") -> np.ndarray:
     """``[n_lr, n_seeds]``: the last evaluation of ``metric`` on ``split`` ("test":
@@ -193,6 +203,7 @@ class Program(NamedTuple):
   chunk: int
   n_chunks: int
   steps: int
+  name: OptimizerSpec = "sgd"
 
 
 def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool) -> Program:
@@ -227,8 +238,12 @@ def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool
     return carry, ok, unless_diverged(measure(carry), ok)
 
   def advance(lr, carry, ok, length):
-    carry, records = train(task, make_optimizer(task, name, lr), carry, length, record,
-                           steps=steps)
+    tx = make_optimizer(task, name, lr)
+    if length == 1:  # one step, no lax.scan: XLA:CPU runs a convolution in a loop body
+      carry, one = train_step(task, tx, carry, record, steps=steps)  # several times slower
+      records = jax.tree.map(lambda x: x[None], one)
+    else:
+      carry, records = train(task, tx, carry, length, record, steps=steps)
     # diverged: a non-finite training loss in the call or parameter at its end, ever
     ok = ok & all_finite(carry.params) & jnp.all(jnp.isfinite(records["loss"]))
     return carry, ok, records
@@ -236,7 +251,7 @@ def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool
   def evaluate(carry, ok):
     return unless_diverged(measure(carry), ok)
 
-  return Program(start, advance, evaluate, chunk, n_chunks, steps)
+  return Program(start, advance, evaluate, chunk, n_chunks, steps, name)
 
 
 def _n_params(task: Task) -> int:
@@ -255,41 +270,82 @@ class _Compiled(NamedTuple):
   abstract: Any  # (carry, ok) as ShapeDtypeStructs with their shardings
 
 
+def _run_shardings(task: Task, program: Program, mesh: Mesh, abstract: Any) -> Any:
+  """The sharding of each leaf of the vmapped ``(carry, ok)``: the run axis over
+  ``"runs"``; with ``task.param_sharding`` and a mesh axis ``"model"``, each run's
+  parameters (and every copy of them in the optimizer's state, found by
+  ``optax.tree_map_params``) over ``"model"`` as the task says."""
+  def runs_only(leaf):
+    return NamedSharding(mesh, PartitionSpec("runs"))
+
+  if task.param_sharding is None or "model" not in mesh.axis_names:
+    return jax.tree.map(runs_only, abstract)
+  carry, ok = abstract
+  one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), carry.params)
+  specs = task.param_sharding(one)
+  params = jax.tree.map(lambda spec: NamedSharding(mesh, PartitionSpec("runs", *spec)),
+                        specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
+  tx = make_optimizer(task, program.name, 1e-3)
+
+  def masked(x):
+    return isinstance(x, optax.MaskedNode)
+
+  opt_state = optax.tree_map_params(
+      tx, lambda s, sharding: s if masked(s) else sharding, carry.opt_state, params,
+      transform_non_params=runs_only, is_leaf=masked)
+  return (carry._replace(params=params, opt_state=opt_state,
+                         key=runs_only(carry.key), t=runs_only(carry.t),
+                         model_state=jax.tree.map(runs_only, carry.model_state)),
+          runs_only(ok))
+
+
 def _compile_program(task: Task, program: Program, mesh: Mesh, runs_per_call: int,
                      steps_per_call: int) -> _Compiled:
   """``program`` compiled ahead of time for calls of ``runs_per_call`` runs, their run
-  axis sharded over the mesh axis ``"runs"`` (every leaf's leading axis)."""
+  axis sharded over the mesh axis ``"runs"`` (every leaf's leading axis; each run's
+  parameters and optimizer state also over ``"model"`` with ``task.param_sharding``)."""
   sharding = NamedSharding(mesh, PartitionSpec("runs"))
   options = compiler_options(_n_params(task))
   lr = jax.ShapeDtypeStruct((runs_per_call,), jnp.float32, sharding=sharding)
   seed = jax.ShapeDtypeStruct((runs_per_call,), jnp.int32, sharding=sharding)
+  carry, ok, first = jax.eval_shape(jax.vmap(program.start), lr, seed)
+  shardings = _run_shardings(task, program, mesh, (carry, ok))
+  carry, ok = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                           (carry, ok), shardings)
 
-  def build(fn, *args, donate=()):
-    jitted = jax.jit(jax.vmap(fn), in_shardings=sharding, out_shardings=sharding,
-                     donate_argnums=donate)
+  def build(fn, *args, out, donate=()):
+    jitted = jax.jit(jax.vmap(fn), in_shardings=jax.tree.map(lambda a: a.sharding, args),
+                     out_shardings=out, donate_argnums=donate)
     return jitted.lower(*args).compile(compiler_options=options)
 
-  start = build(program.start, lr, seed)
-  carry, ok, _ = jax.eval_shape(jax.vmap(program.start), lr, seed)
-  carry, ok = jax.tree.map(
-      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), (carry, ok))
+  evaluations = jax.tree.map(lambda _: sharding, first)
+  start = build(program.start, lr, seed, out=(shardings[0], shardings[1], evaluations))
+  records = jax.tree.map(lambda _: sharding, jax.eval_shape(
+      jax.vmap(lambda lr, c, o: program.advance(lr, c, o, steps_per_call)), lr, carry, ok)[2])
   advance = build(lambda lr, carry, ok: program.advance(lr, carry, ok, steps_per_call),
-                  lr, carry, ok, donate=(1, 2))
-  evaluate = build(program.evaluate, carry, ok)
+                  lr, carry, ok, out=(shardings[0], shardings[1], records), donate=(1, 2))
+  evaluate = build(program.evaluate, carry, ok, out=evaluations)
   return _Compiled(start, advance, evaluate, runs_per_call, sharding, (carry, ok))
 
 
 def _time_one_step(task: Task, program: Program, mesh: Mesh, runs_per_call: int,
-                   lr_flat: np.ndarray, seed_flat: np.ndarray) -> float:
-  """Seconds per run-step of ``runs_per_call`` runs per call (one step per call, the
-  second call timed): what the ``"auto"`` layout compares."""
-  compiled = _compile_program(task, program, mesh, runs_per_call, 1)
+                   steps_per_call: int, lr_flat: np.ndarray, seed_flat: np.ndarray) -> float:
+  """Seconds per run-step of calls of ``runs_per_call`` runs and ``steps_per_call`` steps
+  (1: one step, no scan; more: a scan): the fastest of the calls made in about
+  :data:`TIMING_SECONDS` after a warm-up call, what ``"auto"`` compares."""
+  compiled = _compile_program(task, program, mesh, runs_per_call, steps_per_call)
   lr, seed = _batch(lr_flat, seed_flat, 0, runs_per_call, compiled.sharding)
   carry, ok, _ = compiled.start(lr, seed)
   carry, ok, _ = jax.block_until_ready(compiled.advance(lr, carry, ok))
-  start = time.perf_counter()
-  jax.block_until_ready(compiled.advance(lr, carry, ok))
-  return (time.perf_counter() - start) / runs_per_call
+  best, spent = math.inf, 0.0
+  for _ in range(20):
+    start = time.perf_counter()
+    carry, ok, _ = jax.block_until_ready(compiled.advance(lr, carry, ok))
+    took = time.perf_counter() - start
+    best, spent = min(best, took), spent + took
+    if spent >= TIMING_SECONDS:
+      break
+  return best / (runs_per_call * steps_per_call)
 
 
 def _batch(lr_flat: np.ndarray, seed_flat: np.ndarray, first: int, size: int,
@@ -311,8 +367,6 @@ class Execution:
     max_parallel_runs: the most runs trained at once, or None.
     device_memory: bytes a device has for the runs (None: what it reports).
     steps_per_call: training steps per compiled call (None: one evaluation interval).
-    timings: seconds per run-step measured by ``"auto"``, kept for the next optimizer
-      on the same task (filled in by the runs).
     announce: called with the layout's one-line description, or None.
     keep: ``phase -> Keeper`` (:mod:`~optax_survey.harness.checkpoints`), the
       checkpoints of the runs in training, or None.
@@ -323,30 +377,42 @@ class Execution:
   max_parallel_runs: int | None = None
   device_memory: int | None = None
   steps_per_call: int | None = None
-  timings: dict = dataclasses.field(default_factory=dict)
   announce: Any = None
   keep: Any = None
 
 
+# Seconds spent timing each candidate layout of "auto" (after its compile and a warm-up).
+TIMING_SECONDS = 0.3
+# The candidates' timings, kept for the process: (task, parameter shapes, devices).
+_TIMINGS: dict = {}
+
+
 def _auto_timings(task: Task, program: Program, mesh: Mesh, lr_flat, seed_flat,
                   execution: Execution) -> dict | None:
-  """``{"vmap": s, "loop": s}`` per run-step for ``"auto"`` on a CPU network task
-  (measured once per task and kept in ``execution.timings``); None elsewhere (vmap)."""
+  """Seconds per run-step of the candidate layouts of ``"auto"`` on a CPU network task:
+  ``"vmap/scan"``, ``"vmap/step"``, ``"loop/scan"``, ``"loop/step"`` (all runs or one per
+  device per call; a scan of up to 8 steps per call, or one step), measured once per task
+  (its name and parameter shapes) and number of devices in this process, at the first
+  sweep's number of runs; None elsewhere (all runs, scanned)."""
   if execution.layout != "auto" or jax.default_backend() != "cpu" or jax.process_count() > 1:
     return None  # (several processes: timings could differ, and so would the layouts)
-  if _n_params(task) <= SMALL_PROBLEM:
+  n_params = _n_params(task)
+  if n_params <= SMALL_PROBLEM:
     return None
-  devices = int(mesh.devices.size)
+  devices = run_devices(mesh)
   every = math.ceil(len(lr_flat) / devices) * devices
-  if every == devices:
-    return None  # one run per device either way
-  key = (task.name, every, devices)
-  if key not in execution.timings:
-    execution.timings[key] = {
-        "vmap": _time_one_step(task, program, mesh, every, lr_flat, seed_flat),
-        "loop": _time_one_step(task, program, mesh, devices, lr_flat, seed_flat),
-    }
-  return execution.timings[key]
+  shapes = str(jax.eval_shape(lambda: initial_params(task, 0)))
+  key = (task.name, shapes, devices)
+  if key not in _TIMINGS:
+    sizes = {"vmap": every, "loop": devices}
+    scan = max(d for d in range(1, min(program.chunk, 8) + 1) if program.chunk % d == 0)
+    lengths = {"scan": scan, "step": 1} if scan > 1 else {"step": 1}
+    _TIMINGS[key] = {
+        f"{name}/{kind}": _time_one_step(task, program, mesh, size, length, lr_flat,
+                                         seed_flat)
+        for name, size in sizes.items() if name == "vmap" or size < every
+        for kind, length in lengths.items()}
+  return _TIMINGS[key]
 
 
 # A compiled call returns to Python (progress, Ctrl-C, checkpoints) about this often.
@@ -354,19 +420,22 @@ SECONDS_PER_CALL = 1.0
 
 
 def _steps_per_call(chunk: int, timings: dict | None, layout: Layout) -> int:
-  """The steps of one call: the evaluation interval, or the largest divisor of it that
-  takes about :data:`SECONDS_PER_CALL` at the measured speed (``timings``, seconds per
-  run-step of the chosen layout).
+  """The steps of one call: the evaluation interval; or, measured (``timings``), 1 where
+  single steps were faster than a scan, else the largest divisor of the interval that
+  takes about :data:`SECONDS_PER_CALL`.
 
   Example:
     >>> from optax_survey.harness.layout import Layout
-    >>> layout = Layout(runs=40, devices=1, runs_per_call=40, steps_per_call=30)
-    >>> _steps_per_call(30, None, layout), _steps_per_call(30, {"vmap": 0.005}, layout)
+    >>> layout = Layout(runs=40, devices=1, runs_per_call=40, steps_per_call=30,
+    ...                 how="measured: vmap/scan 5 ms per run-step")
+    >>> _steps_per_call(30, None, layout), _steps_per_call(30, {"vmap/scan": 0.005}, layout)
     (30, 5)
   """
   if not timings:
     return chunk
-  chosen = "loop" if layout.how.startswith("measured: loop") else "vmap"
+  chosen = layout.how.removeprefix("measured: ").split(" ")[0]
+  if chosen.endswith("/step"):
+    return 1
   per_call = timings[chosen] * layout.runs_per_call  # seconds per step of a call
   wanted = max(1, int(SECONDS_PER_CALL / max(per_call, 1e-12)))
   return max(d for d in range(1, chunk + 1) if chunk % d == 0 and d <= wanted)
@@ -381,9 +450,10 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
   continue from the last checkpoint of the same call and layout.
 
   Returns:
-    ``((first, records, evals), layout, compile_s)``: numpy trees with the runs first,
-    as one program over all the runs would return them (records ``[runs, n_chunks,
-    chunk, ...]``, evaluations ``[runs, n_chunks, ...]``), and the layout's description.
+    ``((first, records, evals), layout, compile_s, train_s)``: numpy trees with the runs
+    first, as one program over all the runs would return them (records ``[runs,
+    n_chunks, chunk, ...]``, evaluations ``[runs, n_chunks, ...]``), the layout's
+    description, the seconds spent compiling and in the training calls.
   """
   keeper = execution.keep(phase) if execution.keep is not None else None
   if keeper is not None:
@@ -391,7 +461,7 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
     if complete is not None:  # this phase finished before the interruption
       if progress is not None:
         progress.update(len(lr_flat) * program.steps)
-      return complete[1], complete[0], 0.0
+      return complete[1], complete[0], 0.0, 0.0
   mesh = make_mesh(execution.devices)
   runs = len(lr_flat)
   start_time = time.perf_counter()
@@ -405,7 +475,7 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
     raise ValueError(f"steps_per_call={steps_per_call} must divide the evaluation "
                      f"interval of {program.chunk} steps")
   compiled = _compile_program(task, program, mesh, first_try.runs_per_call, steps_per_call)
-  devices = int(mesh.devices.size)
+  devices = run_devices(mesh)
   per_run = bytes_of(compiled.advance, first_try.runs_per_call // devices)
   layout = plan(runs, mesh, layout=execution.layout, steps_per_call=steps_per_call,
                 bytes_per_run=per_run, memory=memory,
@@ -418,6 +488,7 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
   calls = program.chunk // steps_per_call
   n_calls = calls * program.n_chunks
   done: dict = {"firsts": [], "records": [], "evals": []}  # the finished batches
+  train_s = 0.0
   batch0, call0, carry, ok, current = 0, 0, None, None, None
   restored = None
   if keeper is not None:  # a checkpoint continues only in the same layout
@@ -446,8 +517,10 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
       carry, ok, first = compiled.start(lr, seed)
       current, k0 = {"first": host(first), "records": [], "evals": []}, 0
     for k in range(k0, n_calls):
+      started = time.perf_counter()
       carry, ok, rec = compiled.advance(lr, carry, ok)
-      current["records"].append(host(rec))
+      current["records"].append(host(rec))  # (waits for the call)
+      train_s += time.perf_counter() - started
       if progress is not None:  # the steps of this call that count (none past the end)
         progress.update(real * max(0, min(steps_per_call, program.steps - k * steps_per_call)))
       if (k + 1) % calls == 0:
@@ -474,7 +547,7 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
   outputs = (cat(done["firsts"]), cat(done["records"]), cat(done["evals"]))
   if keeper is not None:
     keeper.save_complete(layout.describe(), outputs)
-  return outputs, layout.describe(), compile_s
+  return outputs, layout.describe(), compile_s, train_s
 
 
 def _flat_runs(lrs: Sequence[float], seeds: int, seed_offset: int):
@@ -581,12 +654,12 @@ def run_optimizer(
   program = _program_parts(task, name, steps, track_path)
   lr_flat, seed_flat = _flat_runs(lrs, seeds, seed_offset)
   start = time.perf_counter()
-  raw, layout, compile_s = _execute(task, program, lr_flat, seed_flat,
-                                    execution or Execution(), progress, label)
+  raw, layout, compile_s, train_s = _execute(task, program, lr_flat, seed_flat,
+                                             execution or Execution(), progress, label)
   result = _result(task, label, raw, lrs=lrs, seeds=seeds, steps=steps, chunk=program.chunk,
                    n_chunks=program.n_chunks, track_path=track_path, seed_offset=seed_offset)
   result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
-  result.layout = layout
+  result.layout, result.train_s = layout, train_s
   return result
 
 
@@ -645,17 +718,18 @@ def run_tuned(
                             "n_chunks": program.n_chunks, "track_path": track_path}
   start = time.perf_counter()
   lr_flat, seed_flat = _flat_runs(lrs, seeds, 0)
-  raw, layout, compile_grid = _execute(task, program, lr_flat, seed_flat, execution, progress,
-                                       label)
+  raw, layout, compile_grid, train_grid = _execute(task, program, lr_flat, seed_flat,
+                                                   execution, progress, label)
   grid = _result(task, label, raw, lrs=lrs, seeds=seeds, seed_offset=0, **common)
-  grid.layout = layout
+  grid.layout, grid.train_s = layout, train_grid
   scores = grid.final_values(task.metric, split="validation" if task.held_out else "test")
   index = int(_best_mean_index(jnp.asarray(scores, jnp.float32), task.mode))
   lr_flat, seed_flat = _flat_runs([lrs[index]], seeds, seeds)
-  raw, layout, compile_rerun = _execute(task, program, lr_flat, seed_flat, execution,
-                                        progress, label, phase="rerun")
+  raw, layout, compile_rerun, train_rerun = _execute(task, program, lr_flat, seed_flat,
+                                                     execution, progress, label,
+                                                     phase="rerun")
   rerun = _result(task, label, raw, lrs=[lrs[index]], seeds=seeds, seed_offset=seeds, **common)
-  rerun.layout = layout
+  rerun.layout, rerun.train_s = layout, train_rerun
   grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_grid + compile_rerun
   return grid, rerun, index
 

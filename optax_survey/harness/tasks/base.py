@@ -90,6 +90,12 @@ class Task:
     init_state: ``init_state(key, seed)``: the model's initial non-trainable
       state (a pytree; the same ``key`` as ``init_params``), or None for a
       model without one.
+    param_sharding: for a model too large to replicate on every device:
+      ``param_sharding(shapes)``, from the parameters' shapes (a pytree of
+      ``jax.ShapeDtypeStruct``) to a pytree of partition specs over a mesh axis
+      ``"model"``.  With a mesh ``("runs", "model")`` each run's parameters and
+      optimizer state are sharded FSDP-style over ``"model"`` and the runs over
+      ``"runs"`` (``docs/distributed.md``); None: replicated within a run.
 
   Example: minimise ``(w - 3)^2`` (no data, so no held-out splits):
 
@@ -129,6 +135,7 @@ class Task:
   deterministic: bool = False
   extra: dict[str, Any] = dataclasses.field(default_factory=dict)
   init_state: Callable[[Any, Any], Any] | None = None
+  param_sharding: Callable[[Any], Any] | None = None
 
   @property
   def stateful(self) -> bool:
