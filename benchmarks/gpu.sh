@@ -11,8 +11,10 @@
 # Runs: step_time.py (update + apply, the large leaf and the transformer
 # tree, vs optax and, where the reference packages are importable, PyTorch)
 # and train_step.py (the full training step, all 18 optimizers, large leaf
-# and transformer tree).  Writes step_time.json, train_step.json, env.txt
-# and log.txt.
+# and transformer tree), and harness_scaling.py --accelerator (the harness
+# against hand-written loops on the GPU, and one compare).  Writes
+# step_time.json, train_step.json, harness_scaling.{json,md,png}, env.txt and
+# log.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dry=0
@@ -46,4 +48,7 @@ tee -a "$log" < "$dir/env.txt"
 
 python3 benchmarks/step_time.py "${step_args[@]}" --out "$out/step_time.json" 2>&1 | tee -a "$log"
 python3 benchmarks/train_step.py "${train_args[@]}" --out "$out/train_step.json" 2>&1 | tee -a "$log"
+if [ "$dry" = 1 ]; then harness_args=(--dry-run); else harness_args=(--accelerator); fi
+python3 benchmarks/harness_scaling.py "${harness_args[@]}" --out "$out/harness_scaling.json" \
+    2>&1 | tee -a "$log"
 echo "results in $dir" | tee -a "$log"

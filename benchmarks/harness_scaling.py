@@ -22,8 +22,9 @@ Tasks: the survey's MLP (``digits-mlp``) and CNN (``mnist1d-cnn``), and a user's
 CNN (two 3x3 convolutions of 32 and 64 channels, a 256-unit dense layer, batch 32,
 28x28 inputs: the model of issue 21's measurements, synthetic data).
 
-    python benchmarks/harness_scaling.py            # ~15 min on 2 cores
-    python benchmarks/harness_scaling.py --quick    # MLP only, few run counts
+    python benchmarks/harness_scaling.py                # ~15 min on 2 cores
+    python benchmarks/harness_scaling.py --quick        # the MLP only
+    python benchmarks/harness_scaling.py --accelerator  # on a GPU (benchmarks/gpu.sh)
 
 Writes ``benchmarks/results/harness_scaling.{json,md,png}``.
 """
@@ -43,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RESULTS, machine, save_json  # noqa: E402
+from common import machine, save_json  # noqa: E402
 
 from optax_survey.harness import layout as L  # noqa: E402
 from optax_survey.harness import runs  # noqa: E402
@@ -261,9 +262,27 @@ def markdown(data: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def one_compare(steps: int) -> dict:
+  """One ``compare`` as a user runs it (digits-mlp, two optimizers, the tuned budget):
+  its wall time and the layouts it chose."""
+  from optax_survey.harness import compare
+
+  start = time.perf_counter()
+  result = compare("digits-mlp", ["sgdm", "adam"], steps=steps, progress=False)
+  return {"seconds": time.perf_counter() - start,
+          "layouts": {n: r.layout for n, r in result.grid.items()},
+          "table": result.table()}
+
+
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--quick", action="store_true")
+  parser.add_argument("--quick", action="store_true", help="the MLP only, 1 and 2 devices")
+  parser.add_argument("--accelerator", action="store_true",
+                      help="on a GPU/TPU: the MLP and the NNX CNN on this device, and one "
+                           "compare; no CPU-device processes (benchmarks/gpu.sh)")
+  parser.add_argument("--dry-run", action="store_true", help="tiny sizes (a test of the script)")
+  parser.add_argument("--out", default="harness_scaling.json",
+                      help="the JSON, relative to benchmarks/results/ (the .md and .png beside)")
   parser.add_argument("--devices-child", type=int, default=None)
   parser.add_argument("--task", default="digits-mlp")
   parser.add_argument("--runs", type=int, default=45)
@@ -272,9 +291,15 @@ def main(argv=None) -> None:
   if args.devices_child is not None:
     devices_child(args.devices_child, args.task, args.runs, args.steps)
     return
-  plan = {"digits-mlp": ([1, 8, 45, 80], 200)} if args.quick else {
-      "digits-mlp": ([1, 8, 45, 80], 200), "mnist1d-cnn": ([1, 8, 45], 50),
-      "nnx-cnn": ([1, 8, 45], 10)}
+  if args.dry_run:
+    plan = {"digits-mlp": ([1, 4], 20)}
+  elif args.quick:
+    plan = {"digits-mlp": ([1, 8, 45, 80], 200)}
+  elif args.accelerator:
+    plan = {"digits-mlp": ([1, 8, 45, 80], 200), "nnx-cnn": ([1, 8, 45], 50)}
+  else:
+    plan = {"digits-mlp": ([1, 8, 45, 80], 200), "mnist1d-cnn": ([1, 8, 45], 50),
+            "nnx-cnn": ([1, 8, 45], 10)}
   rows, memory = [], []
   for name, (counts, steps) in plan.items():
     task = task_named(name)
@@ -296,16 +321,22 @@ def main(argv=None) -> None:
             f"  [{time.perf_counter() - start:.0f} s] {first['layout']}", flush=True)
     memory.append({"task": name, "runs": max(counts), **run_memory(task, max(counts))})
   device_rows = []
-  for n in ([1, 2] if args.quick else [1, 2, 4, 8]):
-    r = on_devices(n, "digits-mlp", 45, 200)
-    device_rows.append({"task": "digits-mlp", "runs": 45, **r})
-    print(f"digits-mlp 45 runs on {n} devices: {1 / r['seconds']:.0f} run-steps/s "
-          f"({r['layout']})", flush=True)
+  if not args.accelerator:
+    for n in ([1, 2] if args.quick or args.dry_run else [1, 2, 4, 8]):
+      runs_, steps_ = (4, 20) if args.dry_run else (45, 200)
+      r = on_devices(n, "digits-mlp", runs_, steps_)
+      device_rows.append({"task": "digits-mlp", "runs": runs_, **r})
+      print(f"digits-mlp {runs_} runs on {n} devices: {1 / r['seconds']:.0f} run-steps/s "
+            f"({r['layout']})", flush=True)
   data = {"machine": machine(), "rows": rows, "devices": device_rows, "memory": memory}
-  save_json("harness_scaling.json", data)
-  with open(os.path.join(RESULTS, "harness_scaling.md"), "w") as f:
+  if args.accelerator or args.dry_run:
+    data["compare"] = one_compare(20 if args.dry_run else 300)
+    print(data["compare"]["table"], f"\n{data['compare']['seconds']:.1f} s", flush=True)
+  path = save_json(args.out, data)
+  stem = os.path.splitext(path)[0]
+  with open(stem + ".md", "w") as f:
     f.write(markdown(data))
-  plot(rows, os.path.join(RESULTS, "harness_scaling.png"))
+  plot(rows, stem + ".png")
   print(markdown(data))
 
 

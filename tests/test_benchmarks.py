@@ -17,8 +17,14 @@ def test_gpu_script_dry_run_writes_its_results(tmp_path):
   proc = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "gpu.sh"), "--dry-run"],
                         env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-  assert sorted(os.listdir(tmp_path)) == ["env.txt", "log.txt", "step_time.json",
-                                          "train_step.json"]
+  assert sorted(os.listdir(tmp_path)) == [
+      "env.txt", "harness_scaling.json", "harness_scaling.md", "harness_scaling.png",
+      "log.txt", "step_time.json", "train_step.json"]
+  scaling = json.loads((tmp_path / "harness_scaling.json").read_text())
+  assert [r["runs"] for r in scaling["rows"]] == [1, 4]
+  for row in scaling["rows"]:
+    assert min(row["loop"], row["vmap"], row["scan"], row["harness"]) > 0
+  assert scaling["compare"]["seconds"] > 0 and "adam" in scaling["compare"]["layouts"]
   train = json.loads((tmp_path / "train_step.json").read_text())
   rows = {(r["loss"], r["optimizer"]) for r in train["rows"]}
   assert rows == {(loss, name) for loss in ("elementwise", "linear")

@@ -34,7 +34,7 @@ grid = Mesh(np.array(jax.devices()).reshape(2, 4), ("runs", "model"))
 settings = [("one", task, dict(mesh=1, layout="vmap")),
             ("eight", task, dict(mesh="all", layout="vmap")),
             ("eight-loop", task, dict(mesh=8, layout="loop")),
-            ("four-capped", task, dict(mesh=4, max_parallel_runs=8)),
+            ("four-capped", task, dict(mesh=4, layout="vmap", max_parallel_runs=8)),
             ("runs-x-model", sharded, dict(mesh=grid, layout="vmap"))]
 out = {}
 program = runs._program_parts(sharded, "adam", 24, False)

@@ -180,7 +180,7 @@ def check_sample_batch(task: Task) -> None:
         f"task {task.name or '<unnamed>'!r}: sample_batch returned the same batch for two "
         "different keys and steps: every step would train on one batch. Give "
         "sample_batch=None for a full-batch loss (loss then gets batch=None), or draw the "
-        "batch with key, or index the data with t", UserWarning, stacklevel=3)
+        "batch with key, or index the data with t", UserWarning, stacklevel=4)
 
 
 def learning_rates(task: Task, name: str, budget: str, lr_grid: Sequence[float] | None = None,
