@@ -191,9 +191,9 @@ class Program(NamedTuple):
 
   ``start(lr, seed) -> (carry, ok, evaluation)``: the run before its first step;
   ``advance(lr, carry, ok, length) -> (carry, ok, records)``: ``length`` steps;
-  ``evaluate(carry, ok) -> evaluation``: the metrics (NaN once diverged).
+  ``evaluate(carry, ok) -> (ok, evaluation)``: the metrics (NaN once diverged).
   ``ok`` is False once the run has diverged: a non-finite training loss, or a
-  non-finite parameter at the end of a call.  Evaluations are at the end of each
+  non-finite parameter at an evaluation.  Evaluations are at the end of each
   of ``n_chunks`` chunks of ``chunk`` steps.
   """
 
@@ -237,19 +237,23 @@ def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool
     ok = all_finite(carry.params)
     return carry, ok, unless_diverged(measure(carry), ok)
 
+  # the steps past the end of the run change nothing (only when the last interval runs
+  # past it: masking every step would cost a pass over the parameters and state)
+  last = steps if chunk * n_chunks != steps else None
+
   def advance(lr, carry, ok, length):
     tx = make_optimizer(task, name, lr)
     if length == 1:  # one step, no lax.scan: XLA:CPU runs a convolution in a loop body
-      carry, one = train_step(task, tx, carry, record, steps=steps)  # several times slower
+      carry, one = train_step(task, tx, carry, record, steps=last)  # several times slower
       records = jax.tree.map(lambda x: x[None], one)
     else:
-      carry, records = train(task, tx, carry, length, record, steps=steps)
-    # diverged: a non-finite training loss in the call or parameter at its end, ever
-    ok = ok & all_finite(carry.params) & jnp.all(jnp.isfinite(records["loss"]))
-    return carry, ok, records
+      carry, records = train(task, tx, carry, length, record, steps=last)
+    # diverged: a non-finite training loss, ever (the parameters: at each evaluation)
+    return carry, ok & jnp.all(jnp.isfinite(records["loss"])), records
 
   def evaluate(carry, ok):
-    return unless_diverged(measure(carry), ok)
+    ok = ok & all_finite(carry.params)
+    return ok, unless_diverged(measure(carry), ok)
 
   return Program(start, advance, evaluate, chunk, n_chunks, steps, name)
 
@@ -324,7 +328,7 @@ def _compile_program(task: Task, program: Program, mesh: Mesh, runs_per_call: in
       jax.vmap(lambda lr, c, o: program.advance(lr, c, o, steps_per_call)), lr, carry, ok)[2])
   advance = build(lambda lr, carry, ok: program.advance(lr, carry, ok, steps_per_call),
                   lr, carry, ok, out=(shardings[0], shardings[1], records), donate=(1, 2))
-  evaluate = build(program.evaluate, carry, ok, out=evaluations)
+  evaluate = build(program.evaluate, carry, ok, out=(shardings[1], evaluations))
   return _Compiled(start, advance, evaluate, runs_per_call, sharding, (carry, ok))
 
 
@@ -383,7 +387,7 @@ class Execution:
 
 # Seconds spent timing each candidate layout of "auto" (after its compile and a warm-up).
 TIMING_SECONDS = 0.3
-# The candidates' timings, kept for the process: (task, parameter shapes, devices).
+# The candidates' timings, kept for the process: (task, parameter shapes, runs, devices).
 _TIMINGS: dict = {}
 
 
@@ -392,8 +396,8 @@ def _auto_timings(task: Task, program: Program, mesh: Mesh, lr_flat, seed_flat,
   """Seconds per run-step of the candidate layouts of ``"auto"`` on a CPU network task:
   ``"vmap/scan"``, ``"vmap/step"``, ``"loop/scan"``, ``"loop/step"`` (all runs or one per
   device per call; a scan of up to 8 steps per call, or one step), measured once per task
-  (its name and parameter shapes) and number of devices in this process, at the first
-  sweep's number of runs; None elsewhere (all runs, scanned)."""
+  (its name and parameter shapes), number of runs and of devices in this process; None
+  elsewhere (all runs, scanned)."""
   if execution.layout != "auto" or jax.default_backend() != "cpu" or jax.process_count() > 1:
     return None  # (several processes: timings could differ, and so would the layouts)
   n_params = _n_params(task)
@@ -402,7 +406,7 @@ def _auto_timings(task: Task, program: Program, mesh: Mesh, lr_flat, seed_flat,
   devices = run_devices(mesh)
   every = math.ceil(len(lr_flat) / devices) * devices
   shapes = str(jax.eval_shape(lambda: initial_params(task, 0)))
-  key = (task.name, shapes, devices)
+  key = (task.name, shapes, every, devices)
   if key not in _TIMINGS:
     sizes = {"vmap": every, "loop": devices}
     scan = max(d for d in range(1, min(program.chunk, 8) + 1) if program.chunk % d == 0)
@@ -524,7 +528,8 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
       if progress is not None:  # the steps of this call that count (none past the end)
         progress.update(real * max(0, min(steps_per_call, program.steps - k * steps_per_call)))
       if (k + 1) % calls == 0:
-        current["evals"].append(host(compiled.evaluate(carry, ok)))
+        ok, evaluation = compiled.evaluate(carry, ok)
+        current["evals"].append(host(evaluation))
       if keeper is not None and k + 1 < n_calls and keeper.due():
         keeper.save({"batch": b, "call": k + 1}, {"done": done, "current": current},
                     (carry, ok))
