@@ -31,7 +31,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import jax
 import numpy as np
@@ -227,7 +227,6 @@ class Keeper:
   every: float = CHECKPOINT_EVERY
   stop: StopFlag | None = None
   _last: float = dataclasses.field(default_factory=time.monotonic)
-  _warned: ClassVar[bool] = False
 
   def due(self) -> bool:
     """Whether to checkpoint after this call: the interval passed, or a stop was asked
@@ -240,15 +239,14 @@ class Keeper:
 
   def save(self, position: dict, outputs: Any, carry: Any) -> None:
     """Saves the position, the outputs so far and the carries (replacing the last).
-    Without orbax-checkpoint nothing is saved mid-phase (a warning says so, once)."""
+    Without orbax-checkpoint nothing is saved mid-phase (a warning says so, once per place,
+    as Python's warnings filter shows it)."""
     try:
       import orbax.checkpoint as ocp
     except ImportError:
-      if not Keeper._warned:
-        Keeper._warned = True
-        warnings.warn("orbax-checkpoint is not installed: an optimizer's unfinished runs are "
-                      "not checkpointed, only its finished ones are kept (pip install "
-                      '"optax_survey[survey]")', UserWarning, stacklevel=2)
+      warnings.warn("orbax-checkpoint is not installed: an optimizer's unfinished runs are "
+                    "not checkpointed, only its finished ones are kept (pip install "
+                    '"optax_survey[survey]")', UserWarning, stacklevel=2)
       self._last = time.monotonic()
       return
 

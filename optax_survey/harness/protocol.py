@@ -227,17 +227,29 @@ def selection_scores(task: Task, result: RunResult) -> np.ndarray:
   return result.final_values(task.metric, split=split)
 
 
+def reruns_on_fresh_seeds(task: Task, budget: str) -> bool:
+  """Whether :func:`train_budget` reruns the selected rate on fresh seeds: the tuned
+  budget on a task with seed noise (on a deterministic one they would repeat the grid).
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> reruns_on_fresh_seeds(get_task("digits-mlp"), "tuned"), reruns_on_fresh_seeds(
+    ...     get_task("reddi"), "tuned")
+    (True, False)
+  """
+  return budget == "tuned" and not task.deterministic
+
+
 def budget_runs(task: Task, lrs: Sequence[float], budget: str, seeds: int) -> int:
   """The number of runs :func:`train_budget` trains: the grid, and the rerun on fresh
-  seeds for the tuned budget on a task with seed noise.
+  seeds (:func:`reruns_on_fresh_seeds`).
 
   Example:
     >>> from optax_survey.harness.tasks import get_task
     >>> budget_runs(get_task("digits-mlp"), [0.1, 0.3], "tuned", 5)  # 2 x 5, then 5
     15
   """
-  rerun = budget == "tuned" and not task.deterministic
-  return len(lrs) * seeds + (seeds if rerun else 0)
+  return len(lrs) * seeds + (seeds if reruns_on_fresh_seeds(task, budget) else 0)
 
 
 def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, seeds: int,
@@ -262,7 +274,7 @@ def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, se
     (1, [0.45], 2)
   """
   optimizer = name if optimizer is None else optimizer
-  if budget == "tuned" and not task.deterministic:
+  if reruns_on_fresh_seeds(task, budget):
     return runs.run_tuned(task, optimizer, lrs=lrs, steps=steps, seeds=seeds,
                           progress=progress, label=name, execution=execution)
   grid = runs.run_optimizer(task, optimizer, steps=steps, seeds=seeds, lrs=lrs,

@@ -203,7 +203,7 @@ class Program(NamedTuple):
   chunk: int
   n_chunks: int
   steps: int
-  name: OptimizerSpec = "sgd"
+  name: OptimizerSpec
 
 
 def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool) -> Program:
@@ -312,7 +312,7 @@ def _compile_program(task: Task, program: Program, mesh: Mesh, runs_per_call: in
   options = compiler_options(_n_params(task))
   lr = jax.ShapeDtypeStruct((runs_per_call,), jnp.float32, sharding=sharding)
   seed = jax.ShapeDtypeStruct((runs_per_call,), jnp.int32, sharding=sharding)
-  carry, ok, first = jax.eval_shape(jax.vmap(program.start), lr, seed)
+  carry, ok, _ = jax.eval_shape(jax.vmap(program.start), lr, seed)
   shardings = _run_shardings(task, program, mesh, (carry, ok))
   carry, ok = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                            (carry, ok), shardings)
@@ -322,13 +322,11 @@ def _compile_program(task: Task, program: Program, mesh: Mesh, runs_per_call: in
                      out_shardings=out, donate_argnums=donate)
     return jitted.lower(*args).compile(compiler_options=options)
 
-  evaluations = jax.tree.map(lambda _: sharding, first)
-  start = build(program.start, lr, seed, out=(shardings[0], shardings[1], evaluations))
-  records = jax.tree.map(lambda _: sharding, jax.eval_shape(
-      jax.vmap(lambda lr, c, o: program.advance(lr, c, o, steps_per_call)), lr, carry, ok)[2])
+  # (the evaluations and records: one sharding for the whole subtree, a pytree prefix)
+  start = build(program.start, lr, seed, out=(shardings[0], shardings[1], sharding))
   advance = build(lambda lr, carry, ok: program.advance(lr, carry, ok, steps_per_call),
-                  lr, carry, ok, out=(shardings[0], shardings[1], records), donate=(1, 2))
-  evaluate = build(program.evaluate, carry, ok, out=(shardings[1], evaluations))
+                  lr, carry, ok, out=(shardings[0], shardings[1], sharding), donate=(1, 2))
+  evaluate = build(program.evaluate, carry, ok, out=(shardings[1], sharding))
   return _Compiled(start, advance, evaluate, runs_per_call, sharding, (carry, ok))
 
 
@@ -400,13 +398,12 @@ def _auto_timings(task: Task, program: Program, mesh: Mesh, lr_flat, seed_flat,
   elsewhere (all runs, scanned)."""
   if execution.layout != "auto" or jax.default_backend() != "cpu" or jax.process_count() > 1:
     return None  # (several processes: timings could differ, and so would the layouts)
-  n_params = _n_params(task)
-  if n_params <= SMALL_PROBLEM:
+  shapes = jax.eval_shape(lambda: initial_params(task, 0))
+  if sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes)) <= SMALL_PROBLEM:
     return None
   devices = run_devices(mesh)
   every = math.ceil(len(lr_flat) / devices) * devices
-  shapes = str(jax.eval_shape(lambda: initial_params(task, 0)))
-  key = (task.name, shapes, every, devices)
+  key = (task.name, str(shapes), every, devices)
   if key not in _TIMINGS:
     sizes = {"vmap": every, "loop": devices}
     scan = max(d for d in range(1, min(program.chunk, 8) + 1) if program.chunk % d == 0)
@@ -430,14 +427,13 @@ def _steps_per_call(chunk: int, timings: dict | None, layout: Layout) -> int:
 
   Example:
     >>> from optax_survey.harness.layout import Layout
-    >>> layout = Layout(runs=40, devices=1, runs_per_call=40, steps_per_call=30,
-    ...                 how="measured: vmap/scan 5 ms per run-step")
+    >>> layout = Layout(runs=40, devices=1, runs_per_call=40, steps_per_call=30)
     >>> _steps_per_call(30, None, layout), _steps_per_call(30, {"vmap/scan": 0.005}, layout)
     (30, 5)
   """
   if not timings:
     return chunk
-  chosen = layout.how.removeprefix("measured: ").split(" ")[0]
+  chosen = min(timings, key=lambda k: timings[k])  # what plan() chose
   if chosen.endswith("/step"):
     return 1
   per_call = timings[chosen] * layout.runs_per_call  # seconds per step of a call
