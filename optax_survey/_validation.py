@@ -138,9 +138,12 @@ def check_positive(name: str, value: Any) -> Any:
 
 
 def check_int_at_least(name: str, value: Any, minimum: int) -> None:
-  """For counts such as ``sync_period``: a Python/NumPy integer >= minimum."""
+  """For counts such as ``sync_period``: a Python/NumPy integer >= minimum, or a traced
+  value of an integer dtype (passed through: a search vmaps over it)."""
   if isinstance(value, jax.core.Tracer):
-    raise TypeError(f"{name} must be a concrete integer, not a traced value.")
+    if not jnp.issubdtype(value.dtype, jnp.integer):
+      raise TypeError(f"{name} must be an integer, got a traced {value.dtype} value.")
+    return
   if isinstance(value, (bool, np.bool_)) or not isinstance(
       value, (numbers.Integral, np.integer)
   ):

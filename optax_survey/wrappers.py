@@ -116,7 +116,8 @@ def lookahead(
 
   Args:
     inner: any optax optimizer (the "fast" optimizer), e.g. ``adam(1e-3)``.
-    sync_period: k >= 1, the number of inner steps between synchronisations.
+    sync_period: k >= 1, the number of inner steps between synchronisations (an
+      integer, or a traced integer: one program for several k under ``jax.vmap``).
     slow_step_size: α in [0, 1].
     pullback_momentum: ``"none"``, ``"reset"`` or ``"pullback"``.
 

@@ -101,6 +101,39 @@ def test_list_shows_every_default_of_the_readme_table(capsys):
       assert f"{key}={value!r}" in block or f"{key}={value}" in block, (name, key)
 
 
+def test_list_search_space_shows_every_optimizers_space_with_its_sources(capsys):
+  from optax_survey.harness import search
+
+  assert cli.main(["list", "--search-space"]) == 0
+  out = capsys.readouterr().out
+  blocks = re.split(r"\n(?=\S)", out.split("\n", 1)[1].strip())
+  assert [b.split("\n")[0] for b in blocks] == list(registry.OPTIMIZERS)
+  for block, name in zip(blocks, registry.OPTIMIZERS, strict=True):
+    text = " ".join(block.split())
+    for key, r in search.SEARCH_SPACES[name].items():
+      assert f"{key}: " in text and " ".join(r.source.split()) in text, (name, key)
+    assert "lr: log-uniform over 10**-1.5 .. 10**1.5" in text and "warmup" in text
+  assert "AlgoPerf's AdamW baseline space" in out and "Zhang et al. 2019" in out
+
+
+def test_compare_budget_search_prints_the_studies_and_writes_the_trials(tmp_path, capsys):
+  code = cli.main(["compare", "--task", "quadratic", "--optimizers", "sgdm,adam", "--budget",
+                   "search", "--trials", "4", "--studies", "3", "--schedule", "warmup_cosine",
+                   "--seeds", "2", "--steps", "30", "--out", str(tmp_path), "--no-plot"])
+  assert code == 0
+  out = capsys.readouterr().out
+  assert "3 studies (range)" in out and "other hyperparameters" in out and "warmup=" in out
+  rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+  assert [(r["optimizer"], r["budget"]) for r in rows] == [("sgdm", "search"),
+                                                           ("adam", "search")]
+  for r in rows:
+    assert len(r["study_means"].split()) == 3 and "weight_decay=" in r["hparams"]
+  data = json.loads((tmp_path / "results.json").read_text())
+  assert len(data["grid_runs"][0]["lrs"]) == 12 and data["grid_runs"][0]["schedule"] == (
+      "warmup_cosine")
+  assert set(data["grid_runs"][0]["hparams"]) == {"momentum", "weight_decay", "warmup"}
+
+
 def test_tasks_lists_every_task_with_its_learning_rates(capsys):
   assert cli.main(["tasks"]) == 0
   out = capsys.readouterr().out
@@ -213,6 +246,11 @@ def test_python_dash_m_runs_the_command_and_says_a_task_is_deterministic(tmp_pat
         (["compare", "--task", "reddi", "--max-parallel-runs", "0"], "--max-parallel-runs",
          "positive integer"),
         (["survey", "--layout", "0"], "--layout", "auto, vmap, loop"),
+        (["compare", "--task", "reddi", "--trials", "4"], "--trials", "--budget search"),
+        (["compare", "--task", "reddi", "--budget", "search", "--studies", "0"], "0",
+         "positive integer"),
+        (["compare", "--task", "reddi", "--budget", "search", "--schedule", "cosine"],
+         "'cosine'", "warmup_cosine"),
         (["frobnicate"], "'frobnicate'", "compare"),
     ],
 )

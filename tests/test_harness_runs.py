@@ -134,6 +134,33 @@ def test_batches_calls_and_layouts_give_the_same_runs():
   assert capped.layout.startswith("9 runs over 1 device in 3 batches of 3")
 
 
+def test_calls_of_several_evaluation_intervals_evaluate_inside_at_the_same_points():
+  """6 evaluation intervals of 10 steps: calls of 30 steps (3 intervals, evaluated inside
+  the call) and of 60 give the curves and every evaluation of calls of one interval (the
+  oracle: evaluations from their own call); a call that is neither part of an interval
+  nor whole intervals dividing the run is refused."""
+  task = make_task(eval_points=6)
+  lrs = [1e-2, 1e-1]
+  base = runs.run_optimizer(task, "adam", lrs=lrs,
+                            execution=runs.Execution(layout="vmap", steps_per_call=10))
+  assert base.val_metrics["log_loss"].shape == (2, 3, 7)
+  for steps_per_call in (30, 60):
+    ours = runs.run_optimizer(task, "adam", lrs=lrs, execution=runs.Execution(
+        layout="vmap", steps_per_call=steps_per_call))
+    assert f"{steps_per_call} steps per call" in ours.layout
+    np.testing.assert_allclose(ours.loss, base.loss, rtol=2e-6, atol=1e-7)
+    np.testing.assert_array_equal(ours.eval_steps, base.eval_steps)
+    for name in ("log_loss", "acc"):
+      np.testing.assert_allclose(ours.val_metrics[name], base.val_metrics[name],
+                                 rtol=2e-6, atol=1e-7)
+      np.testing.assert_allclose(ours.metrics[name], base.metrics[name], rtol=2e-6, atol=1e-7)
+  for wrong in (40, 25, 7):
+    with pytest.raises(ValueError, match=f"steps_per_call={wrong} must divide the evaluation "
+                                         "interval of 10 steps, or be a multiple"):
+      runs.run_optimizer(task, "adam", lrs=lrs,
+                         execution=runs.Execution(steps_per_call=wrong))
+
+
 class Counting:
   """A progress bar that counts the run-steps it is given."""
 
@@ -161,4 +188,8 @@ def test_the_progress_bar_counts_every_run_step_once():
   # (the padded runs of several devices are not either: tests/test_harness_devices.py)
   runs.run_tuned(task, "sgd", lrs=[0.01, 0.1, 1.0], progress=bar, steps=59,
                  execution=runs.Execution(max_parallel_runs=4, steps_per_call=3))
+  assert bar.steps == 12 * 59
+  bar = Counting()  # calls of both intervals, evaluated inside: the same count
+  runs.run_tuned(task, "sgd", lrs=[0.01, 0.1, 1.0], progress=bar, steps=59,
+                 execution=runs.Execution(max_parallel_runs=4, steps_per_call=60))
   assert bar.steps == 12 * 59

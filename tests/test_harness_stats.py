@@ -175,3 +175,32 @@ def test_select_lr_takes_the_best_mean_and_never_a_diverged_rate():
   all_diverged = np.full((3, 2), np.nan)
   assert stats.select_lr(all_diverged, mode="min") == 0
   assert int(select(jnp.asarray(all_diverged, jnp.float32), "min")) == 0
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_steps_to_target_against_a_loop_over_stored_curves(mode):
+  """The first evaluation at the target, counted by a plain loop over random curves
+  (with NaNs: a diverged run never reaches); a miss is inf, never a number."""
+  rng = np.random.default_rng(3)
+  curves = rng.uniform(0.0, 1.0, size=(4, 5, 9))
+  curves[1, 2, 4:] = np.nan
+  eval_steps = np.arange(9) * 25
+  target = 0.2 if mode == "min" else 0.8
+  got = stats.steps_to_target(curves, eval_steps, target, mode=mode)
+  for i in range(4):
+    for j in range(5):
+      expected = np.inf
+      for k in range(9):
+        v = curves[i, j, k]
+        if not np.isnan(v) and (v <= target if mode == "min" else v >= target):
+          expected = eval_steps[k]
+          break
+      assert got[i, j] == expected, (i, j)
+  assert np.isinf(got).any() and np.isfinite(got).any()
+
+
+def test_a_seed_that_did_not_reach_the_target_is_never_averaged():
+  assert stats.target_text([100.0, np.inf, np.inf]) == "did not reach (2 of 3 seeds)"
+  reached = stats.target_text([100.0, 200.0, 300.0])
+  mean, interval = reached.split(" ", 1)
+  assert float(mean) == 200.0 and interval.startswith("[") and "inf" not in reached

@@ -57,10 +57,10 @@ def _digest(value: Any) -> str:
 
 
 def fingerprint(*, task: str, task_config: dict, optimizer: str, spec: str, lrs: list,
-                seeds: int, steps: int, budget: str) -> dict:
+                seeds: int, steps: int, budget: str, search: dict | None = None) -> dict:
   """What produced an optimizer's runs: the task (its name and a hash of its
-  configuration), the optimizer, the grid, seeds, steps, budget, and the versions of
-  the library and JAX.
+  configuration), the optimizer, the grid, seeds, steps, budget (and a search's
+  settings and space), and the versions of the library and JAX.
 
   Example:
     >>> fp = fingerprint(task="quadratic", task_config={"steps": 300}, optimizer="adam",
@@ -73,7 +73,8 @@ def fingerprint(*, task: str, task_config: dict, optimizer: str, spec: str, lrs:
   return {"format": FORMAT, "task": task, "task_config": _digest(task_config),
           "optimizer": optimizer, "spec": spec, "lrs": [float(v) for v in lrs],
           "seeds": int(seeds), "steps": int(steps), "budget": budget,
-          "library": optax_survey.__version__, "jax": jax.__version__}
+          "library": optax_survey.__version__, "jax": jax.__version__,
+          **({} if search is None else {"search": search})}
 
 
 def mismatch(stored: dict, current: dict) -> str | None:

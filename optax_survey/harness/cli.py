@@ -24,7 +24,7 @@ import jax
 import optax
 
 import optax_survey
-from optax_survey.harness import registry
+from optax_survey.harness import registry, search
 from optax_survey.harness.checkpoints import Interrupted
 from optax_survey.harness.errors import HarnessError, MissingExtraError
 from optax_survey.harness.protocol import DEFAULT_OPTIMIZERS, compare
@@ -61,7 +61,8 @@ FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
          "preset": "--preset", "steps_scale": "--steps-scale", "log_dir": "--log-dir",
          "mesh": "--devices", "layout": "--layout", "max_parallel_runs": "--max-parallel-runs",
          "device_memory": "--device-memory", "resume": "--resume",
-         "checkpoint_every": "--checkpoint-every"}
+         "checkpoint_every": "--checkpoint-every", "trials": "--trials",
+         "studies": "--studies", "schedule": "--schedule", "sequence": "--sequence"}
 
 
 def user_traceback(error: BaseException) -> str:
@@ -137,8 +138,12 @@ def build_parser() -> _Parser:
       help="print the versions of optax_survey, jax and optax and exit")
   sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND",
                               title="commands (default: survey --preset quick)")
-  sub.add_parser("list", help="the optimizers, their defaults, papers and reference code",
-                 description="The optimizers, their defaults, papers and reference code.")
+  lst = sub.add_parser("list", help="the optimizers, their defaults, papers and reference code",
+                       description="The optimizers, their defaults, papers and reference "
+                                   "code; with --search-space, what the search budget "
+                                   "searches for each, and where each range comes from.")
+  lst.add_argument("--search-space", action="store_true",
+                   help="each optimizer's declared search space (the search budget's)")
   sub.add_parser("tasks", help="the tasks and the learning rate of each optimizer on them",
                  description="The tasks and the learning rate each optimizer gets on them.")
 
@@ -150,10 +155,24 @@ def build_parser() -> _Parser:
   cmp.add_argument("--task", required=True, metavar="TASK",
                    help="the task: one of " + ", ".join(task_names()) + "; or your own, "
                         "MODULE:FUNCTION or path/to/file.py:FUNCTION returning a Task")
-  cmp.add_argument("--budget", choices=["tuned", "one-shot"], default="tuned",
+  cmp.add_argument("--budget", choices=["tuned", "one-shot", "search"], default="tuned",
                    help="tuned: select each optimizer's learning rate from a grid on the "
                         "validation split, report the test metric on fresh seeds; one-shot: "
-                        "published defaults (default: %(default)s)")
+                        "published defaults; search: quasi-random search over each "
+                        "optimizer's declared space (list --search-space), --studies "
+                        "independent studies of --trials points, the median study's "
+                        "selection rerun on fresh seeds (default: %(default)s)")
+  cmp.add_argument("--trials", type=int, default=15, metavar="N",
+                   help="the search budget's points per study (default: %(default)s)")
+  cmp.add_argument("--studies", type=int, default=3, metavar="N",
+                   help="the search budget's independent studies (default: %(default)s)")
+  cmp.add_argument("--schedule", choices=["constant", "warmup_cosine"], default="constant",
+                   help="the search budget's learning-rate schedule; warmup_cosine: optax's "
+                        "warm-up and cosine decay, the warm-up fraction searched "
+                        "(default: %(default)s)")
+  cmp.add_argument("--sequence", choices=["halton", "sobol"], default="halton",
+                   help="the search budget's quasi-random sequence (scipy.stats.qmc, "
+                        "scrambled) (default: %(default)s)")
   cmp.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS), metavar="NAMES",
                    help="comma-separated optimizer names, or 'all'; also any optax optimizer "
                         "(optax.lion) or your own, MODULE:FUNCTION or path/to/file.py:FUNCTION "
@@ -228,7 +247,15 @@ def _indent(text: str, width: int, sep: str = ", ") -> str:
   return "\n".join(" " * width + text for text in lines)
 
 
-def cmd_list() -> None:
+def cmd_list(search_space: bool = False) -> None:
+  if search_space:
+    print("each optimizer's search space (the search budget, compare --budget search): "
+          "hyperparameter: range (source)")
+    for name in registry.OPTIMIZERS:
+      print(name)
+      for line in search.search_space_text(name).splitlines():
+        print(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="      "))
+    return
   print(f"{'optimizer':<10} paper; reference code\n{'':<10} defaults")
   for name, info in registry.OPTIMIZERS.items():
     print(f"{name:<10} {info.paper}; {info.code}")
@@ -269,9 +296,19 @@ def cmd_compare(args: argparse.Namespace) -> None:
       out=args.out or os.path.join("out", "compare", task.name or "task"),
       plot=not args.no_plot, progress=not args.no_progress, log_dir=args.log_dir,
       mesh=args.devices, layout=args.layout, max_parallel_runs=args.max_parallel_runs,
-      resume=args.resume, checkpoint_every=args.checkpoint_every)
+      resume=args.resume, checkpoint_every=args.checkpoint_every,
+      **_search_arguments(args))
   print("\n" + result.summary())
   print("\nwrote " + ", ".join(result.written))
+
+
+def _search_arguments(args: argparse.Namespace) -> dict:
+  """The search flags the user gave (the others left to compare's defaults, so that a
+  search flag with another budget is refused there, not ignored)."""
+  given = {"trials": args.trials, "studies": args.studies, "schedule": args.schedule,
+           "sequence": args.sequence}
+  defaults = {"trials": 15, "studies": 3, "schedule": "constant", "sequence": "halton"}
+  return {k: v for k, v in given.items() if v != defaults[k]}
 
 
 def cmd_survey(args: argparse.Namespace) -> None:
@@ -292,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.hint = ""
   try:
     if args.command == "list":
-      cmd_list()
+      cmd_list(args.search_space)
     elif args.command == "tasks":
       cmd_tasks()
     elif args.command == "compare":

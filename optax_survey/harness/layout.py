@@ -90,8 +90,10 @@ class Layout:
     pad = f" ({self.padded} padded)" if self.padded else ""
     memory = f", ~{_human(self.bytes_per_run)} per run" if self.bytes_per_run else ""
     devices = f"{self.devices} device{'s' if self.devices > 1 else ''}"
-    return (f"{self.runs} runs over {devices} in {batches} of {self.runs_per_call}{pad}"
-            f"{memory}, {self.steps_per_call} steps per call ({self.how})")
+    runs = f"{self.runs} run{'s' if self.runs > 1 else ''}"
+    steps = f"{self.steps_per_call} step{'s' if self.steps_per_call > 1 else ''}"
+    return (f"{runs} over {devices} in {batches} of {self.runs_per_call}{pad}"
+            f"{memory}, {steps} per call ({self.how})")
 
 
 def _human(n: float | None) -> str:

@@ -38,18 +38,18 @@ from optax_survey.harness.layout import check_layout, make_mesh
 __all__ = ["BUDGETS", "check_budget", "check_count", "check_lr_grid", "check_output_dir",
            "check_positive", "is_installed", "require_extras"]
 
-BUDGETS = ("tuned", "one-shot")
+BUDGETS = ("tuned", "one-shot", "search")
 
 
 def check_budget(budget: str) -> str:
-  """``budget`` if it is "tuned" or "one-shot".
+  """``budget`` if it is "tuned", "one-shot" or "search".
 
   Example:
     >>> check_budget("one-shot")
     'one-shot'
   """
   if budget not in BUDGETS:
-    raise BadInputError(f"budget must be 'tuned' or 'one-shot', got {budget!r}",
+    raise BadInputError(f"budget must be 'tuned', 'one-shot' or 'search', got {budget!r}",
                         argument="budget")
   return budget
 

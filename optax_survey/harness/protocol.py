@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optax_survey.harness import checkpoints, hosts, preflight, registry, runs, training
+from optax_survey.harness import checkpoints, hosts, preflight, registry, runs, search, training
 from optax_survey.harness.analysis import diagnostics, stats
 from optax_survey.harness.analysis.ranking import rank_entries
 from optax_survey.harness.errors import BadInputError, BadTypeError, TaskError
@@ -67,8 +67,8 @@ from optax_survey.harness.tasks import Task, check_task, check_task_name, load_t
 
 __all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_initial_loss", "check_sample_batch",
            "check_task_spec", "compare", "comparison_notes", "default_grid", "edge_notes",
-           "factory_notes", "grid_rows", "learning_rates", "make_entry", "selection_scores",
-           "train_budget"]
+           "factory_notes", "grid_rows", "learning_rates", "make_entry", "search_entry",
+           "selection_scores", "train_budget"]
 
 DEFAULT_OPTIMIZERS = ("sgdm", "adam", "amsgrad", "adabound", "radam", "lookahead")
 GRID_POINTS = 7
@@ -336,6 +336,38 @@ def budget_entries(task: Task, name: str, grid: RunResult, rerun: RunResult | No
   return entries
 
 
+def search_entry(task: Task, name: str, found: runs.SearchResult) -> Entry:
+  """The search budget's :class:`~optax_survey.harness.results.Entry` of ``name``: the
+  median over studies of each study's selected trial rerun on fresh seeds (its interval
+  over seeds), with every study's number beside it (``study_means``).  With an even
+  number of studies the median study is the better of the middle two; a study whose
+  rerun diverged counts as the worst.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")
+    >>> found = runs.run_search(task, "sgd", trials=4, studies=3, steps=20, seeds=2)
+    >>> entry = search_entry(task, "sgd", found)
+    >>> entry.budget, len(entry.study_means), list(entry.hparams)
+    ('search', 3, ['weight_decay'])
+    >>> sorted(entry.study_means)[1] == entry.ci.mean  # the median study's
+    True
+  """
+  finals = found.rerun.final_values(task.metric)  # [studies, seeds]
+  with np.errstate(invalid="ignore"):
+    means = np.where(np.isfinite(finals).all(axis=1), finals.mean(axis=1), np.nan)
+  worst = np.inf if task.mode == "min" else -np.inf
+  order = np.argsort(np.where(np.isfinite(means), means, worst) * (1 if task.mode == "min"
+                                                                   else -1), kind="stable")
+  study = int(order[(len(means) - 1) // 2])
+  held = "validation split" if task.held_out else "final objective (no held-out set)"
+  entry = make_entry(task, name, "search", found.rerun, study,
+                     f"{held}: median of {found.studies} studies of {found.trials} trials")
+  hparams = {k: float(np.asarray(v)[study]) for k, v in (found.rerun.hparams or {}).items()}
+  return dataclasses.replace(entry, hparams=hparams,
+                             study_means=tuple(float(m) for m in means))
+
+
 def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[dict]:
   """One row per learning rate of ``result``: validation and test intervals over seeds.
 
@@ -361,6 +393,8 @@ def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[di
         "diverged": int((~np.isfinite(test[i])).sum()), "selected": i == selected,
         "values": test[i].tolist(),
     })
+    if result.hparams is not None:  # a search's trial
+      rows[-1]["hparams"] = {k: float(np.asarray(v)[i]) for k, v in result.hparams.items()}
   return rows
 
 
@@ -460,6 +494,11 @@ def compare(
     resume: bool = False,
     runs_dir: str | None = None,
     checkpoint_every: float = checkpoints.CHECKPOINT_EVERY,
+    trials: int = 15,
+    studies: int = 3,
+    schedule: str = "constant",
+    sequence: str = "halton",
+    space: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Comparison:
   """Trains each optimizer on ``task`` at ``budget`` and summarises the runs.
 
@@ -475,7 +514,11 @@ def compare(
       ``label -> any of these`` (labelled as given in the table, files and plots).
     budget: ``"tuned"`` (select each optimizer's learning rate from ``lr_grid``
       on the validation split, report the test metric rerun on fresh seeds; the
-      one-shot numbers come with it) or ``"one-shot"`` (published defaults only).
+      one-shot numbers come with it), ``"one-shot"`` (published defaults only) or
+      ``"search"`` (``studies`` quasi-random searches of ``trials`` points over each
+      optimizer's declared search space, :func:`~optax_survey.harness.runs.run_search`:
+      the median study's selected trial rerun on fresh seeds, every study's number
+      beside it).
     lr_grid: the learning rates of the tuned budget, the same for every optimizer
       (default: :func:`default_grid` around ``task.lr_for(optimizer)``).
     seeds: seeds per reported number (default: the task's, 5 for the survey's).
@@ -507,6 +550,15 @@ def compare(
       (:mod:`~optax_survey.harness.checkpoints`); default ``<out>/runs`` when ``out``
       is given, else nothing is kept.
     checkpoint_every: seconds between checkpoints of an optimizer in training.
+    trials: the search budget's points per study.
+    studies: the search budget's independent studies (different scrambles).
+    schedule: the search budget's learning-rate schedule, ``"constant"`` or
+      ``"warmup_cosine"`` (optax's warm-up + cosine decay; the warm-up fraction searched).
+    sequence: the search budget's sequence, ``"halton"`` or ``"sobol"``.
+    space: the search budget's spaces ``{optimizer label: {hyperparameter:
+      search.Range}}`` replacing the declared ones
+      (:data:`~optax_survey.harness.search.SEARCH_SPACES`; the only way to search a
+      factory's, over ``"lr"``); ``"lr"`` in a space replaces the rate's range.
 
   Returns:
     A :class:`Comparison`.
@@ -551,16 +603,59 @@ def compare(
   if not 0 <= checkpoint_every < math.inf:
     raise BadInputError(f"checkpoint_every must be a number of seconds >= 0, got "
                         f"{checkpoint_every}", argument="checkpoint_every")
+  searching = _check_search(budget, names, trials=trials, studies=studies,
+                            schedule=schedule, sequence=sequence, space=space)
   created = [p for p in (out, runs_dir) if p is not None and not os.path.exists(p)]
   try:
     return _compare(task, chosen, names, budget=budget, n_seeds=n_seeds, n_steps=n_steps,
                     lr_grid=lr_grid, out=out, plot=plot, progress=progress, prefix=prefix,
                     log_dir=log_dir, where=where, resume=resume, runs_dir=runs_dir,
-                    checkpoint_every=checkpoint_every)
+                    checkpoint_every=checkpoint_every, searching=searching)
   except BaseException:
     for path in reversed(created):  # a failed call leaves no empty folder behind
       _remove_if_empty(path)
     raise
+
+
+def _check_search(budget: str, names: Sequence[str], *, trials, studies, schedule, sequence,
+                  space) -> dict | None:
+  """The search budget's settings, checked before training (None for another budget;
+  a search setting given with another budget is refused, not ignored)."""
+  if budget != "search":
+    given = [k for k, v, default in (("trials", trials, 15), ("studies", studies, 3),
+                                     ("schedule", schedule, "constant"),
+                                     ("sequence", sequence, "halton"), ("space", space, None))
+             if v != default]
+    if given:
+      raise BadInputError(f"{', '.join(given)} set the search budget: pass budget='search' "
+                          f"(--budget search), or leave {'it' if len(given) == 1 else 'them'} "
+                          "out", argument=given[0])
+    return None
+  preflight.require_extras(modules={"scipy": "the search budget's trials (scipy.stats.qmc)"})
+  trials, studies = (preflight.check_count(k, v) for k, v in (("trials", trials),
+                                                              ("studies", studies)))
+  if schedule not in search.SCHEDULES:
+    raise BadInputError(f"schedule must be one of {', '.join(search.SCHEDULES)}, got "
+                        f"{schedule!r}", argument="schedule")
+  if sequence not in search.SEQUENCES:
+    raise BadInputError(f"sequence must be one of {', '.join(search.SEQUENCES)}, got "
+                        f"{sequence!r}", argument="sequence")
+  spaces = {}
+  for label, given in (space or {}).items():
+    if label not in names:
+      raise BadInputError(f"space names {label!r}, which is not among the optimizers "
+                          f"({', '.join(names)})", argument="space")
+    spaces[label] = search.check_space(given)
+  return {"trials": trials, "studies": studies, "schedule": schedule, "sequence": sequence,
+          "space": spaces}
+
+
+def _search_fingerprint(searching: dict, name: str) -> dict:
+  """What a search adds to an optimizer's fingerprint: its settings and its space."""
+  space = searching["space"].get(name)
+  return {"trials": searching["trials"], "studies": searching["studies"],
+          "schedule": searching["schedule"], "sequence": searching["sequence"],
+          "space": None if space is None else {k: list(r) for k, r in space.items()}}
 
 
 def _remove_if_empty(path: str) -> None:
@@ -593,10 +688,15 @@ def task_config(task: Task, initial_loss: float) -> dict:
   }
 
 
-def _runs_tree(grid: RunResult, rerun: RunResult | None, selected: int | None) -> dict:
-  return {"grid": dataclasses.asdict(grid),
+def _runs_tree(grid: RunResult, rerun: RunResult | None, selected: Any,
+               found: runs.SearchResult | None = None) -> dict:
+  tree = {"grid": dataclasses.asdict(grid),
           "rerun": None if rerun is None else dataclasses.asdict(rerun),
           "selected": selected}
+  if found is not None:
+    tree["search"] = {"studies": found.studies, "trials": found.trials,
+                      "space": {k: list(r) for k, r in found.space.items()}}
+  return tree
 
 
 def _runs_from_tree(tree: dict) -> tuple[RunResult, RunResult | None, int | None]:
@@ -608,14 +708,25 @@ def _runs_from_tree(tree: dict) -> tuple[RunResult, RunResult | None, int | None
   return grid, result(tree["rerun"]), tree["selected"]
 
 
+def _search_from_tree(tree: dict) -> runs.SearchResult:
+  grid, rerun, selected = _runs_from_tree(tree)
+  assert rerun is not None
+  info = tree["search"]
+  return runs.SearchResult(grid, rerun, [int(i) for i in selected],
+                           {k: search.Range(*r) for k, r in info["space"].items()},
+                           int(info["studies"]), int(info["trials"]))
+
+
 def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plot, progress,
-             prefix, log_dir, where, resume, runs_dir, checkpoint_every) -> Comparison:
+             prefix, log_dir, where, resume, runs_dir, checkpoint_every,
+             searching) -> Comparison:
   """:func:`compare` after its argument checks (the output folders may be new)."""
   if out is not None:
     preflight.check_output_dir(out)
   if log_dir is not None:
     preflight.check_output_dir(log_dir, argument="log_dir")
-  task = check_task(load_task(task) if isinstance(task, str) else task, tuned=budget == "tuned")
+  task = check_task(load_task(task) if isinstance(task, str) else task,
+                    tuned=budget != "one-shot")
   check_sample_batch(task)
   config = task_config(task, check_initial_loss(task))
   n_seeds = task.seeds if n_seeds is None else n_seeds
@@ -629,9 +740,14 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
   reruns: dict[str, RunResult] = {}
   entries: list[Entry] = []
   rows: list[dict] = []
-  rates = {name: learning_rates(task, name, budget, lr_grid, optimizer=chosen[name])
-           for name in names}
-  total = sum(budget_runs(task, lrs, budget, n_seeds) for lrs in rates.values()) * n_steps
+  if searching is not None:
+    rates = {name: [] for name in names}  # (the search draws its own)
+    per = searching["studies"] * (searching["trials"] + 1) * n_seeds
+    total = per * len(names) * n_steps
+  else:
+    rates = {name: learning_rates(task, name, budget, lr_grid, optimizer=chosen[name])
+             for name in names}
+    total = sum(budget_runs(task, lrs, budget, n_seeds) for lrs in rates.values()) * n_steps
   bar = make_progress(total, task.name, enabled=progress and hosts.is_writer(), unit="run-step")
   execution = runs.Execution(devices=where["mesh"], layout=where["layout"],
                              max_parallel_runs=where["max_parallel_runs"],
@@ -645,21 +761,35 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
         bar.set_postfix_str(name)
         spec = chosen[name]
         lrs = rates[name]
+        extra = {} if searching is None else {"search": _search_fingerprint(searching, name)}
         fp = checkpoints.fingerprint(task=task.name, task_config=config, optimizer=name,
                                      spec=registry.label_of(spec), lrs=lrs, seeds=n_seeds,
-                                     steps=n_steps, budget=budget)
+                                     steps=n_steps, budget=budget, **extra)
         stored = folder.load(name, fp) if folder is not None else None
+        found = None
         if stored is not None:
           grid[name], rerun, selected = _runs_from_tree(stored)
-          bar.update(budget_runs(task, lrs, budget, n_seeds) * n_steps)
+          if searching is not None:
+            found = _search_from_tree(stored)
+            bar.update(per * n_steps)
+          else:
+            bar.update(budget_runs(task, lrs, budget, n_seeds) * n_steps)
         else:
           if folder is not None:
             execution.keep = functools.partial(folder.keeper, name, meta=fp)
-          grid[name], rerun, selected = train_budget(
-              task, name, lrs, budget, seeds=n_seeds, steps=n_steps, progress=bar,
-              optimizer=spec, execution=execution)
+          if searching is not None:
+            found = runs.run_search(
+                task, spec, space=searching["space"].get(name), trials=searching["trials"],
+                studies=searching["studies"], schedule=searching["schedule"],
+                sequence=searching["sequence"], steps=n_steps, seeds=n_seeds, progress=bar,
+                label=name, execution=execution)
+            grid[name], rerun, selected = found.grid, found.rerun, found.selected
+          else:
+            grid[name], rerun, selected = train_budget(
+                task, name, lrs, budget, seeds=n_seeds, steps=n_steps, progress=bar,
+                optimizer=spec, execution=execution)
           if folder is not None:
-            folder.save(name, fp, _runs_tree(grid[name], rerun, selected))
+            folder.save(name, fp, _runs_tree(grid[name], rerun, selected, found))
         finished.append(name)
         if rerun is not None:
           reruns[name] = rerun
@@ -667,10 +797,14 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
           tensorboard.write_runs(log_dir, grid[name])
           if rerun is not None:
             tensorboard.write_runs(log_dir, rerun, tuned=True)
-        entries += budget_entries(task, name, grid[name], rerun, selected, optimizer=spec)
-        rows += [r for r in grid_rows(task, grid[name], selected=selected)
-                 if lr_grid is None or budget == "one-shot"
-                 or any(_same_lr(r["lr"], v) for v in lr_grid)]
+        if found is not None:
+          entries.append(search_entry(task, name, found))
+          rows += grid_rows(task, grid[name], selected=None)
+        else:
+          entries += budget_entries(task, name, grid[name], rerun, selected, optimizer=spec)
+          rows += [r for r in grid_rows(task, grid[name], selected=selected)
+                   if lr_grid is None or budget == "one-shot"
+                   or any(_same_lr(r["lr"], v) for v in lr_grid)]
         if folder is not None and name != names[-1] and hosts.agree_any(bool(folder.stop)):
           raise checkpoints.Interrupted(f"stopped after {name}")
   except checkpoints.Interrupted as stop:

@@ -22,8 +22,9 @@ import optax_survey as osv
 from optax_survey.harness.errors import BadInputError, BadTypeError, one_line
 from optax_survey.harness.user_code import is_function_spec, load_function
 
-__all__ = ["FACTORY_LR", "OPTIMIZERS", "OptimizerInfo", "build", "build_any", "check_optimizer",
-           "choose_optimizers", "default_lr", "defaults", "defaults_text",
+__all__ = ["FACTORY_LR", "OPTIMIZERS", "OptimizerInfo", "build", "build_any",
+           "check_hyperparameters", "check_optimizer", "choose_optimizers", "default_lr",
+           "defaults", "defaults_text", "hyperparameters",
            "label_of", "lr_table", "one_shot_lr", "resolve_optimizer", "survey_setting_text"]
 
 
@@ -244,12 +245,47 @@ def build(name: str, learning_rate: Any, **overrides: Any) -> optax.GradientTran
   [-0.1, 0.1]
   """
   check_optimizer(name)
-  if name == "lookahead":
-    return osv.lookahead(build(LOOKAHEAD_INNER, learning_rate, **overrides), **LOOKAHEAD_ARGS)
+  if name == "lookahead":  # its own hyperparameters to lookahead, the others to the inner
+    own = {k: overrides.pop(k) for k in list(overrides) if k in LOOKAHEAD_ARGS}
+    return osv.lookahead(build(LOOKAHEAD_INNER, learning_rate, **overrides),
+                         **{**LOOKAHEAD_ARGS, **own})
   fn = getattr(osv, name)
   accepted = inspect.signature(fn).parameters
   kwargs = {k: v for k, v in overrides.items() if k in accepted}
   return fn(learning_rate, **kwargs)
+
+
+def hyperparameters(name: str) -> list[str]:
+  """The keywords a search may set on registered optimizer ``name`` (its defaults'
+  names but ``lr``; lookahead: its own and its inner optimizer's).
+
+  Example:
+    >>> hyperparameters("sgdm")
+    ['momentum', 'weight_decay']
+  """
+  if name == "lookahead":
+    return list(LOOKAHEAD_ARGS) + hyperparameters(LOOKAHEAD_INNER)
+  return [k for k in defaults(name) if k != "lr"]
+
+
+def check_hyperparameters(name: OptimizerSpec, hparams: Mapping[str, Any]) -> None:
+  """A ``BadInputError`` if ``name`` does not take every keyword of ``hparams``.
+
+  Example:
+    >>> check_hyperparameters("sgd", {"momentum": 0.9})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optax_survey.harness.errors.BadInputError: optimizer 'sgd' has no hyperparameter ...
+  """
+  if callable(name):
+    raise BadInputError(f"optimizer {label_of(name)!r} is a function of the learning rate "
+                        f"alone: it cannot take {', '.join(hparams)}", argument="space")
+  allowed = hyperparameters(name)
+  unknown = [k for k in hparams if k not in allowed]
+  if unknown:
+    raise BadInputError(f"optimizer {name!r} has no hyperparameter "
+                        f"{', '.join(map(repr, unknown))}; it takes: {', '.join(allowed)}",
+                        argument="space")
 
 
 def defaults(name: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ of each file format (CSV, JSON).
 ...               values=(0.9, 0.8), ci=Interval(0.85, 0.8, 0.9), diverged=0,
 ...               selected_on="validation split", rank=1, tied_best=True)
 >>> print(entries_csv([entry]), end="")
-task,optimizer,budget,lr,seeds,first_seed,steps,metric,mode,split,mean,ci_lo,ci_hi,rank,tied_best,diverged,selected_on,values
-t,adam,tuned,0.01,2,2,100,acc,max,test,0.85,0.8,0.9,1,True,0,validation split,0.9 0.8
+task,optimizer,budget,lr,seeds,first_seed,steps,metric,mode,split,mean,ci_lo,ci_hi,rank,tied_best,diverged,selected_on,values,hparams,study_means
+t,adam,tuned,0.01,2,2,100,acc,max,test,0.85,0.8,0.9,1,True,0,validation split,0.9 0.8,,
 >>> Entry.from_dict(entry.to_dict()) == entry
 True
 """
@@ -37,7 +37,7 @@ __all__ = ["CSV_FIELDS", "Comparison", "Entry", "entries_csv", "entries_of", "ru
 
 CSV_FIELDS = ["task", "optimizer", "budget", "lr", "seeds", "first_seed", "steps", "metric",
               "mode", "split", "mean", "ci_lo", "ci_hi", "rank", "tied_best", "diverged",
-              "selected_on", "values"]
+              "selected_on", "values", "hparams", "study_means"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Entry:
   """One optimizer's reported number on one task at one budget.
 
   Attributes:
-    task, optimizer, budget: what it is about (``budget``: "tuned" or "one-shot").
+    task, optimizer, budget: what it is about (``budget``: "tuned", "one-shot" or
+      "search").
     lr: the learning rate the number was measured at.
     seeds, first_seed: the runs used seeds ``first_seed .. first_seed + seeds - 1``.
     steps: training steps of each run.
@@ -59,6 +60,9 @@ class Entry:
     rank: the rank among the budget's entries, ties kept
       (:func:`~optax_survey.harness.analysis.ranking.rank_entries`); None until ranked.
     tied_best: whether the interval overlaps the best's; None until ranked.
+    hparams: the search budget's selected hyperparameters besides ``lr``, else None.
+    study_means: the search budget's number in each study (the mean over seeds of its
+      selected trial rerun on fresh seeds; the entry is the median study's), else None.
   """
 
   task: str
@@ -77,6 +81,8 @@ class Entry:
   selected_on: str
   rank: int | None = None
   tied_best: bool | None = None
+  hparams: dict | None = None
+  study_means: tuple[float, ...] | None = None
 
   def to_dict(self) -> dict[str, Any]:
     """The entry as JSON-ready data (``values`` and ``ci`` as lists)."""
@@ -84,6 +90,11 @@ class Entry:
     out["values"], out["ci"] = list(self.values), list(self.ci)
     if self.rank is None:
       del out["rank"], out["tied_best"]
+    for key in ("hparams", "study_means"):  # the search budget's alone
+      if out[key] is None:
+        del out[key]
+    if self.study_means is not None:
+      out["study_means"] = list(self.study_means)
     return out
 
   @classmethod
@@ -91,6 +102,8 @@ class Entry:
     """The entry of :meth:`to_dict`'s data (e.g. read back from ``survey.json``)."""
     fields = dict(data)
     fields["values"], fields["ci"] = tuple(data["values"]), Interval(*data["ci"])
+    if fields.get("study_means") is not None:
+      fields["study_means"] = tuple(fields["study_means"])
     return cls(**fields)
 
   def csv_row(self) -> dict[str, Any]:
@@ -100,6 +113,8 @@ class Entry:
     row["rank"] = "" if self.rank is None else self.rank
     row["tied_best"] = "" if self.tied_best is None else self.tied_best
     row["values"] = " ".join(f"{v:.9g}" for v in self.values)
+    row["hparams"] = " ".join(f"{k}={v:.9g}" for k, v in (self.hparams or {}).items())
+    row["study_means"] = " ".join(f"{v:.9g}" for v in self.study_means or ())
     return row
 
 
@@ -169,6 +184,9 @@ def run_json(result: RunResult) -> dict:
   }
   if result.val_metrics is not None:
     out["val_metrics"] = {k: tolist(v) for k, v in result.val_metrics.items()}
+  if result.hparams is not None:  # a search's trials
+    out["hparams"] = {k: np.asarray(v).tolist() for k, v in result.hparams.items()}
+    out["schedule"] = result.schedule
   return out
 
 
@@ -192,7 +210,9 @@ def slice_run(res: RunResult, i: int) -> RunResult:
       val_metrics=None if res.val_metrics is None else {
           k: v[i:i + 1] for k, v in res.val_metrics.items()},
       loss=res.loss[i:i + 1], update_norm=res.update_norm[i:i + 1], path=take(res.path),
-      slow_path=take(res.slow_path))
+      slow_path=take(res.slow_path),
+      hparams=None if res.hparams is None else {k: take(np.asarray(v))
+                                                for k, v in res.hparams.items()})
 
 
 @dataclasses.dataclass
@@ -256,8 +276,15 @@ class Comparison:
                    f"{', '.join(self.optimizers)}")
 
   def tuned_run(self, name: str) -> RunResult:
-    """The run behind ``name``'s tuned number: the rerun on fresh seeds (on a
-    deterministic task, the grid's run at the selected rate)."""
+    """The run behind ``name``'s tuned (or search) number: the rerun on fresh seeds (the
+    search: its median study's; on a deterministic task, the grid's run at the selected
+    rate)."""
+    if self.budget == "search":
+      entry, rerun = self.entry(name, "search"), self.reruns[name]
+      finals = rerun.final_values(self.task.metric)
+      study = next(i for i in range(len(rerun.lrs))
+                   if np.array_equal(finals[i], entry.values, equal_nan=True))
+      return slice_run(rerun, study)
     if name in self.reruns:
       return self.reruns[name]
     grid = self.grid[name]
@@ -271,7 +298,8 @@ class Comparison:
 
   def summary(self) -> str:
     """Header, the table of each budget run and the notes, as the command line prints them."""
-    budgets = ("tuned", "one-shot") if self.budget == "tuned" else ("one-shot",)
+    budgets = {"tuned": ("tuned", "one-shot"), "one-shot": ("one-shot",),
+               "search": ("search",)}[self.budget]
     return report.summary(self.task, seeds=self.seeds, steps=self.steps,
                           tables={b: self.table(budget=b) for b in budgets}, notes=self.notes)
 
@@ -306,7 +334,7 @@ class Comparison:
 
   def shown_runs(self) -> list[RunResult]:
     """The run behind each optimizer's reported number (tuned if run, else one-shot)."""
-    return ([self.tuned_run(n) for n in self.optimizers] if self.budget == "tuned"
+    return ([self.tuned_run(n) for n in self.optimizers] if self.budget != "one-shot"
             else self.results)
 
   def write(self, out: str, *, plot: bool = True, prefix: str = "") -> list[str]:
@@ -317,9 +345,9 @@ class Comparison:
 
 
 def _grid_figure(cmp: Comparison, path: str) -> str:
-  if cmp.budget != "tuned":
+  if cmp.budget == "one-shot":
     return figures.grid_curves(cmp.task, cmp.results, path)
-  selected = {e.optimizer: e.lr for e in cmp.entries_at("tuned")}
+  selected = {e.optimizer: e.lr for e in cmp.entries_at(cmp.budget)}
   tuned = {name: cmp.tuned_run(name) for name in selected}  # the runs behind the table
   return figures.grid_curves(cmp.task, cmp.results, path, selected=selected, tuned=tuned)
 

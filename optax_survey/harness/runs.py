@@ -1,13 +1,17 @@
-"""One optimizer on one task over seeds and a learning-rate grid, as one program.
+"""One optimizer on one task over seeds and a learning-rate grid, compiled once.
 
-All (learning rate, seed) pairs are vectorised with ``jax.vmap`` into one
-compiled program per optimizer: the optimizer is built inside the vmapped
-function, with the learning rate a traced value.  The whole run is one call of
-that program: an outer ``lax.scan`` over chunks of steps, each an inner
-``lax.scan`` of :func:`~optax_survey.harness.training.train_step` followed by an
-evaluation (one progress-bar tick per program).  :func:`run_tuned` puts a tuned
-budget in one program: the grid, the selection on the validation split (on the
-device) and the rerun of the selected rate on fresh seeds.  Every run's
+All (learning rate, seed) pairs of an optimizer are runs of one :class:`Program`: the
+optimizer is built inside the vmapped function, with the learning rate a traced value.
+The runs are laid out over the devices (:mod:`~optax_survey.harness.layout`: runs per
+call, vmapped or looped, the run axis sharded over the mesh axis ``"runs"``) and trained
+by calls of a compiled program, each a ``lax.scan`` of
+:func:`~optax_survey.harness.training.train_step` (or one step, where that is faster)
+of part of an evaluation interval, or of several intervals with their evaluations
+inside; Python sees each call's records (progress, Ctrl-C, checkpoints), one call
+behind the device.  :func:`run_tuned` is a tuned budget: the grid, the selection on the
+validation split (on the device) and the rerun of the selected rate on fresh seeds;
+:func:`run_search` the search budget: studies of quasi-random trials, every
+hyperparameter of a trial a traced value, so all trials share the program.  Every run's
 parameters are float32, whatever ``jax_enable_x64`` says.
 """
 
@@ -17,7 +21,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -27,9 +31,10 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import optax_survey as osv
-from optax_survey.harness import registry
+from optax_survey.harness import registry, search
 from optax_survey.harness.analysis import stats
 from optax_survey.harness.checkpoints import Interrupted
+from optax_survey.harness.errors import BadInputError
 from optax_survey.harness.hosts import agree_min, to_device, to_host
 from optax_survey.harness.layout import (
     Layout,
@@ -51,8 +56,9 @@ from optax_survey.harness.training import (
     train_step,
 )
 
-__all__ = ["Execution", "Program", "RunResult", "all_finite", "centre_lr", "compiler_options",
-           "run_optimizer", "run_tuned", "schedule_chunks", "unless_diverged"]
+__all__ = ["Execution", "Program", "RunResult", "SearchResult", "all_finite", "centre_lr",
+           "compiler_options", "optimizer_of", "run_optimizer", "run_search", "run_tuned",
+           "schedule_chunks", "unless_diverged"]
 
 
 @dataclasses.dataclass
@@ -75,7 +81,9 @@ class RunResult:
   val_metrics: dict | None = None  # name -> [n_lr, n_seeds, E], from task.validate
   seed_offset: int = 0  # the runs used seeds seed_offset .. seed_offset + seeds - 1
   layout: str = ""  # how the runs were laid out (Layout.describe())
-  train_s: float = 0.0  # seconds in the training calls (no compile, start or evaluation)
+  train_s: float = 0.0  # seconds training and evaluating (no compile or start)
+  hparams: dict | None = None  # a search's trials: name -> [n_lr] values besides the rate
+  schedule: str = "constant"  # the rate's schedule (search.SCHEDULES)
 
   def final_values(self, metric: str, *, split: str = "test") -> np.ndarray:
     """``[n_lr, n_seeds]``: the last evaluation of ``metric`` on ``split`` ("test":
@@ -189,8 +197,9 @@ def _slow_params(opt_state: Any) -> Any:
 class Program(NamedTuple):
   """One run's training as traceable pieces (each vmapped over the runs of a call).
 
-  ``start(lr, seed) -> (carry, ok, evaluation)``: the run before its first step;
-  ``advance(lr, carry, ok, length) -> (carry, ok, records)``: ``length`` steps;
+  ``start(hp, seed) -> (carry, ok, evaluation)``: the run before its first step;
+  ``advance(hp, carry, ok, length) -> (carry, ok, records)``: ``length`` steps;
+  ``hp`` is the run's hyperparameters, ``{"lr": rate, ...}`` (:func:`optimizer_of`).
   ``evaluate(carry, ok) -> (ok, evaluation)``: the metrics (NaN once diverged).
   ``ok`` is False once the run has diverged: a non-finite training loss, or a
   non-finite parameter at an evaluation.  Evaluations are at the end of each
@@ -206,9 +215,40 @@ class Program(NamedTuple):
   name: OptimizerSpec
 
 
-def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool) -> Program:
+def optimizer_of(task: Task, name: OptimizerSpec, hp: dict, *, steps: int,
+                 schedule: str = "constant") -> optax.GradientTransformation:
+  """The optimizer of one run: ``name`` at rate ``hp["lr"]`` with the other
+  hyperparameters of ``hp`` (any of them traced), the rate through ``schedule``
+  (``"warmup_cosine"``: :func:`~optax_survey.harness.search.warmup_cosine` over
+  ``steps`` with warm-up fraction ``hp["warmup"]``).
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> tx = optimizer_of(get_task("quadratic"), "adam", {"lr": 0.1, "b1": 0.5}, steps=10)
+    >>> type(tx).__name__
+    'GradientTransformationExtraArgs'
+  """
+  hp = dict(hp)
+  rate, warmup = hp.pop("lr"), hp.pop("warmup", None)
+  if schedule == "warmup_cosine":
+    if task.schedule is not None:
+      raise BadInputError(f"task {task.name!r} has its own learning-rate schedule: "
+                          "schedule='warmup_cosine' would replace it", argument="schedule")
+    rate = search.warmup_cosine(rate, 0.05 if warmup is None else warmup, steps)
+  elif warmup is not None:
+    raise BadInputError("a warm-up fraction needs schedule='warmup_cosine'",
+                        argument="schedule")
+  return make_optimizer(task, name, rate, **hp)
+
+
+def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool,
+                   schedule: str = "constant") -> Program:
   """The :class:`Program` of ``name`` on ``task`` for ``steps`` steps."""
   chunk, n_chunks = schedule_chunks(steps, task.eval_points)
+
+  def optimizer(hp):
+    return optimizer_of(task, name, hp, steps=steps, schedule=schedule)
+
   validate = task.validate
 
   def measure(carry):
@@ -232,8 +272,8 @@ def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool
         out["slow"] = flatten(slow)
     return out
 
-  def start(lr, seed):
-    carry = init_carry(task, make_optimizer(task, name, lr), seed)
+  def start(hp, seed):
+    carry = init_carry(task, optimizer(hp), seed)
     ok = all_finite(carry.params)
     return carry, ok, unless_diverged(measure(carry), ok)
 
@@ -241,8 +281,8 @@ def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool
   # past it: masking every step would cost a pass over the parameters and state)
   last = steps if chunk * n_chunks != steps else None
 
-  def advance(lr, carry, ok, length):
-    tx = make_optimizer(task, name, lr)
+  def advance(hp, carry, ok, length):
+    tx = optimizer(hp)
     if length == 1:  # one step, no lax.scan: XLA:CPU runs a convolution in a loop body
       carry, one = train_step(task, tx, carry, record, steps=last)  # several times slower
       records = jax.tree.map(lambda x: x[None], one)
@@ -303,14 +343,58 @@ def _run_shardings(task: Task, program: Program, mesh: Mesh, abstract: Any) -> A
           runs_only(ok))
 
 
+def _call(program: Program, steps_per_call: int) -> Any:
+  """One run's compiled call: ``(hp, carry, ok) -> (carry, ok, records, evaluations)``.
+
+  A call within an evaluation interval (``steps_per_call`` divides ``program.chunk``)
+  advances ``steps_per_call`` steps and evaluates nothing (``evaluations`` is None: the
+  interval's end is evaluated by its own call).  A call of several intervals
+  (``steps_per_call`` a multiple ``m`` of the interval) is a ``lax.scan`` of ``m``
+  intervals, each advanced and then evaluated inside the call: records ``[m * chunk,
+  ...]``, evaluations ``[m, ...]``, and no return to Python in between.
+  """
+  if program.chunk % steps_per_call == 0:
+    def within(hp, carry, ok):
+      return (*program.advance(hp, carry, ok, steps_per_call), None)
+    return within
+  intervals = steps_per_call // program.chunk
+
+  def several(hp, carry, ok):
+    def interval(state, _):
+      carry, ok, records = program.advance(hp, *state, program.chunk)
+      ok, evaluation = program.evaluate(carry, ok)
+      return (carry, ok), (records, evaluation)
+
+    (carry, ok), (records, evaluations) = jax.lax.scan(interval, (carry, ok), None,
+                                                       length=intervals)
+    records = jax.tree.map(lambda r: r.reshape(-1, *r.shape[2:]), records)
+    return carry, ok, records, evaluations
+
+  return several
+
+
+def _check_steps_per_call(program: Program, steps_per_call: int) -> None:
+  """A call is part of one evaluation interval or a whole number of them (dividing the
+  run's intervals)."""
+  chunk, n_chunks = program.chunk, program.n_chunks
+  if chunk % steps_per_call and not (steps_per_call % chunk == 0
+                                     and n_chunks % (steps_per_call // chunk) == 0):
+    raise ValueError(
+        f"steps_per_call={steps_per_call} must divide the evaluation interval of {chunk} "
+        f"steps, or be a multiple of it that divides the run's {chunk * n_chunks} steps")
+
+
 def _compile_program(task: Task, program: Program, mesh: Mesh, runs_per_call: int,
-                     steps_per_call: int) -> _Compiled:
+                     steps_per_call: int, hp_dtypes: dict | None = None) -> _Compiled:
   """``program`` compiled ahead of time for calls of ``runs_per_call`` runs, their run
   axis sharded over the mesh axis ``"runs"`` (every leaf's leading axis; each run's
-  parameters and optimizer state also over ``"model"`` with ``task.param_sharding``)."""
+  parameters and optimizer state also over ``"model"`` with ``task.param_sharding``),
+  each call :func:`_call`'s ``steps_per_call`` steps; the runs' hyperparameters are
+  ``hp_dtypes`` (name -> dtype; default the rate alone, float32)."""
   sharding = NamedSharding(mesh, PartitionSpec("runs"))
   options = compiler_options(_n_params(task))
-  lr = jax.ShapeDtypeStruct((runs_per_call,), jnp.float32, sharding=sharding)
+  lr = {name: jax.ShapeDtypeStruct((runs_per_call,), dtype, sharding=sharding)
+        for name, dtype in (hp_dtypes or {"lr": np.dtype(np.float32)}).items()}
   seed = jax.ShapeDtypeStruct((runs_per_call,), jnp.int32, sharding=sharding)
   carry, ok, _ = jax.eval_shape(jax.vmap(program.start), lr, seed)
   shardings = _run_shardings(task, program, mesh, (carry, ok))
@@ -318,44 +402,74 @@ def _compile_program(task: Task, program: Program, mesh: Mesh, runs_per_call: in
                            (carry, ok), shardings)
 
   def build(fn, *args, out, donate=()):
-    jitted = jax.jit(jax.vmap(fn), in_shardings=jax.tree.map(lambda a: a.sharding, args),
+    jitted = jax.jit(_over_runs(fn, runs_per_call),
+                     in_shardings=jax.tree.map(lambda a: a.sharding, args),
                      out_shardings=out, donate_argnums=donate)
     return jitted.lower(*args).compile(compiler_options=options)
 
   # (the evaluations and records: one sharding for the whole subtree, a pytree prefix)
   start = build(program.start, lr, seed, out=(shardings[0], shardings[1], sharding))
-  advance = build(lambda lr, carry, ok: program.advance(lr, carry, ok, steps_per_call),
-                  lr, carry, ok, out=(shardings[0], shardings[1], sharding), donate=(1, 2))
+  advance = build(_call(program, steps_per_call), lr, carry, ok,
+                  out=(shardings[0], shardings[1], sharding, sharding), donate=(1, 2))
   evaluate = build(program.evaluate, carry, ok, out=(shardings[1], sharding))
   return _Compiled(start, advance, evaluate, runs_per_call, sharding, (carry, ok))
 
 
+def _over_runs(fn: Any, runs: int) -> Any:
+  """``fn`` over a leading run axis of ``runs``: ``jax.vmap``, or for one run its own
+  computation between a slice and a reshape (a convolution vmapped over one run's
+  weights is a grouped convolution, about 20 % slower on XLA:CPU than the plain one)."""
+  if runs != 1:
+    return jax.vmap(fn)
+
+  def one(*args):
+    out = fn(*jax.tree.map(lambda a: a[0], args))
+    return jax.tree.map(lambda a: a[None], out)
+
+  return one
+
+
+def _dtypes(hp_flat: dict) -> dict:
+  return {name: values.dtype for name, values in hp_flat.items()}
+
+
 def _time_one_step(task: Task, program: Program, mesh: Mesh, runs_per_call: int,
-                   steps_per_call: int, lr_flat: np.ndarray, seed_flat: np.ndarray) -> float:
+                   steps_per_call: int, hp_flat: dict, seed_flat: np.ndarray) -> float:
   """Seconds per run-step of calls of ``runs_per_call`` runs and ``steps_per_call`` steps
-  (1: one step, no scan; more: a scan): the fastest of the calls made in about
-  :data:`TIMING_SECONDS` after a warm-up call, what ``"auto"`` compares."""
-  compiled = _compile_program(task, program, mesh, runs_per_call, steps_per_call)
-  lr, seed = _batch(lr_flat, seed_flat, 0, runs_per_call, compiled.sharding)
+  (1: one step, no scan; more: a scan), with the evaluation at the end of each interval
+  spread over its steps: the fastest of the calls made in about :data:`TIMING_SECONDS`
+  after a warm-up call, and of three evaluations, what ``"auto"`` compares (the
+  evaluation counts: a CNN's metrics on its held-out sets can cost several training
+  steps, and a vmapped one is a grouped convolution)."""
+  compiled = _compile_program(task, program, mesh, runs_per_call, steps_per_call,
+                              _dtypes(hp_flat))
+  lr, seed = _batch(hp_flat, seed_flat, 0, runs_per_call, compiled.sharding)
   carry, ok, _ = compiled.start(lr, seed)
-  carry, ok, _ = jax.block_until_ready(compiled.advance(lr, carry, ok))
+  carry, ok, _, _ = jax.block_until_ready(compiled.advance(lr, carry, ok))
   best, spent = math.inf, 0.0
   for _ in range(20):
     start = time.perf_counter()
-    carry, ok, _ = jax.block_until_ready(compiled.advance(lr, carry, ok))
+    carry, ok, _, _ = jax.block_until_ready(compiled.advance(lr, carry, ok))
     took = time.perf_counter() - start
     best, spent = min(best, took), spent + took
     if spent >= TIMING_SECONDS:
       break
-  return best / (runs_per_call * steps_per_call)
+  jax.block_until_ready(compiled.evaluate(carry, ok))
+  evaluation = math.inf
+  for _ in range(3):
+    start = time.perf_counter()
+    jax.block_until_ready(compiled.evaluate(carry, ok))
+    evaluation = min(evaluation, time.perf_counter() - start)
+  return (best / steps_per_call + evaluation / program.chunk) / runs_per_call
 
 
-def _batch(lr_flat: np.ndarray, seed_flat: np.ndarray, first: int, size: int,
-           sharding: NamedSharding) -> tuple[jax.Array, jax.Array]:
-  """Runs ``first .. first + size - 1`` on the devices; past the end, copies of the last
-  run (padding: computed, never reported)."""
-  index = np.minimum(np.arange(first, first + size), len(lr_flat) - 1)
-  return to_device(lr_flat[index], sharding), to_device(seed_flat[index], sharding)
+def _batch(hp_flat: dict, seed_flat: np.ndarray, first: int, size: int,
+           sharding: NamedSharding) -> tuple[dict, jax.Array]:
+  """The hyperparameters and seeds of runs ``first .. first + size - 1`` on the devices;
+  past the end, copies of the last run (padding: computed, never reported)."""
+  index = np.minimum(np.arange(first, first + size), len(seed_flat) - 1)
+  return ({name: to_device(values[index], sharding) for name, values in hp_flat.items()},
+          to_device(seed_flat[index], sharding))
 
 
 @dataclasses.dataclass
@@ -385,34 +499,42 @@ class Execution:
 
 # Seconds spent timing each candidate layout of "auto" (after its compile and a warm-up).
 TIMING_SECONDS = 0.3
+# A scanned candidate is timed only where the same runs' single steps are within this
+# factor of the fastest single steps: a scan saves calls, not arithmetic, and a vmapped
+# CPU convolution that is 6x slower per step is slower still scanned (on the NNX CNN of
+# benchmarks/harness_scaling.py its one timed call took over 30 s).
+SCAN_WITHIN = 2.0
 # The candidates' timings, kept for the process: (task, parameter shapes, runs, devices).
 _TIMINGS: dict = {}
 
 
-def _auto_timings(task: Task, program: Program, mesh: Mesh, lr_flat, seed_flat,
+def _auto_timings(task: Task, program: Program, mesh: Mesh, hp_flat, seed_flat,
                   execution: Execution) -> dict | None:
   """Seconds per run-step of the candidate layouts of ``"auto"`` on a CPU network task:
   ``"vmap/scan"``, ``"vmap/step"``, ``"loop/scan"``, ``"loop/step"`` (all runs or one per
-  device per call; a scan of up to 8 steps per call, or one step), measured once per task
-  (its name and parameter shapes), number of runs and of devices in this process; None
-  elsewhere (all runs, scanned)."""
+  device per call; one step, or a scan of up to 8 steps where the single step is within
+  :data:`SCAN_WITHIN` of the fastest; each with its share of the evaluations), measured
+  once per task (its name and parameter shapes), number of runs and of devices and
+  evaluation interval in this process; None elsewhere (all runs, scanned)."""
   if execution.layout != "auto" or jax.default_backend() != "cpu" or jax.process_count() > 1:
     return None  # (several processes: timings could differ, and so would the layouts)
   shapes = jax.eval_shape(lambda: initial_params(task, 0))
   if sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes)) <= SMALL_PROBLEM:
     return None
   devices = run_devices(mesh)
-  every = math.ceil(len(lr_flat) / devices) * devices
-  key = (task.name, str(shapes), every, devices)
+  every = math.ceil(len(seed_flat) / devices) * devices
+  key = (task.name, str(shapes), every, devices, tuple(hp_flat), program.chunk)
   if key not in _TIMINGS:
-    sizes = {"vmap": every, "loop": devices}
+    sizes = {"vmap": every, "loop": devices} if devices < every else {"vmap": every}
     scan = max(d for d in range(1, min(program.chunk, 8) + 1) if program.chunk % d == 0)
-    lengths = {"scan": scan, "step": 1} if scan > 1 else {"step": 1}
-    _TIMINGS[key] = {
-        f"{name}/{kind}": _time_one_step(task, program, mesh, size, length, lr_flat,
-                                         seed_flat)
-        for name, size in sizes.items() if name == "vmap" or size < every
-        for kind, length in lengths.items()}
+    timings = {f"{name}/step": _time_one_step(task, program, mesh, size, 1, hp_flat,
+                                              seed_flat) for name, size in sizes.items()}
+    best = min(timings.values())
+    for name, size in sizes.items():  # a scan where its single step is near the fastest
+      if scan > 1 and timings[f"{name}/step"] <= SCAN_WITHIN * best:
+        timings[f"{name}/scan"] = _time_one_step(task, program, mesh, size, scan, hp_flat,
+                                                 seed_flat)
+    _TIMINGS[key] = timings
   return _TIMINGS[key]
 
 
@@ -420,16 +542,20 @@ def _auto_timings(task: Task, program: Program, mesh: Mesh, lr_flat, seed_flat,
 SECONDS_PER_CALL = 1.0
 
 
-def _steps_per_call(chunk: int, timings: dict | None, layout: Layout) -> int:
+def _steps_per_call(chunk: int, n_chunks: int, timings: dict | None, layout: Layout) -> int:
   """The steps of one call: the evaluation interval; or, measured (``timings``), 1 where
-  single steps were faster than a scan, else the largest divisor of the interval that
-  takes about :data:`SECONDS_PER_CALL`.
+  single steps were faster than a scan, else the steps that take about
+  :data:`SECONDS_PER_CALL`: a divisor of the interval, or as many whole intervals (a
+  divisor of ``n_chunks`` of them, evaluated inside the call) as fit.
 
   Example:
     >>> from optax_survey.harness.layout import Layout
     >>> layout = Layout(runs=40, devices=1, runs_per_call=40, steps_per_call=30)
-    >>> _steps_per_call(30, None, layout), _steps_per_call(30, {"vmap/scan": 0.005}, layout)
+    >>> _steps_per_call(30, 10, None, layout), _steps_per_call(30, 10, {"vmap/scan": 0.005},
+    ...                                                         layout)
     (30, 5)
+    >>> _steps_per_call(30, 10, {"vmap/scan": 1e-4}, layout)  # 250 steps a second: 5 intervals
+    150
   """
   if not timings:
     return chunk
@@ -438,12 +564,16 @@ def _steps_per_call(chunk: int, timings: dict | None, layout: Layout) -> int:
     return 1
   per_call = timings[chosen] * layout.runs_per_call  # seconds per step of a call
   wanted = max(1, int(SECONDS_PER_CALL / max(per_call, 1e-12)))
+  if wanted >= 2 * chunk:
+    return chunk * max(m for m in range(1, n_chunks + 1)
+                       if n_chunks % m == 0 and m * chunk <= wanted)
   return max(d for d in range(1, chunk + 1) if chunk % d == 0 and d <= wanted)
 
 
-def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.ndarray,
+def _execute(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
              execution: Execution, progress: Any, label: str, phase: str = "grid"):
-  """Trains the runs ``(lr_flat[i], seed_flat[i])`` laid out by ``execution``.
+  """Trains the runs ``({k: v[i] for k, v in hp_flat.items()}, seed_flat[i])`` laid out
+  by ``execution``.
 
   With ``execution.keep``, the runs are checkpointed every few minutes and when a stop
   is asked (then :class:`~optax_survey.harness.checkpoints.Interrupted` is raised), and
@@ -453,40 +583,44 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
     ``((first, records, evals), layout, compile_s, train_s)``: numpy trees with the runs
     first, as one program over all the runs would return them (records ``[runs,
     n_chunks, chunk, ...]``, evaluations ``[runs, n_chunks, ...]``), the layout's
-    description, the seconds spent compiling and in the training calls.
+    description, the seconds spent compiling and training (with the evaluations).
   """
   keeper = execution.keep(phase) if execution.keep is not None else None
   if keeper is not None:
     complete = keeper.restore_complete()
     if complete is not None:  # this phase finished before the interruption
       if progress is not None:
-        progress.update(len(lr_flat) * program.steps)
+        progress.update(len(seed_flat) * program.steps)
       return complete[1], complete[0], 0.0, 0.0
   mesh = make_mesh(execution.devices)
-  runs = len(lr_flat)
+  runs = len(seed_flat)
   start_time = time.perf_counter()
-  timings = _auto_timings(task, program, mesh, lr_flat, seed_flat, execution)
+  timings = _auto_timings(task, program, mesh, hp_flat, seed_flat, execution)
   memory = execution.device_memory or agree_min(device_memory(mesh))
   first_try = plan(runs, mesh, layout=execution.layout, steps_per_call=program.chunk,
                    max_parallel_runs=execution.max_parallel_runs, timings=timings)
   steps_per_call = execution.steps_per_call or _steps_per_call(
-      program.chunk, timings, first_try)
-  if program.chunk % steps_per_call:
-    raise ValueError(f"steps_per_call={steps_per_call} must divide the evaluation "
-                     f"interval of {program.chunk} steps")
-  compiled = _compile_program(task, program, mesh, first_try.runs_per_call, steps_per_call)
+      program.chunk, program.n_chunks, timings, first_try)
+  _check_steps_per_call(program, steps_per_call)
+  compiled = _compile_program(task, program, mesh, first_try.runs_per_call, steps_per_call,
+                              _dtypes(hp_flat))
   devices = run_devices(mesh)
   per_run = bytes_of(compiled.advance, first_try.runs_per_call // devices)
   layout = plan(runs, mesh, layout=execution.layout, steps_per_call=steps_per_call,
                 bytes_per_run=per_run, memory=memory,
                 max_parallel_runs=execution.max_parallel_runs, timings=timings)
   if layout.runs_per_call != compiled.runs_per_call:
-    compiled = _compile_program(task, program, mesh, layout.runs_per_call, steps_per_call)
+    compiled = _compile_program(task, program, mesh, layout.runs_per_call, steps_per_call,
+                                _dtypes(hp_flat))
   compile_s = time.perf_counter() - start_time
   if execution.announce is not None:
     execution.announce(f"{label}: {layout.describe()}")
-  calls = program.chunk // steps_per_call
-  n_calls = calls * program.n_chunks
+  if steps_per_call <= program.chunk:  # calls within an interval; its end evaluated apart
+    calls_per_evaluation = program.chunk // steps_per_call
+    n_calls = calls_per_evaluation * program.n_chunks
+  else:  # calls of whole intervals, evaluated inside
+    calls_per_evaluation = 0
+    n_calls = program.n_chunks * program.chunk // steps_per_call
   done: dict = {"firsts": [], "records": [], "evals": []}  # the finished batches
   train_s = 0.0
   batch0, call0, carry, ok, current = 0, 0, None, None, None
@@ -510,36 +644,56 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
     def host(tree, real=real):
       return jax.tree.map(lambda a: a[:real], to_host(tree))
 
-    lr, seed = _batch(lr_flat, seed_flat, first_run, layout.runs_per_call, compiled.sharding)
+    lr, seed = _batch(hp_flat, seed_flat, first_run, layout.runs_per_call, compiled.sharding)
     if b == batch0 and current is not None:
       k0 = call0
     else:
       carry, ok, first = compiled.start(lr, seed)
       current, k0 = {"first": host(first), "records": [], "evals": []}, 0
+
+    def finish(pending, current=current, host=host):
+      """A dispatched call's records and evaluations on the host (waits for it)."""
+      records, evaluations, counted = pending
+      current["records"].append(host(records))
+      if evaluations is not None:
+        current["evals"].append(host(evaluations))
+      if progress is not None:
+        progress.update(counted)
+
+    # Each call is dispatched before the previous one's outputs are copied to the host,
+    # so the device never waits for Python between calls.
+    started, pending = time.perf_counter(), None
     for k in range(k0, n_calls):
-      started = time.perf_counter()
-      carry, ok, rec = compiled.advance(lr, carry, ok)
-      current["records"].append(host(rec))  # (waits for the call)
-      train_s += time.perf_counter() - started
-      if progress is not None:  # the steps of this call that count (none past the end)
-        progress.update(real * max(0, min(steps_per_call, program.steps - k * steps_per_call)))
-      if (k + 1) % calls == 0:
+      carry, ok, records, evaluations = compiled.advance(lr, carry, ok)
+      if calls_per_evaluation and (k + 1) % calls_per_evaluation == 0:
         ok, evaluation = compiled.evaluate(carry, ok)
-        current["evals"].append(host(evaluation))
+        evaluations = jax.tree.map(lambda e: e[:, None], evaluation)  # [runs, 1, ...]
+      if pending is not None:
+        finish(pending)
+      # the steps of this call that count (none past the end)
+      pending = (records, evaluations,
+                 real * max(0, min(steps_per_call, program.steps - k * steps_per_call)))
       if keeper is not None and k + 1 < n_calls and keeper.due():
+        finish(pending)
+        pending = None
         keeper.save({"batch": b, "call": k + 1}, {"done": done, "current": current},
                     (carry, ok))
         if keeper.stopped():
           raise Interrupted(
               f"{label}: stopped in batch {b + 1} of {layout.batches} after "
-              f"{(k + 1) * steps_per_call} of {program.steps} steps, its runs checkpointed")
+              f"{min((k + 1) * steps_per_call, program.steps)} of {program.steps} steps, "
+              "its runs checkpointed")
+    if pending is not None:
+      finish(pending)
+    train_s += time.perf_counter() - started
     done["firsts"].append(current["first"])
     # [real, calls * n_chunks * steps_per_call, ...] -> [real, n_chunks, chunk, ...]
     done["records"].append(jax.tree.map(
         lambda *xs: np.concatenate(xs, axis=1).reshape(
             xs[0].shape[0], program.n_chunks, program.chunk, *xs[0].shape[2:]),
         *current["records"]))
-    done["evals"].append(jax.tree.map(lambda *xs: np.stack(xs, axis=1), *current["evals"]))
+    done["evals"].append(jax.tree.map(lambda *xs: np.concatenate(xs, axis=1),
+                                      *current["evals"]))
     current = None
 
   def cat(parts):
@@ -551,11 +705,15 @@ def _execute(task: Task, program: Program, lr_flat: np.ndarray, seed_flat: np.nd
   return outputs, layout.describe(), compile_s, train_s
 
 
-def _flat_runs(lrs: Sequence[float], seeds: int, seed_offset: int):
-  """(rates, seeds) of every run, rate-major, as numpy arrays."""
-  lr_flat = np.repeat(np.asarray(lrs, np.float32), seeds)
-  seed_flat = np.tile(np.arange(seed_offset, seed_offset + seeds, dtype=np.int32), len(lrs))
-  return lr_flat, seed_flat
+def _flat_runs(trials: Mapping[str, Sequence], seeds: int, seed_offset: int):
+  """(hyperparameters, seeds) of every run, trial-major, as numpy arrays: ``trials`` is
+  ``{name: values}`` (one value per trial; integers as int32, the rest float32)."""
+  n = len(trials["lr"])
+  hp_flat = {name: np.repeat(np.asarray(values).astype(
+      np.int32 if np.issubdtype(np.asarray(values).dtype, np.integer) else np.float32), seeds)
+      for name, values in trials.items()}
+  seed_flat = np.tile(np.arange(seed_offset, seed_offset + seeds, dtype=np.int32), n)
+  return hp_flat, seed_flat
 
 
 def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, chunk: int,
@@ -584,7 +742,7 @@ def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, ch
       seed_offset=seed_offset,
   )
   if track_path:
-    _, seed_flat = _flat_runs(lrs, seeds, seed_offset)
+    _, seed_flat = _flat_runs({"lr": lrs}, seeds, seed_offset)
     start_params = np.asarray(jax.vmap(lambda s: flatten(initial_params(task, s)))(
         jnp.asarray(seed_flat)))
     path = np.concatenate([start_params[:, None], cat("path")], axis=1)
@@ -614,8 +772,11 @@ def run_optimizer(
     seed_offset: int = 0,
     label: str | None = None,
     execution: Execution | None = None,
+    trials: Mapping[str, Sequence] | None = None,
+    schedule: str = "constant",
 ) -> RunResult:
-  """Trains ``name`` on ``task`` for every (learning rate, seed) pair.
+  """Trains ``name`` on ``task`` for every (learning rate, seed) pair, or every (trial,
+  seed) pair of a search.
 
   Args:
     task: the task.
@@ -633,10 +794,16 @@ def run_optimizer(
       factory's ``__name__``).
     execution: devices, layout and memory (:class:`Execution`; default: every
       device, the ``"auto"`` layout).
+    trials: instead of ``lrs``, a search's trials ``{name: values}`` (one value per
+      trial; ``"lr"`` required, the others keywords of the registered optimizer, and
+      ``"warmup"`` for the ``"warmup_cosine"`` schedule), all trained in one program.
+    schedule: the rate's schedule, ``"constant"`` or ``"warmup_cosine"``
+      (:func:`optimizer_of`).
 
   Returns:
-    A :class:`RunResult`; ``metrics`` come from ``task.evaluate`` only and
-    ``val_metrics`` from ``task.validate`` only.
+    A :class:`RunResult` (a trial per "rate": ``lrs`` its rates, ``hparams`` the rest);
+    ``metrics`` come from ``task.evaluate`` only and ``val_metrics`` from
+    ``task.validate`` only.
 
   Example: two rates of SGD with momentum, two seeds, one compiled program:
 
@@ -651,17 +818,37 @@ def run_optimizer(
   """
   steps, seeds, track_path = _settings(task, steps, seeds, track_path)
   label = label or registry.label_of(name)
+  if trials is not None:
+    if lrs:
+      raise BadInputError("give lrs or trials, not both", argument="trials")
+    trials = _checked_trials(trials)
+    lrs = [float(v) for v in trials["lr"]]
   lrs = [centre_lr(task, label, name)] if not lrs else [float(v) for v in lrs]
-  program = _program_parts(task, name, steps, track_path)
-  lr_flat, seed_flat = _flat_runs(lrs, seeds, seed_offset)
+  program = _program_parts(task, name, steps, track_path, schedule)
+  lr_flat, seed_flat = _flat_runs(trials or {"lr": lrs}, seeds, seed_offset)
   start = time.perf_counter()
   raw, layout, compile_s, train_s = _execute(task, program, lr_flat, seed_flat,
                                              execution or Execution(), progress, label)
   result = _result(task, label, raw, lrs=lrs, seeds=seeds, steps=steps, chunk=program.chunk,
                    n_chunks=program.n_chunks, track_path=track_path, seed_offset=seed_offset)
   result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
-  result.layout, result.train_s = layout, train_s
+  result.layout, result.train_s, result.schedule = layout, train_s, schedule
+  if trials is not None:
+    result.hparams = {k: np.asarray(v) for k, v in trials.items() if k != "lr"}
   return result
+
+
+def _checked_trials(trials: Mapping[str, Sequence]) -> dict[str, np.ndarray]:
+  """``trials`` as ``{name: 1-D array}``, all of one length with ``"lr"`` among them."""
+  trials = {str(k): np.atleast_1d(np.asarray(v)) for k, v in trials.items()}
+  if "lr" not in trials:
+    raise BadInputError(f"trials must include 'lr', got {', '.join(trials) or 'nothing'}",
+                        argument="trials")
+  lengths = {k: v.shape for k, v in trials.items()}
+  if len(set(lengths.values())) != 1 or trials["lr"].ndim != 1 or not len(trials["lr"]):
+    raise BadInputError(f"trials must be 1-D and of one length, got shapes {lengths}",
+                        argument="trials")
+  return trials
 
 
 def run_tuned(
@@ -718,14 +905,14 @@ def run_tuned(
   common: dict[str, Any] = {"steps": steps, "chunk": program.chunk,
                             "n_chunks": program.n_chunks, "track_path": track_path}
   start = time.perf_counter()
-  lr_flat, seed_flat = _flat_runs(lrs, seeds, 0)
+  lr_flat, seed_flat = _flat_runs({"lr": lrs}, seeds, 0)
   raw, layout, compile_grid, train_grid = _execute(task, program, lr_flat, seed_flat,
                                                    execution, progress, label)
   grid = _result(task, label, raw, lrs=lrs, seeds=seeds, seed_offset=0, **common)
   grid.layout, grid.train_s = layout, train_grid
   scores = grid.final_values(task.metric, split="validation" if task.held_out else "test")
   index = int(_best_mean_index(jnp.asarray(scores, jnp.float32), task.mode))
-  lr_flat, seed_flat = _flat_runs([lrs[index]], seeds, seeds)
+  lr_flat, seed_flat = _flat_runs({"lr": [lrs[index]]}, seeds, seeds)
   raw, layout, compile_rerun, train_rerun = _execute(task, program, lr_flat, seed_flat,
                                                      execution, progress, label,
                                                      phase="rerun")
@@ -733,6 +920,123 @@ def run_tuned(
   rerun.layout, rerun.train_s = layout, train_rerun
   grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_grid + compile_rerun
   return grid, rerun, index
+
+
+class SearchResult(NamedTuple):
+  """The search budget of one optimizer on one task (:func:`run_search`).
+
+  Attributes:
+    grid: every study's trials on seeds ``0 .. seeds-1``; study ``s``'s trials are rows
+      ``s * trials .. (s + 1) * trials - 1`` (``lrs`` their rates, ``hparams`` the rest).
+    rerun: each study's selected trial on the fresh seeds ``seeds .. 2 seeds - 1``, row
+      ``s`` for study ``s``.
+    selected: per study, the index of its selected trial among its own trials.
+    space: the space searched (``{name: search.Range}``, ``"lr"`` first).
+    studies, trials: the number of studies and of trials in each.
+  """
+
+  grid: RunResult
+  rerun: RunResult
+  selected: list
+  space: dict
+  studies: int
+  trials: int
+
+
+def run_search(
+    task: Task,
+    name: OptimizerSpec,
+    *,
+    space: Mapping[str, Any] | None = None,
+    trials: int = 15,
+    studies: int = 3,
+    schedule: str = "constant",
+    sequence: str = "halton",
+    steps: int | None = None,
+    seeds: int | None = None,
+    progress: Any = None,
+    label: str | None = None,
+    execution: Execution | None = None,
+) -> SearchResult:
+  """The search budget of ``name`` on ``task``: ``studies`` independent quasi-random
+  searches of ``trials`` points each, selection on the validation split, and the
+  selected trial of each study rerun on fresh seeds.
+
+  The trials (:func:`~optax_survey.harness.search.sample`: a scrambled Halton or Sobol
+  sequence, study ``s`` scrambled with its own seed) of every study train on seeds
+  ``0 .. seeds-1`` in one program (all studies x trials x seeds as runs, laid out as
+  ``execution`` says); each study selects the trial with the best mean final validation
+  metric (:func:`~optax_survey.harness.analysis.stats.best_mean_index`; the objective
+  itself for a task without held-out data; the test split is never read); the selected
+  trials then train on the fresh seeds ``seeds .. 2 seeds - 1``, in a second program.
+
+  Args:
+    task: the task.
+    name: a registered optimizer (a factory: give ``space`` over ``"lr"`` alone).
+    space: ``{hyperparameter: search.Range}`` beside the learning rate (default: the
+      optimizer's declared space, :data:`~optax_survey.harness.search.SEARCH_SPACES`);
+      the rate's range is always added (:func:`~optax_survey.harness.search.search_space`).
+    trials: points per study.
+    studies: independent studies (different scrambles of the sequence).
+    schedule: ``"constant"`` or ``"warmup_cosine"`` (its warm-up fraction searched).
+    sequence: ``"halton"`` or ``"sobol"``.
+    steps, seeds, progress, label, execution: as in :func:`run_tuned`.
+
+  Returns:
+    A :class:`SearchResult`.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> found = run_search(get_task("quadratic"), "sgdm", trials=4, studies=2, steps=30,
+    ...                    seeds=2)
+    >>> found.grid.final_values("loss").shape, found.rerun.final_values("loss").shape
+    ((8, 2), (2, 2))
+    >>> list(found.space), len(found.selected)
+    (['lr', 'momentum', 'weight_decay'], 2)
+  """
+  steps, seeds, track_path = _settings(task, steps, seeds, None)
+  execution = execution or Execution()
+  label = label or registry.label_of(name)
+  if callable(name) and space is None:
+    space = {}
+  full = search.search_space(name if isinstance(name, str) else label,
+                             centre_lr(task, label, name), schedule=schedule, space=space)
+  own = {k: None for k in full if k not in ("lr", "warmup")}
+  if own:
+    registry.check_hyperparameters(name, own)
+  for key in (int(trials), int(studies)):
+    if key < 1:
+      raise BadInputError(f"trials and studies must be >= 1, got {trials} and {studies}",
+                          argument="trials")
+  points = [search.sample(full, trials, study=s, sequence=sequence) for s in range(studies)]
+  every = {k: np.concatenate([p[k] for p in points]) for k in full}
+  program = _program_parts(task, name, steps, track_path, schedule)
+  common: dict[str, Any] = {"steps": steps, "chunk": program.chunk,
+                            "n_chunks": program.n_chunks, "track_path": track_path}
+  start = time.perf_counter()
+  hp_flat, seed_flat = _flat_runs(every, seeds, 0)
+  raw, layout, compile_grid, train_grid = _execute(task, program, hp_flat, seed_flat,
+                                                   execution, progress, label)
+  grid = _result(task, label, raw, lrs=list(every["lr"]), seeds=seeds, seed_offset=0,
+                 **common)
+  grid.layout, grid.train_s, grid.schedule = layout, train_grid, schedule
+  grid.hparams = {k: v for k, v in every.items() if k != "lr"}
+  scores = grid.final_values(task.metric, split="validation" if task.held_out else "test")
+  selected = [int(_best_mean_index(jnp.asarray(scores[s * trials:(s + 1) * trials],
+                                               jnp.float32), task.mode))
+              for s in range(studies)]
+  chosen = {k: np.asarray([v[s * trials + i] for s, i in enumerate(selected)])
+            for k, v in every.items()}
+  hp_flat, seed_flat = _flat_runs(chosen, seeds, seeds)
+  raw, layout, compile_rerun, train_rerun = _execute(task, program, hp_flat, seed_flat,
+                                                     execution, progress, label,
+                                                     phase="rerun")
+  rerun = _result(task, label, raw, lrs=list(chosen["lr"]), seeds=seeds, seed_offset=seeds,
+                  **common)
+  rerun.layout, rerun.train_s, rerun.schedule = layout, train_rerun, schedule
+  rerun.hparams = {k: v for k, v in chosen.items() if k != "lr"}
+  grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_grid + compile_rerun
+  return SearchResult(grid, rerun, selected, full, int(studies), int(trials))
 
 
 @functools.partial(jax.jit, static_argnames="mode")

@@ -93,11 +93,13 @@ def initial_params(task: Task, seed) -> Any:
   return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), task.init_params(k_init, seed))
 
 
-def make_optimizer(task: Task, name: OptimizerSpec, lr: Any) -> optax.GradientTransformation:
+def make_optimizer(task: Task, name: OptimizerSpec, lr: Any,
+                   **hparams: Any) -> optax.GradientTransformation:
   """Optimizer ``name`` (a registered name, or a factory ``learning_rate ->
-  optax.GradientTransformation``) at base rate ``lr`` (a number or a traced value),
-  through the task's schedule if it has one, with the task's fixed hyperparameters (for
-  the registered optimizers that take them).
+  optax.GradientTransformation``) at base rate ``lr`` (a number, a traced value or a
+  schedule), through the task's schedule if it has one, with the task's fixed
+  hyperparameters (for the registered optimizers that take them) and then ``hparams``
+  (a search's trial: each must be a keyword of the registered optimizer).
 
   Example: the Reddi tasks' rate is α of the paper's step size α/√t:
 
@@ -111,7 +113,9 @@ def make_optimizer(task: Task, name: OptimizerSpec, lr: Any) -> optax.GradientTr
     -0.3536
   """
   rate = task.schedule(lr) if task.schedule is not None else lr
-  return registry.build_any(name, rate, **task.optimizer_kwargs)
+  if hparams:
+    registry.check_hyperparameters(name, hparams)
+  return registry.build_any(name, rate, **{**task.optimizer_kwargs, **hparams})
 
 
 class Carry(NamedTuple):

@@ -32,6 +32,9 @@ from optax_survey.harness.results import Entry, entries_of
 
 __all__ = ["aggregate", "rank_entries", "restat"]
 
+# The budgets the survey runs on every task (the search budget is compare()'s alone).
+SURVEY_BUDGETS = ("tuned", "one-shot")
+
 
 def rank_entries(entries: Sequence[Entry], mode: str) -> list[Entry]:
   """``entries`` with each one's ``rank`` (ties kept) and ``tied_best`` set, budget by
@@ -120,28 +123,28 @@ def aggregate(tasks: Mapping[str, Mapping[str, Any]], optimizers: Sequence[str])
     Deep Learning Optimizers <https://arxiv.org/abs/2007.01547>`__, ICML 2021 (how
     much tuning changes a ranking).
   """
-  ranks: dict[str, dict[str, dict[str, int | None]]] = {b: {} for b in BUDGETS}
-  dist: dict[str, list[list[float]]] = {b: [] for b in BUDGETS}
-  best_sets: dict[str, dict[str, list[str]]] = {b: {} for b in BUDGETS}
+  ranks: dict[str, dict[str, dict[str, int | None]]] = {b: {} for b in SURVEY_BUDGETS}
+  dist: dict[str, list[list[float]]] = {b: [] for b in SURVEY_BUDGETS}
+  best_sets: dict[str, dict[str, list[str]]] = {b: {} for b in SURVEY_BUDGETS}
   for tname, rec in tasks.items():
     entries = entries_of(rec["entries"])
-    for budget in BUDGETS:
+    for budget in SURVEY_BUDGETS:
       es = {e.optimizer: e for e in entries if e.budget == budget}
       ranks[budget][tname] = {o: es[o].rank for o in optimizers}
       best_sets[budget][tname] = sorted(o for o in optimizers if es[o].tied_best)
     means = {(e.budget, e.optimizer): e.ci[0] for e in entries}
     finite = [m for m in means.values() if m is not None and math.isfinite(m)]
     best = (min if rec["mode"] == "min" else max)(finite) if finite else math.nan
-    for budget in BUDGETS:
+    for budget in SURVEY_BUDGETS:
       dist[budget].append([stats.profile_distance(
           means[(budget, o)] if means[(budget, o)] is not None else math.nan, best,
           rec["start"]) for o in optimizers])
   mean_rank = {b: {o: float(np.mean([ranks[b][t][o] for t in tasks])) for o in optimizers}
-               for b in BUDGETS}
+               for b in SURVEY_BUDGETS}
   taus = np.geomspace(1e-3, 10.0, 61)
   profile = {b: {o: row.tolist() for o, row in zip(
       optimizers, stats.performance_profile(np.asarray(dist[b]), taus), strict=True)}
-      for b in BUDGETS}
+      for b in SURVEY_BUDGETS}
   tau = stats.kendall_tau([mean_rank["one-shot"][o] for o in optimizers],
                           [mean_rank["tuned"][o] for o in optimizers])
   return {
@@ -152,7 +155,7 @@ def aggregate(tasks: Mapping[str, Mapping[str, Any]], optimizers: Sequence[str])
       "moves": {o: mean_rank["one-shot"][o] - mean_rank["tuned"][o] for o in optimizers},
       "profile_at": {b: {o: {"0.01": _rho(profile[b][o], taus, 0.01),
                              "0.1": _rho(profile[b][o], taus, 0.1)} for o in optimizers}
-                     for b in BUDGETS},
+                     for b in SURVEY_BUDGETS},
   }
 
 

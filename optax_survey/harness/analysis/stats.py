@@ -30,7 +30,7 @@ __all__ = [
     "CONFIRMED", "CONTRADICTED", "NOT_RESOLVED", "Interval", "best_mean_index", "beyond_noise",
     "bootstrap_ci",
     "kendall_tau", "performance_profile", "profile_distance", "ranks_with_ties", "select_lr",
-    "standard_error", "tied_with_best", "verdict",
+    "standard_error", "steps_to_target", "target_text", "tied_with_best", "verdict",
 ]
 
 CONFIRMED = "confirmed"
@@ -444,3 +444,56 @@ def select_lr(scores: np.ndarray, *, mode: str) -> int:
   if s.ndim != 2 or s.shape[0] == 0:
     raise ValueError(f"scores must be [n_lr, n_seeds], got shape {s.shape}")
   return int(best_mean_index(s, mode=mode))
+
+
+def steps_to_target(curves: np.ndarray, eval_steps: Sequence[int], target: float, *,
+                    mode: str) -> np.ndarray:
+  """The first evaluated step at which each run reaches ``target`` (AlgoPerf's time to
+  result, counted in steps), or ``inf`` where it never does ("did not reach": a number
+  no mean may take in).
+
+  Args:
+    curves: ``[..., E]``: a metric at the evaluations ``eval_steps`` (a NaN never
+      reaches: a diverged run did not reach).
+    eval_steps: ``[E]``, the steps of the evaluations.
+    target: the metric's target value.
+    mode: ``"min"`` (reached at ``<= target``) or ``"max"`` (``>= target``).
+
+  Returns:
+    ``[...]`` float64: a step from ``eval_steps``, or ``inf``.
+
+  Example:
+    >>> import numpy as np
+    >>> acc = np.array([[0.1, 0.5, 0.91, 0.95], [0.1, 0.4, 0.6, 0.8]])  # two seeds
+    >>> steps_to_target(acc, [0, 100, 200, 300], 0.9, mode="max")
+    array([200.,  inf])
+
+  References:
+    Dahl et al., `Benchmarking Neural Network Training Algorithms
+    <https://arxiv.org/abs/2306.07179>`__, 2023 (time to a validation target).
+  """
+  _check_mode(mode)
+  c = np.asarray(curves, np.float64)
+  steps = np.asarray(eval_steps, np.float64)
+  if c.shape[-1] != steps.shape[0]:
+    raise ValueError(f"curves have {c.shape[-1]} evaluations, eval_steps {steps.shape[0]}")
+  with np.errstate(invalid="ignore"):
+    hit = c <= target if mode == "min" else c >= target
+  first = np.argmax(hit, axis=-1)
+  return np.where(hit.any(axis=-1), steps[first], np.inf)
+
+
+def target_text(steps: Sequence[float] | np.ndarray) -> str:
+  """Steps to target over seeds as a table shows them: ``mean [lo, hi]`` when every seed
+  reached it, else ``did not reach (k of n seeds)``: a miss is never averaged.
+
+  Example:
+    >>> target_text([200.0, 300.0]), target_text([200.0, float("inf")])
+    ('250 [200, 300]', 'did not reach (1 of 2 seeds)')
+  """
+  s = np.asarray(steps, np.float64)
+  missed = int((~np.isfinite(s)).sum())
+  if missed:
+    return f"did not reach ({missed} of {s.size} seeds)"
+  iv = bootstrap_ci(s)
+  return f"{iv.mean:.4g} [{iv.lo:.4g}, {iv.hi:.4g}]"

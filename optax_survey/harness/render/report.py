@@ -18,7 +18,7 @@ from optax_survey.harness.tasks import Task
 if TYPE_CHECKING:
   from optax_survey.harness.results import Entry
 
-__all__ = ["entry_cell", "entry_table", "fmt", "fmt_interval", "header", "summary"]
+__all__ = ["entry_cell", "entry_table", "fmt", "fmt_interval", "header", "study_range", "summary"]
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -108,8 +108,12 @@ def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, determinist
     | 2 | sgd | 0.01 | 0.8 [0.79, 0.81] |  |
   """
   order = sorted(entries, key=lambda e: (e.rank, _sort_key(e, mode)))
+  searched = any(e.study_means is not None for e in entries)
   head = ["rank", "optimizer", "lr", f"{split} {metric} {_arrow(mode)} (mean [95% CI])",
           "best"]
+  if searched:  # the search budget: what was selected, and the spread over studies
+    head[3:3] = ["other hyperparameters"]
+    head[5:5] = [f"{len(order[0].study_means or ())} studies (range)"]
   alone = sum(bool(e.tied_best) for e in entries) == 1
   body = []
   for e in order:
@@ -119,7 +123,11 @@ def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, determinist
       mark = "best" if alone else "tied best"
       if markdown and alone:
         cell = f"**{cell}**"
-    body.append([str(e.rank), e.optimizer, f"{e.lr:.3g}", cell, mark])
+    row = [str(e.rank), e.optimizer, f"{e.lr:.3g}", cell, mark]
+    if searched:
+      row[3:3] = [" ".join(f"{k}={v:.3g}" for k, v in (e.hparams or {}).items()) or "-"]
+      row[5:5] = [study_range(e.study_means or ())]
+    body.append(row)
   if markdown:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -130,6 +138,20 @@ def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, determinist
     return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
   return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
+def study_range(means: Sequence[float]) -> str:
+  """The spread of a search's number over its studies: ``[lowest, highest]`` of the
+  finite study means, and how many studies' reruns diverged.
+
+  Example:
+    >>> study_range([0.91, 0.87, float("nan")])
+    '[0.87, 0.91], 1 diverged'
+  """
+  finite = [m for m in means if math.isfinite(m)]
+  text = f"[{min(finite):.3g}, {max(finite):.3g}]" if finite else "-"
+  lost = len(means) - len(finite)
+  return text + (f", {lost} diverged" if lost else "")
 
 
 def entry_cell(entry: Entry, *, deterministic: bool = False) -> str:

@@ -1,0 +1,206 @@
+"""search.py and runs.run_search: the declared search spaces, the quasi-random trials
+against scipy.stats.qmc itself, each trial's optimizer against one built by hand with
+the sampled values, selection on the validation split alone, and a task whose best
+weight decay is known in closed form."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from blobs import make_task
+from scipy.stats import qmc
+
+import optax_survey as osv
+from optax_survey.harness import Task, registry, runs, search
+from optax_survey.harness.errors import BadInputError
+from optax_survey.harness.search import Range
+from optax_survey.harness.tasks import get_task
+
+
+def by_hand(r: Range, u: np.ndarray) -> np.ndarray:
+  """A range's values at u in [0, 1), written from the definition of each scale."""
+  if r.scale == "log":
+    return r.low * (r.high / r.low) ** u
+  if r.scale == "one_minus_log":
+    return 1.0 - r.low * (r.high / r.low) ** u
+  if r.scale == "linear":
+    return r.low + (r.high - r.low) * u
+  return np.array([min(int(r.low + x * (r.high - r.low + 1)), int(r.high)) for x in u])
+
+
+@pytest.mark.parametrize("sequence, engine", [("halton", qmc.Halton), ("sobol", qmc.Sobol)])
+@pytest.mark.parametrize("study", [0, 2])
+def test_the_trials_are_scipys_scrambled_sequence_mapped_through_each_range(
+    sequence, engine, study):
+  space = search.search_space("lookahead", 1e-3, schedule="warmup_cosine")
+  points = search.sample(space, 16, study=study, sequence=sequence)
+  u = engine(d=len(space), scramble=True, seed=search.SEED + study).random(16)
+  for i, (name, r) in enumerate(space.items()):
+    np.testing.assert_allclose(points[name], by_hand(r, u[:, i]), rtol=1e-12, err_msg=name)
+  other = search.sample(space, 16, study=study + 1, sequence=sequence)
+  assert not np.allclose(points["lr"], other["lr"])  # another study, another scramble
+
+
+@pytest.mark.parametrize("name", list(registry.OPTIMIZERS))
+def test_every_declared_space_samples_inside_its_bounds_on_its_scale(name):
+  assert set(search.SEARCH_SPACES[name]) <= set(registry.hyperparameters(name))
+  space = search.search_space(name, 0.01, schedule="warmup_cosine")
+  points = search.sample(space, 64)
+  lr = space["lr"]
+  assert lr.high / lr.low == pytest.approx(1e3)  # 3 decades around the centre
+  for key, r in space.items():
+    low, high = r.bounds()
+    assert ((low <= points[key]) & (points[key] <= high)).all(), key
+    assert r.source, key
+    if r.scale == "int":
+      assert points[key].dtype.kind == "i" and set(points[key]) == set(range(int(low),
+                                                                            int(high) + 1))
+    elif r.scale in ("log", "one_minus_log"):
+      # log-uniform: about half the points below the geometric middle of 1 - v or v
+      w = points[key] if r.scale == "log" else 1.0 - points[key]
+      below = np.mean(w < math.sqrt(r.low * r.high))
+      assert 0.4 < below < 0.6, (key, below)
+
+
+def test_bad_spaces_and_counts_are_refused_naming_the_entry():
+  with pytest.raises(BadInputError, match="search space 'b1': low must be below high"):
+    search.check_space({"b1": Range(0.5, 0.1, "linear")})
+  with pytest.raises(BadInputError, match="search space 'wd': a log range needs low > 0"):
+    search.check_space({"wd": Range(0.0, 0.1, "log")})
+  with pytest.raises(BadInputError, match="scale must be one of log, one_minus_log"):
+    search.check_space({"wd": Range(0.1, 1.0, "cubic")})
+  with pytest.raises(BadInputError, match="trials must be an integer >= 1, got 0"):
+    search.sample({"lr": Range(0.1, 1.0, "log")}, 0)
+  with pytest.raises(BadInputError, match="optimizer 'sgd' has no hyperparameter 'b1'"):
+    runs.run_search(get_task("quadratic"), "sgd", space={"b1": Range(0.1, 0.5, "linear")},
+                    trials=2, studies=1, steps=5, seeds=1)
+  with pytest.raises(BadInputError, match="schedule must be one of constant, warmup_cosine"):
+    search.search_space("adam", 1e-3, schedule="cosine")
+
+
+def test_warmup_cosine_is_optaxs_schedule_with_traced_rate_and_fraction():
+  steps = 40
+  fractions = np.array([0.0, 0.05, 0.1, 0.25])
+  lrs = np.array([0.1, 0.3, 1.0, 0.02])
+  t = jnp.arange(steps + 1)
+  ours = jax.jit(jax.vmap(lambda lr, w: jax.vmap(search.warmup_cosine(lr, w, steps))(t)))(
+      jnp.asarray(lrs, jnp.float32), jnp.asarray(fractions, jnp.float32))
+  for i, (lr, w) in enumerate(zip(lrs, fractions, strict=True)):
+    theirs = optax.warmup_cosine_decay_schedule(0.0, float(lr), int(round(w * steps)), steps)
+    np.testing.assert_allclose(ours[i], [float(theirs(k)) for k in range(steps + 1)],
+                               rtol=1e-5, atol=1e-7)
+
+
+def concrete(optimizer: str, lr: float, hp: dict) -> optax.GradientTransformation:
+  """The optimizer built by hand with Python numbers (the survey's lookahead: Adam inside)."""
+  hp = {k: (int(v) if np.issubdtype(np.asarray(v).dtype, np.integer) else float(v))
+        for k, v in hp.items()}
+  if optimizer == "lookahead":
+    own = {k: hp.pop(k) for k in ("sync_period", "slow_step_size")}
+    return osv.lookahead(osv.adam(lr, **hp), **own)
+  return getattr(osv, optimizer)(lr, **hp)
+
+
+@pytest.mark.parametrize("optimizer", list(registry.OPTIMIZERS))
+def test_each_trial_steps_as_the_optimizer_built_with_its_sampled_values(optimizer):
+  """Three trials of the declared space in one program (a traced value per
+  hyperparameter) against each optimizer built by hand from the same values, stepped on
+  the quadratic from the same start (float32 round-off)."""
+  task = get_task("quadratic")
+  steps = 12
+  space = search.search_space(optimizer, runs.centre_lr(task, optimizer, optimizer) / 10)
+  trials = search.sample(space, 3, study=1)
+  result = runs.run_optimizer(task, optimizer, trials=trials, seeds=1, steps=steps,
+                              track_path=True)
+  grad = jax.grad(lambda p: task.loss(p, None))
+  for i in range(3):
+    hp = {k: v[i] for k, v in trials.items() if k != "lr"}
+    tx = concrete(optimizer, float(trials["lr"][i]), hp)
+    params = jnp.asarray(result.path[i, 0, 0], jnp.float32)
+    state = tx.init(params)
+    for step in range(steps):
+      updates, state = tx.update(grad(params), state, params)
+      params = optax.apply_updates(params, updates)
+      np.testing.assert_allclose(result.path[i, 0, step + 1], params, rtol=2e-5, atol=1e-6,
+                                 err_msg=f"{optimizer} trial {i} step {step + 1}: {hp}")
+  np.testing.assert_array_equal(result.lrs, trials["lr"])
+  assert set(result.hparams) == set(trials) - {"lr"}
+
+
+def test_a_search_selects_on_the_validation_split_alone():
+  """The test split NaN everywhere: the same trials selected, the same reruns."""
+  found = runs.run_search(make_task(), "adam", trials=5, studies=2, steps=30, seeds=2)
+  poisoned = runs.run_search(make_task(poison_test=True), "adam", trials=5, studies=2,
+                             steps=30, seeds=2)
+  assert poisoned.selected == found.selected
+  np.testing.assert_array_equal(poisoned.rerun.lrs, found.rerun.lrs)
+  np.testing.assert_allclose(poisoned.rerun.val_metrics["log_loss"],
+                             found.rerun.val_metrics["log_loss"])
+  assert np.isnan(poisoned.rerun.metrics["log_loss"][..., -1]).all()
+  assert found.rerun.seed_offset == 2 and found.grid.final_values("log_loss").shape == (10, 2)
+
+
+def decay_task(a: float, b: float) -> Task:
+  """Training loss 0.5 |w - a|^2, validation loss 0.5 |w - b|^2 (b < a): SGD with L2
+  weight decay l settles at w = a / (1 + l), so the best decay is l* = a / b - 1."""
+  a_vec, b_vec = jnp.full((3,), a), jnp.full((3,), b)
+
+  def loss(w, batch):
+    return 0.5 * jnp.sum((w - a_vec) ** 2)
+
+  return Task(name="decay", init_params=lambda key, seed: jnp.zeros(3), loss=loss,
+              sample_batch=None, validate=lambda w: {"loss": 0.5 * jnp.sum((w - b_vec) ** 2)},
+              evaluate=lambda w: {"loss": 0.5 * jnp.sum((w - b_vec) ** 2)}, metric="loss",
+              mode="min", steps=200, seeds=1, eval_points=2, deterministic=True)
+
+
+def test_the_search_finds_a_weight_decay_known_in_closed_form():
+  """The selected decay is the sampled one whose fixed point a / (1 + l) is nearest b (a
+  NumPy oracle), within the sampled points' resolution of l* = a / b - 1."""
+  a, b = 2.0, 1.6
+  best = a / b - 1.0  # 0.25
+  space = {"lr": Range(0.3, 0.6, "log"), "weight_decay": Range(best / 10, best * 10, "log")}
+  found = runs.run_search(decay_task(a, b), "sgd", space=space, trials=15, studies=3,
+                          steps=200, seeds=1)
+  decays = found.grid.hparams["weight_decay"].reshape(3, 15)
+  for s in range(3):
+    closed_form = 0.5 * 3 * (a / (1 + decays[s]) - b) ** 2
+    assert found.selected[s] == int(np.argmin(closed_form))
+    chosen = decays[s][found.selected[s]]
+    gaps = np.diff(np.sort(np.log(decays[s])))
+    assert abs(math.log(chosen / best)) <= gaps.max(), (chosen, best)
+    np.testing.assert_allclose(found.rerun.hparams["weight_decay"][s], chosen)
+
+
+def test_compare_reports_the_median_study_with_every_study_beside_it(tmp_path):
+  """The search budget's entry against NumPy on the reruns it reports: the median of the
+  studies' means over seeds, each study's mean beside it; kept and resumed as it is."""
+  from optax_survey.harness import compare
+
+  kwargs = dict(budget="search", trials=4, studies=3, seeds=2, steps=30, progress=False,
+                plot=False)
+  result = compare(make_task(), ["sgd", "adam"], out=str(tmp_path), **kwargs)
+  for name in ("sgd", "adam"):
+    entry = result.entry(name, "search")
+    finals = result.reruns[name].final_values("log_loss")  # [studies, seeds]
+    means = finals.mean(axis=1)
+    np.testing.assert_allclose(entry.study_means, means)
+    assert entry.ci.mean == pytest.approx(np.median(means))
+    study = int(np.argmin(np.abs(means - np.median(means))))
+    assert entry.lr == result.reruns[name].lrs[study]
+    assert entry.hparams == {k: pytest.approx(float(v[study]))
+                             for k, v in result.reruns[name].hparams.items()}
+    assert result.tuned_run(name).final_values("log_loss")[0].tolist() == list(entry.values)
+  assert "3 studies (range)" in result.table()
+  again = compare(make_task(), ["sgd", "adam"], out=str(tmp_path), resume=True, **kwargs)
+  assert again.entries == result.entries
+  with pytest.raises(BadInputError, match="was made with search="):
+    compare(make_task(), ["sgd", "adam"], out=str(tmp_path), resume=True,
+            **{**kwargs, "trials": 5})
+  with pytest.raises(BadInputError, match="trials, studies set the search budget"):
+    compare(make_task(), ["sgd"], trials=4, studies=2, progress=False)
+  with pytest.raises(BadInputError, match="space names 'adamw', which is not among"):
+    compare(make_task(), ["sgd"], budget="search", space={"adamw": {}}, progress=False)
