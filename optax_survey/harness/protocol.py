@@ -688,12 +688,13 @@ def task_config(task: Task, initial_loss: float) -> dict:
   }
 
 
-def _runs_tree(grid: RunResult, rerun: RunResult | None, selected: Any,
+def _runs_tree(grid: RunResult, rerun: RunResult | None, selected: int | None,
                found: runs.SearchResult | None = None) -> dict:
-  tree = {"grid": dataclasses.asdict(grid),
-          "rerun": None if rerun is None else dataclasses.asdict(rerun),
-          "selected": selected}
+  tree: dict[str, Any] = {"grid": dataclasses.asdict(grid),
+                          "rerun": None if rerun is None else dataclasses.asdict(rerun),
+                          "selected": selected}
   if found is not None:
+    tree["selected"] = [int(i) for i in found.selected]
     tree["search"] = {"studies": found.studies, "trials": found.trials,
                       "space": {k: list(r) for k, r in found.space.items()}}
   return tree
@@ -709,10 +710,10 @@ def _runs_from_tree(tree: dict) -> tuple[RunResult, RunResult | None, int | None
 
 
 def _search_from_tree(tree: dict) -> runs.SearchResult:
-  grid, rerun, selected = _runs_from_tree(tree)
+  grid, rerun, _ = _runs_from_tree(tree)
   assert rerun is not None
   info = tree["search"]
-  return runs.SearchResult(grid, rerun, [int(i) for i in selected],
+  return runs.SearchResult(grid, rerun, [int(i) for i in tree["selected"]],
                            {k: search.Range(*r) for k, r in info["space"].items()},
                            int(info["studies"]), int(info["trials"]))
 
@@ -741,7 +742,7 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
   entries: list[Entry] = []
   rows: list[dict] = []
   if searching is not None:
-    rates = {name: [] for name in names}  # (the search draws its own)
+    rates: dict[str, list[float]] = {name: [] for name in names}  # (the search draws its own)
     per = searching["studies"] * (searching["trials"] + 1) * n_seeds
     total = per * len(names) * n_steps
   else:
@@ -783,7 +784,7 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
                 studies=searching["studies"], schedule=searching["schedule"],
                 sequence=searching["sequence"], steps=n_steps, seeds=n_seeds, progress=bar,
                 label=name, execution=execution)
-            grid[name], rerun, selected = found.grid, found.rerun, found.selected
+            grid[name], rerun, selected = found.grid, found.rerun, None
           else:
             grid[name], rerun, selected = train_budget(
                 task, name, lrs, budget, seeds=n_seeds, steps=n_steps, progress=bar,

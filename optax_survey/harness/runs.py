@@ -705,7 +705,7 @@ def _execute(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
   return outputs, layout.describe(), compile_s, train_s
 
 
-def _flat_runs(trials: Mapping[str, Sequence], seeds: int, seed_offset: int):
+def _flat_runs(trials: Mapping[str, Any], seeds: int, seed_offset: int):
   """(hyperparameters, seeds) of every run, trial-major, as numpy arrays: ``trials`` is
   ``{name: values}`` (one value per trial; integers as int32, the rest float32)."""
   n = len(trials["lr"])
@@ -772,7 +772,7 @@ def run_optimizer(
     seed_offset: int = 0,
     label: str | None = None,
     execution: Execution | None = None,
-    trials: Mapping[str, Sequence] | None = None,
+    trials: Mapping[str, Any] | None = None,
     schedule: str = "constant",
 ) -> RunResult:
   """Trains ``name`` on ``task`` for every (learning rate, seed) pair, or every (trial,
@@ -818,14 +818,15 @@ def run_optimizer(
   """
   steps, seeds, track_path = _settings(task, steps, seeds, track_path)
   label = label or registry.label_of(name)
+  points = None
   if trials is not None:
     if lrs:
       raise BadInputError("give lrs or trials, not both", argument="trials")
-    trials = _checked_trials(trials)
-    lrs = [float(v) for v in trials["lr"]]
+    points = _checked_trials(trials)
+    lrs = [float(v) for v in points["lr"]]
   lrs = [centre_lr(task, label, name)] if not lrs else [float(v) for v in lrs]
   program = _program_parts(task, name, steps, track_path, schedule)
-  lr_flat, seed_flat = _flat_runs(trials or {"lr": lrs}, seeds, seed_offset)
+  lr_flat, seed_flat = _flat_runs(points or {"lr": np.asarray(lrs)}, seeds, seed_offset)
   start = time.perf_counter()
   raw, layout, compile_s, train_s = _execute(task, program, lr_flat, seed_flat,
                                              execution or Execution(), progress, label)
@@ -833,22 +834,22 @@ def run_optimizer(
                    n_chunks=program.n_chunks, track_path=track_path, seed_offset=seed_offset)
   result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
   result.layout, result.train_s, result.schedule = layout, train_s, schedule
-  if trials is not None:
-    result.hparams = {k: np.asarray(v) for k, v in trials.items() if k != "lr"}
+  if points is not None:
+    result.hparams = {k: v for k, v in points.items() if k != "lr"}
   return result
 
 
-def _checked_trials(trials: Mapping[str, Sequence]) -> dict[str, np.ndarray]:
+def _checked_trials(trials: Mapping[str, Any]) -> dict[str, np.ndarray]:
   """``trials`` as ``{name: 1-D array}``, all of one length with ``"lr"`` among them."""
-  trials = {str(k): np.atleast_1d(np.asarray(v)) for k, v in trials.items()}
-  if "lr" not in trials:
-    raise BadInputError(f"trials must include 'lr', got {', '.join(trials) or 'nothing'}",
+  points = {str(k): np.atleast_1d(np.asarray(v)) for k, v in trials.items()}
+  if "lr" not in points:
+    raise BadInputError(f"trials must include 'lr', got {', '.join(points) or 'nothing'}",
                         argument="trials")
-  lengths = {k: v.shape for k, v in trials.items()}
-  if len(set(lengths.values())) != 1 or trials["lr"].ndim != 1 or not len(trials["lr"]):
+  lengths = {k: v.shape for k, v in points.items()}
+  if len(set(lengths.values())) != 1 or points["lr"].ndim != 1 or not len(points["lr"]):
     raise BadInputError(f"trials must be 1-D and of one length, got shapes {lengths}",
                         argument="trials")
-  return trials
+  return points
 
 
 def run_tuned(
