@@ -195,6 +195,8 @@ def test_compare_reports_the_median_study_with_every_study_beside_it(tmp_path):
                              for k, v in result.reruns[name].hparams.items()}
     assert result.tuned_run(name).final_values("log_loss")[0].tolist() == list(entry.values)
   assert "3 studies (range)" in result.table()
+  assert "search: each study's best trial of a quasi-random search (on validation)" in (
+      result.summary()) and "tuned:" not in result.summary()
   again = compare(make_task(), ["sgd", "adam"], out=str(tmp_path), resume=True, **kwargs)
   assert again.entries == result.entries
   with pytest.raises(BadInputError, match="was made with search="):
@@ -204,3 +206,44 @@ def test_compare_reports_the_median_study_with_every_study_beside_it(tmp_path):
     compare(make_task(), ["sgd"], trials=4, studies=2, progress=False)
   with pytest.raises(BadInputError, match="space names 'adamw', which is not among"):
     compare(make_task(), ["sgd"], budget="search", space={"adamw": {}}, progress=False)
+
+
+def first_reach(curve, eval_steps, target):
+  """A NumPy count: the first evaluated step with a loss at most ``target``, else inf."""
+  for value, step in zip(curve, eval_steps, strict=True):
+    if value <= target:
+      return float(step)
+  return math.inf
+
+
+def test_time_to_target_selects_the_fastest_trial_and_reports_its_steps():
+  """select="time-to-target" against NumPy on the grid's validation curves: per study,
+  the trial whose seeds all reach the target in the fewest mean steps; the entry's steps
+  to target are counted on the rerun's validation curves; a miss stays inf."""
+  from optax_survey.harness import compare
+  from optax_survey.harness.protocol import search_entry
+
+  task = make_task(target=0.62, eval_points=10)
+  found = runs.run_search(task, "adam", trials=6, studies=2, steps=60, seeds=2,
+                          select="time-to-target")
+  curves = found.grid.val_metrics["log_loss"]  # [studies * trials, seeds, E]
+  steps = np.array([[first_reach(curves[i, j], found.grid.eval_steps, 0.62)
+                     for j in range(2)] for i in range(12)])
+  for s in range(2):
+    mine = steps[s * 6:(s + 1) * 6]
+    ok = np.isfinite(mine).all(axis=1)
+    assert ok.any()  # the target is reachable here: the rule is exercised
+    means = np.where(ok, np.where(ok[:, None], mine, 0).mean(axis=1), np.inf)
+    assert means[found.selected[s]] == means.min()
+  entry = search_entry(task, "adam", found)
+  study = found.rerun.lrs.index(entry.lr)
+  assert entry.steps_to_target == tuple(
+      first_reach(found.rerun.val_metrics["log_loss"][study, j], found.rerun.eval_steps,
+                  0.62) for j in range(2))
+  assert "fewest steps to target" in entry.selected_on
+  result = compare(task, ["adam"], budget="search", trials=6, studies=2, seeds=2, steps=60,
+                   select="time-to-target", progress=False)
+  assert "steps to validation log_loss <= 0.62" in result.table()
+  with pytest.raises(BadInputError, match="select='time-to-target' needs a target"):
+    runs.run_search(make_task(), "adam", trials=2, studies=1, steps=5, seeds=1,
+                    select="time-to-target")

@@ -204,3 +204,13 @@ def test_a_seed_that_did_not_reach_the_target_is_never_averaged():
   reached = stats.target_text([100.0, 200.0, 300.0])
   mean, interval = reached.split(" ", 1)
   assert float(mean) == 200.0 and interval.startswith("[") and "inf" not in reached
+
+
+def test_time_to_target_selection_prefers_every_seed_reaching_then_fewer_steps():
+  inf = np.inf
+  steps = np.array([[100.0, inf], [300.0, 300.0], [200.0, 400.0], [inf, inf]])
+  finals = np.array([[0.1, 0.9], [0.5, 0.5], [0.2, 0.2], [0.0, 0.0]])  # a loss
+  # trial 0 misses on a seed; trials 1 and 2 both average 300: the lower final loss wins
+  assert stats.select_by_time_to_target(steps, finals, mode="min") == 2
+  # nobody reaches: the best final value (trial 3)
+  assert stats.select_by_time_to_target(np.full((4, 2), inf), finals, mode="min") == 3

@@ -62,7 +62,8 @@ FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
          "mesh": "--devices", "layout": "--layout", "max_parallel_runs": "--max-parallel-runs",
          "device_memory": "--device-memory", "resume": "--resume",
          "checkpoint_every": "--checkpoint-every", "trials": "--trials",
-         "studies": "--studies", "schedule": "--schedule", "sequence": "--sequence"}
+         "studies": "--studies", "schedule": "--schedule", "sequence": "--sequence",
+         "select": "--select"}
 
 
 def user_traceback(error: BaseException) -> str:
@@ -170,6 +171,9 @@ def build_parser() -> _Parser:
                    help="the search budget's learning-rate schedule; warmup_cosine: optax's "
                         "warm-up and cosine decay, the warm-up fraction searched "
                         "(default: %(default)s)")
+  cmp.add_argument("--select", choices=["final", "time-to-target"], default="final",
+                   help="the search budget's selection: the best final validation value, or "
+                        "the fewest steps to the task's target (default: %(default)s)")
   cmp.add_argument("--sequence", choices=["halton", "sobol"], default="halton",
                    help="the search budget's quasi-random sequence (scipy.stats.qmc, "
                         "scrambled) (default: %(default)s)")
@@ -306,8 +310,9 @@ def _search_arguments(args: argparse.Namespace) -> dict:
   """The search flags the user gave (the others left to compare's defaults, so that a
   search flag with another budget is refused there, not ignored)."""
   given = {"trials": args.trials, "studies": args.studies, "schedule": args.schedule,
-           "sequence": args.sequence}
-  defaults = {"trials": 15, "studies": 3, "schedule": "constant", "sequence": "halton"}
+           "sequence": args.sequence, "select": args.select}
+  defaults = {"trials": 15, "studies": 3, "schedule": "constant", "sequence": "halton",
+              "select": "final"}
   return {k: v for k, v in given.items() if v != defaults[k]}
 
 

@@ -361,10 +361,17 @@ def search_entry(task: Task, name: str, found: runs.SearchResult) -> Entry:
                                                                    else -1), kind="stable")
   study = int(order[(len(means) - 1) // 2])
   held = "validation split" if task.held_out else "final objective (no held-out set)"
+  rule = "fewest steps to target" if found.select == "time-to-target" else "final value"
   entry = make_entry(task, name, "search", found.rerun, study,
-                     f"{held}: median of {found.studies} studies of {found.trials} trials")
+                     f"{held} ({rule}): median of {found.studies} studies of "
+                     f"{found.trials} trials")
   hparams = {k: float(np.asarray(v)[study]) for k, v in (found.rerun.hparams or {}).items()}
-  return dataclasses.replace(entry, hparams=hparams,
+  reached = None
+  if math.isfinite(task.target):  # on the curve selection reads (fresh seeds)
+    curves = (found.rerun.val_metrics if task.held_out else found.rerun.metrics) or {}
+    reached = tuple(float(v) for v in stats.steps_to_target(
+        curves[task.metric][study], found.rerun.eval_steps, task.target, mode=task.mode))
+  return dataclasses.replace(entry, hparams=hparams, steps_to_target=reached,
                              study_means=tuple(float(m) for m in means))
 
 
@@ -499,6 +506,7 @@ def compare(
     schedule: str = "constant",
     sequence: str = "halton",
     space: Mapping[str, Mapping[str, Any]] | None = None,
+    select: str = "final",
 ) -> Comparison:
   """Trains each optimizer on ``task`` at ``budget`` and summarises the runs.
 
@@ -559,6 +567,10 @@ def compare(
       search.Range}}`` replacing the declared ones
       (:data:`~optax_survey.harness.search.SEARCH_SPACES`; the only way to search a
       factory's, over ``"lr"``); ``"lr"`` in a space replaces the rate's range.
+    select: the search budget's selection: ``"final"`` (the best final validation
+      value) or ``"time-to-target"`` (the fewest steps to ``Task.target`` on the
+      validation curves, AlgoPerf's time to result).  With a target, the search
+      budget's entries report steps to target either way.
 
   Returns:
     A :class:`Comparison`.
@@ -604,7 +616,7 @@ def compare(
     raise BadInputError(f"checkpoint_every must be a number of seconds >= 0, got "
                         f"{checkpoint_every}", argument="checkpoint_every")
   searching = _check_search(budget, names, trials=trials, studies=studies,
-                            schedule=schedule, sequence=sequence, space=space)
+                            schedule=schedule, sequence=sequence, space=space, select=select)
   created = [p for p in (out, runs_dir) if p is not None and not os.path.exists(p)]
   try:
     return _compare(task, chosen, names, budget=budget, n_seeds=n_seeds, n_steps=n_steps,
@@ -618,13 +630,14 @@ def compare(
 
 
 def _check_search(budget: str, names: Sequence[str], *, trials, studies, schedule, sequence,
-                  space) -> dict | None:
+                  space, select) -> dict | None:
   """The search budget's settings, checked before training (None for another budget;
   a search setting given with another budget is refused, not ignored)."""
   if budget != "search":
     given = [k for k, v, default in (("trials", trials, 15), ("studies", studies, 3),
                                      ("schedule", schedule, "constant"),
-                                     ("sequence", sequence, "halton"), ("space", space, None))
+                                     ("sequence", sequence, "halton"), ("space", space, None),
+                                     ("select", select, "final"))
              if v != default]
     if given:
       raise BadInputError(f"{', '.join(given)} set the search budget: pass budget='search' "
@@ -637,6 +650,9 @@ def _check_search(budget: str, names: Sequence[str], *, trials, studies, schedul
   if schedule not in search.SCHEDULES:
     raise BadInputError(f"schedule must be one of {', '.join(search.SCHEDULES)}, got "
                         f"{schedule!r}", argument="schedule")
+  if select not in runs.SELECTIONS:
+    raise BadInputError(f"select must be one of {', '.join(runs.SELECTIONS)}, got "
+                        f"{select!r}", argument="select")
   if sequence not in search.SEQUENCES:
     raise BadInputError(f"sequence must be one of {', '.join(search.SEQUENCES)}, got "
                         f"{sequence!r}", argument="sequence")
@@ -647,7 +663,7 @@ def _check_search(budget: str, names: Sequence[str], *, trials, studies, schedul
                           f"({', '.join(names)})", argument="space")
     spaces[label] = search.check_space(given)
   return {"trials": trials, "studies": studies, "schedule": schedule, "sequence": sequence,
-          "space": spaces}
+          "space": spaces, "select": select}
 
 
 def _search_fingerprint(searching: dict, name: str) -> dict:
@@ -655,6 +671,7 @@ def _search_fingerprint(searching: dict, name: str) -> dict:
   space = searching["space"].get(name)
   return {"trials": searching["trials"], "studies": searching["studies"],
           "schedule": searching["schedule"], "sequence": searching["sequence"],
+          "select": searching["select"],
           "space": None if space is None else {k: list(r) for k, r in space.items()}}
 
 
@@ -696,6 +713,7 @@ def _runs_tree(grid: RunResult, rerun: RunResult | None, selected: int | None,
   if found is not None:
     tree["selected"] = [int(i) for i in found.selected]
     tree["search"] = {"studies": found.studies, "trials": found.trials,
+                      "select": found.select,
                       "space": {k: list(r) for k, r in found.space.items()}}
   return tree
 
@@ -715,7 +733,7 @@ def _search_from_tree(tree: dict) -> runs.SearchResult:
   info = tree["search"]
   return runs.SearchResult(grid, rerun, [int(i) for i in tree["selected"]],
                            {k: search.Range(*r) for k, r in info["space"].items()},
-                           int(info["studies"]), int(info["trials"]))
+                           int(info["studies"]), int(info["trials"]), str(info["select"]))
 
 
 def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plot, progress,
@@ -782,8 +800,8 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
             found = runs.run_search(
                 task, spec, space=searching["space"].get(name), trials=searching["trials"],
                 studies=searching["studies"], schedule=searching["schedule"],
-                sequence=searching["sequence"], steps=n_steps, seeds=n_seeds, progress=bar,
-                label=name, execution=execution)
+                sequence=searching["sequence"], select=searching["select"], steps=n_steps,
+                seeds=n_seeds, progress=bar, label=name, execution=execution)
             grid[name], rerun, selected = found.grid, found.rerun, None
           else:
             grid[name], rerun, selected = train_budget(

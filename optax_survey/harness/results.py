@@ -7,8 +7,8 @@ of each file format (CSV, JSON).
 ...               values=(0.9, 0.8), ci=Interval(0.85, 0.8, 0.9), diverged=0,
 ...               selected_on="validation split", rank=1, tied_best=True)
 >>> print(entries_csv([entry]), end="")
-task,optimizer,budget,lr,seeds,first_seed,steps,metric,mode,split,mean,ci_lo,ci_hi,rank,tied_best,diverged,selected_on,values,hparams,study_means
-t,adam,tuned,0.01,2,2,100,acc,max,test,0.85,0.8,0.9,1,True,0,validation split,0.9 0.8,,
+task,optimizer,budget,lr,seeds,first_seed,steps,metric,mode,split,mean,ci_lo,ci_hi,rank,tied_best,diverged,selected_on,values,hparams,study_means,steps_to_target
+t,adam,tuned,0.01,2,2,100,acc,max,test,0.85,0.8,0.9,1,True,0,validation split,0.9 0.8,,,
 >>> Entry.from_dict(entry.to_dict()) == entry
 True
 """
@@ -37,7 +37,7 @@ __all__ = ["CSV_FIELDS", "Comparison", "Entry", "entries_csv", "entries_of", "ru
 
 CSV_FIELDS = ["task", "optimizer", "budget", "lr", "seeds", "first_seed", "steps", "metric",
               "mode", "split", "mean", "ci_lo", "ci_hi", "rank", "tied_best", "diverged",
-              "selected_on", "values", "hparams", "study_means"]
+              "selected_on", "values", "hparams", "study_means", "steps_to_target"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +63,10 @@ class Entry:
     hparams: the search budget's selected hyperparameters besides ``lr``, else None.
     study_means: the search budget's number in each study (the mean over seeds of its
       selected trial rerun on fresh seeds; the entry is the median study's), else None.
+    steps_to_target: per seed, the first evaluated step at which the validation metric
+      (the objective without held-out data) reached the task's target, ``inf`` where it
+      did not (never averaged); None where not measured (the search budget measures it
+      on a task with a target).
   """
 
   task: str
@@ -83,6 +87,7 @@ class Entry:
   tied_best: bool | None = None
   hparams: dict | None = None
   study_means: tuple[float, ...] | None = None
+  steps_to_target: tuple[float, ...] | None = None
 
   def to_dict(self) -> dict[str, Any]:
     """The entry as JSON-ready data (``values`` and ``ci`` as lists)."""
@@ -90,11 +95,11 @@ class Entry:
     out["values"], out["ci"] = list(self.values), list(self.ci)
     if self.rank is None:
       del out["rank"], out["tied_best"]
-    for key in ("hparams", "study_means"):  # the search budget's alone
+    for key in ("hparams", "study_means", "steps_to_target"):  # the search budget's alone
       if out[key] is None:
         del out[key]
-    if self.study_means is not None:
-      out["study_means"] = list(self.study_means)
+      elif key != "hparams":
+        out[key] = list(out[key])
     return out
 
   @classmethod
@@ -102,8 +107,9 @@ class Entry:
     """The entry of :meth:`to_dict`'s data (e.g. read back from ``survey.json``)."""
     fields = dict(data)
     fields["values"], fields["ci"] = tuple(data["values"]), Interval(*data["ci"])
-    if fields.get("study_means") is not None:
-      fields["study_means"] = tuple(fields["study_means"])
+    for key in ("study_means", "steps_to_target"):
+      if fields.get(key) is not None:
+        fields[key] = tuple(fields[key])
     return cls(**fields)
 
   def csv_row(self) -> dict[str, Any]:
@@ -115,6 +121,7 @@ class Entry:
     row["values"] = " ".join(f"{v:.9g}" for v in self.values)
     row["hparams"] = " ".join(f"{k}={v:.9g}" for k, v in (self.hparams or {}).items())
     row["study_means"] = " ".join(f"{v:.9g}" for v in self.study_means or ())
+    row["steps_to_target"] = " ".join(f"{v:g}" for v in self.steps_to_target or ())
     return row
 
 
@@ -294,7 +301,7 @@ class Comparison:
     """The results table at ``budget`` (default: the comparison's): plain text or Markdown."""
     return report.entry_table(self.entries_at(budget), metric=self.task.metric,
                               mode=self.task.mode, deterministic=self.task.deterministic,
-                              markdown=markdown, split=self.split)
+                              markdown=markdown, split=self.split, target=self.task.target)
 
   def summary(self) -> str:
     """Header, the table of each budget run and the notes, as the command line prints them."""

@@ -56,9 +56,9 @@ from optax_survey.harness.training import (
     train_step,
 )
 
-__all__ = ["Execution", "Program", "RunResult", "SearchResult", "all_finite", "centre_lr",
-           "compiler_options", "optimizer_of", "run_optimizer", "run_search", "run_tuned",
-           "schedule_chunks", "unless_diverged"]
+__all__ = ["Execution", "Program", "RunResult", "SELECTIONS", "SearchResult", "all_finite",
+           "centre_lr", "check_select", "compiler_options", "optimizer_of", "run_optimizer",
+           "run_search", "run_tuned", "schedule_chunks", "unless_diverged"]
 
 
 @dataclasses.dataclass
@@ -934,6 +934,7 @@ class SearchResult(NamedTuple):
     selected: per study, the index of its selected trial among its own trials.
     space: the space searched (``{name: search.Range}``, ``"lr"`` first).
     studies, trials: the number of studies and of trials in each.
+    select: how the trials were selected, ``"final"`` or ``"time-to-target"``.
   """
 
   grid: RunResult
@@ -942,6 +943,7 @@ class SearchResult(NamedTuple):
   space: dict
   studies: int
   trials: int
+  select: str = "final"
 
 
 def run_search(
@@ -953,6 +955,7 @@ def run_search(
     studies: int = 3,
     schedule: str = "constant",
     sequence: str = "halton",
+    select: str = "final",
     steps: int | None = None,
     seeds: int | None = None,
     progress: Any = None,
@@ -981,6 +984,11 @@ def run_search(
     studies: independent studies (different scrambles of the sequence).
     schedule: ``"constant"`` or ``"warmup_cosine"`` (its warm-up fraction searched).
     sequence: ``"halton"`` or ``"sobol"``.
+    select: ``"final"`` (the best mean final validation metric) or
+      ``"time-to-target"`` (the fewest steps to ``task.target`` on the validation
+      curves, every seed reaching it,
+      :func:`~optax_survey.harness.analysis.stats.select_by_time_to_target`; where no
+      trial of a study reaches it, the best final value).
     steps, seeds, progress, label, execution: as in :func:`run_tuned`.
 
   Returns:
@@ -1009,6 +1017,7 @@ def run_search(
     if key < 1:
       raise BadInputError(f"trials and studies must be >= 1, got {trials} and {studies}",
                           argument="trials")
+  check_select(task, select)
   points = [search.sample(full, trials, study=s, sequence=sequence) for s in range(studies)]
   every = {k: np.concatenate([p[k] for p in points]) for k in full}
   program = _program_parts(task, name, steps, track_path, schedule)
@@ -1022,10 +1031,19 @@ def run_search(
                  **common)
   grid.layout, grid.train_s, grid.schedule = layout, train_grid, schedule
   grid.hparams = {k: v for k, v in every.items() if k != "lr"}
-  scores = grid.final_values(task.metric, split="validation" if task.held_out else "test")
-  selected = [int(_best_mean_index(jnp.asarray(scores[s * trials:(s + 1) * trials],
-                                               jnp.float32), task.mode))
-              for s in range(studies)]
+  split = "validation" if task.held_out else "test"
+  scores = grid.final_values(task.metric, split=split)
+  if select == "time-to-target":
+    curves = (grid.val_metrics if task.held_out else grid.metrics) or {}
+    steps_to = stats.steps_to_target(curves[task.metric], grid.eval_steps, task.target,
+                                     mode=task.mode)
+    selected = [stats.select_by_time_to_target(steps_to[s * trials:(s + 1) * trials],
+                                               scores[s * trials:(s + 1) * trials],
+                                               mode=task.mode) for s in range(studies)]
+  else:
+    selected = [int(_best_mean_index(jnp.asarray(scores[s * trials:(s + 1) * trials],
+                                                 jnp.float32), task.mode))
+                for s in range(studies)]
   chosen = {k: np.asarray([v[s * trials + i] for s, i in enumerate(selected)])
             for k, v in every.items()}
   hp_flat, seed_flat = _flat_runs(chosen, seeds, seeds)
@@ -1037,7 +1055,29 @@ def run_search(
   rerun.layout, rerun.train_s, rerun.schedule = layout, train_rerun, schedule
   rerun.hparams = {k: v for k, v in chosen.items() if k != "lr"}
   grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_grid + compile_rerun
-  return SearchResult(grid, rerun, selected, full, int(studies), int(trials))
+  return SearchResult(grid, rerun, selected, full, int(studies), int(trials), select)
+
+
+SELECTIONS = ("final", "time-to-target")
+
+
+def check_select(task: Task, select: str) -> str:
+  """``select`` if it is a selection rule the task can use ("time-to-target" needs a
+  finite ``task.target``).
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> check_select(get_task("quadratic"), "time-to-target")
+    'time-to-target'
+  """
+  if select not in SELECTIONS:
+    raise BadInputError(f"select must be one of {', '.join(SELECTIONS)}, got {select!r}",
+                        argument="select")
+  if select == "time-to-target" and not math.isfinite(task.target):
+    raise BadInputError(f"select='time-to-target' needs a target: task {task.name!r} has "
+                        "none (set Task.target, the validation value to reach)",
+                        argument="select")
+  return select
 
 
 @functools.partial(jax.jit, static_argnames="mode")

@@ -30,7 +30,8 @@ __all__ = [
     "CONFIRMED", "CONTRADICTED", "NOT_RESOLVED", "Interval", "best_mean_index", "beyond_noise",
     "bootstrap_ci",
     "kendall_tau", "performance_profile", "profile_distance", "ranks_with_ties", "select_lr",
-    "standard_error", "steps_to_target", "target_text", "tied_with_best", "verdict",
+    "select_by_time_to_target", "standard_error", "steps_to_target", "target_text",
+    "tied_with_best", "verdict",
 ]
 
 CONFIRMED = "confirmed"
@@ -446,7 +447,8 @@ def select_lr(scores: np.ndarray, *, mode: str) -> int:
   return int(best_mean_index(s, mode=mode))
 
 
-def steps_to_target(curves: np.ndarray, eval_steps: Sequence[int], target: float, *,
+def steps_to_target(curves: np.ndarray, eval_steps: Sequence[int] | np.ndarray,
+                    target: float, *,
                     mode: str) -> np.ndarray:
   """The first evaluated step at which each run reaches ``target`` (AlgoPerf's time to
   result, counted in steps), or ``inf`` where it never does ("did not reach": a number
@@ -497,3 +499,31 @@ def target_text(steps: Sequence[float] | np.ndarray) -> str:
     return f"did not reach ({missed} of {s.size} seeds)"
   iv = bootstrap_ci(s)
   return f"{iv.mean:.4g} [{iv.lo:.4g}, {iv.hi:.4g}]"
+
+
+def select_by_time_to_target(steps: np.ndarray, finals: np.ndarray, *, mode: str) -> int:
+  """The index of the trial that reaches the target in the fewest steps, mean over
+  seeds, among those that reach it on every seed (of equal means, the better final
+  value; then the first); where none does, the best final value (:func:`select_lr`).
+
+  Args:
+    steps: ``[n, seeds]`` steps to target (:func:`steps_to_target`; ``inf``: missed).
+    finals: ``[n, seeds]`` the final values of the same (validation) metric.
+    mode: ``"min"`` or ``"max"`` for ``finals``.
+
+  Example:
+    >>> import numpy as np
+    >>> steps = np.array([[300.0, 200.0], [100.0, np.inf], [200.0, 300.0]])
+    >>> finals = np.array([[0.96, 0.95], [0.99, 0.90], [0.97, 0.96]])
+    >>> select_by_time_to_target(steps, finals, mode="max")  # 250 and 250: the better end
+    2
+  """
+  _check_mode(mode)
+  s = np.asarray(steps, np.float64)
+  f = np.asarray(finals, np.float64)
+  reached = np.asarray(np.isfinite(s).all(axis=1))
+  if not reached.any():
+    return select_lr(f, mode=mode)
+  mean_steps = np.where(reached, np.where(reached[:, None], s, 0.0).mean(axis=1), np.inf)
+  fastest = np.flatnonzero(mean_steps == mean_steps.min())
+  return int(fastest[select_lr(f[fastest], mode=mode)])

@@ -76,7 +76,8 @@ def _arrow(task_mode: str) -> str:
 
 
 def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, deterministic: bool,
-                markdown: bool = False, split: str = "test") -> str:
+                markdown: bool = False, split: str = "test",
+                target: float | None = None) -> str:
   """The table of one task at one budget: rank (ties kept), optimizer, learning rate,
   metric interval; the best marked "best" (and in bold in Markdown) only if its
   interval is apart from every other's, else every optimizer tied with it is marked
@@ -114,6 +115,10 @@ def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, determinist
   if searched:  # the search budget: what was selected, and the spread over studies
     head[3:3] = ["other hyperparameters"]
     head[5:5] = [f"{len(order[0].study_means or ())} studies (range)"]
+  timed = target is not None and any(e.steps_to_target is not None for e in entries)
+  if timed:
+    on = "validation" if split == "test" else split
+    head.insert(-1, f"steps to {on} {metric} {'<=' if mode == 'min' else '>='} {target:g}")
   alone = sum(bool(e.tied_best) for e in entries) == 1
   body = []
   for e in order:
@@ -127,6 +132,8 @@ def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, determinist
     if searched:
       row[3:3] = [" ".join(f"{k}={v:.3g}" for k, v in (e.hparams or {}).items()) or "-"]
       row[5:5] = [study_range(e.study_means or ())]
+    if timed:
+      row.insert(-1, stats.target_text(e.steps_to_target) if e.steps_to_target else "-")
     body.append(row)
   if markdown:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -221,6 +228,10 @@ def summary(task: Task, *, seeds: int, steps: int, tables: Mapping[str, str],
   for budget, table in tables.items():
     if budget == "one-shot":
       what = "one-shot: published default learning rate"
+    elif budget == "search":
+      what = ("search: each study's best trial of a quasi-random search "
+              f"({'on validation' if task.held_out else 'of the final objective'}), rerun "
+              "on fresh seeds; the median study's number, every study's range beside it")
     elif task.held_out:
       what = "tuned: best of the learning-rate grid on validation, test metric on fresh seeds"
     else:
