@@ -214,3 +214,20 @@ def test_time_to_target_selection_prefers_every_seed_reaching_then_fewer_steps()
   assert stats.select_by_time_to_target(steps, finals, mode="min") == 2
   # nobody reaches: the best final value (trial 3)
   assert stats.select_by_time_to_target(np.full((4, 2), inf), finals, mode="min") == 3
+
+
+def test_the_profile_score_is_the_area_under_the_counted_profile():
+  """AlgoPerf's integrated profile against a Riemann sum of the fraction of tasks within
+  tau, counted on a fine grid of tau in [1, 4] (misses and a task nobody reached
+  included)."""
+  inf = np.inf
+  times = np.array([[100.0, 150.0, 400.0, inf],
+                    [300.0, 200.0, 250.0, 900.0],
+                    [inf, inf, inf, inf],
+                    [50.0, 60.0, 55.0, 45.0]])
+  ratios = stats.time_ratios(times)
+  assert ratios[0].tolist() == [1.0, 1.5, 4.0, inf] and np.isinf(ratios[2]).all()
+  taus = np.linspace(1.0, 4.0, 300_001)
+  rho = (ratios[:, :, None] <= taus[None, None, :]).mean(axis=0)  # [optimizers, taus]
+  area = rho[:, :-1].sum(axis=1) * (taus[1] - taus[0]) / 3.0
+  np.testing.assert_allclose(stats.profile_score(ratios), area, atol=1e-4)

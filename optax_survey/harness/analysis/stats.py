@@ -30,8 +30,8 @@ __all__ = [
     "CONFIRMED", "CONTRADICTED", "NOT_RESOLVED", "Interval", "best_mean_index", "beyond_noise",
     "bootstrap_ci",
     "kendall_tau", "performance_profile", "profile_distance", "ranks_with_ties", "select_lr",
-    "select_by_time_to_target", "standard_error", "steps_to_target", "target_text",
-    "tied_with_best", "verdict",
+    "profile_score", "select_by_time_to_target", "standard_error", "steps_to_target",
+    "target_text", "tied_with_best", "time_ratios", "verdict",
 ]
 
 CONFIRMED = "confirmed"
@@ -527,3 +527,57 @@ def select_by_time_to_target(steps: np.ndarray, finals: np.ndarray, *, mode: str
   mean_steps = np.where(reached, np.where(reached[:, None], s, 0.0).mean(axis=1), np.inf)
   fastest = np.flatnonzero(mean_steps == mean_steps.min())
   return int(fastest[select_lr(f[fastest], mode=mode)])
+
+
+def time_ratios(times: np.ndarray) -> np.ndarray:
+  """Each optimizer's time to result over the fastest optimizer's, per task (AlgoPerf's
+  performance ratio): ``inf`` where it did not reach the target, or where no optimizer
+  did.
+
+  Args:
+    times: ``[n_tasks, n_optimizers]`` steps (or seconds) to target, ``inf`` for a miss.
+
+  Example:
+    >>> import numpy as np
+    >>> time_ratios(np.array([[100.0, 200.0], [300.0, np.inf]])).tolist()
+    [[1.0, 2.0], [1.0, inf]]
+  """
+  t = np.asarray(times, np.float64)
+  if t.ndim != 2:
+    raise ValueError(f"times must be [n_tasks, n_optimizers], got shape {t.shape}")
+  best = t.min(axis=1, keepdims=True)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(np.isfinite(t) & np.isfinite(best), t / best, np.inf)
+
+
+def profile_score(ratios: np.ndarray, *, tau_max: float = 4.0) -> np.ndarray:
+  """AlgoPerf's score: the area under each optimizer's performance profile
+  ``rho(tau)`` (the fraction of tasks with ratio ``<= tau``) over ``tau`` in ``[1,
+  tau_max]``, divided by ``tau_max - 1``: 1 if it is the fastest everywhere, 0 if it
+  never comes within ``tau_max`` of the fastest.  Exact for a step profile: a task with
+  ratio ``r <= tau_max`` adds ``(tau_max - r) / (tau_max - 1)`` over the tasks.
+
+  Args:
+    ratios: ``[n_tasks, n_optimizers]`` (:func:`time_ratios`; ``inf`` for a miss).
+    tau_max: the largest ratio that counts (AlgoPerf: 4).
+
+  Returns:
+    ``[n_optimizers]`` scores in ``[0, 1]``.
+
+  Example:
+    >>> import numpy as np
+    >>> profile_score(np.array([[1.0, 2.5], [1.0, np.inf]])).tolist()  # 1.5/3 on one task
+    [1.0, 0.25]
+
+  References:
+    Dahl et al., `Benchmarking Neural Network Training Algorithms
+    <https://arxiv.org/abs/2306.07179>`__, 2023, Section 4.5 (the integrated
+    performance profile, tau_max = 4).
+  """
+  r = np.asarray(ratios, np.float64)
+  if r.ndim != 2:
+    raise ValueError(f"ratios must be [n_tasks, n_optimizers], got shape {r.shape}")
+  if not tau_max > 1:
+    raise ValueError(f"tau_max must be > 1, got {tau_max}")
+  gain = np.where(r <= tau_max, tau_max - np.maximum(r, 1.0), 0.0)
+  return gain.mean(axis=0) / (tau_max - 1.0)
