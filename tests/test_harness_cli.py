@@ -134,6 +134,26 @@ def test_compare_budget_search_prints_the_studies_and_writes_the_trials(tmp_path
   assert set(data["grid_runs"][0]["hparams"]) == {"momentum", "weight_decay", "warmup"}
 
 
+def test_compare_takes_a_users_search_space_from_a_json_file(tmp_path, capsys):
+  space = tmp_path / "space.json"
+  space.write_text(json.dumps({"sgdm": {"momentum": [0.01, 0.02, "one_minus_log", "mine"],
+                                        "lr": {"low": 0.05, "high": 0.1, "scale": "log",
+                                               "source": "mine"}}}))
+  assert cli.main(["compare", "--task", "quadratic", "--optimizers", "sgdm", "--budget",
+                   "search", "--trials", "3", "--studies", "1", "--space", str(space),
+                   "--seeds", "2", "--steps", "20", "--out", str(tmp_path / "out"),
+                   "--no-plot", "--no-progress"]) == 0
+  runs = json.loads((tmp_path / "out" / "results.json").read_text())["grid_runs"][0]
+  assert set(runs["hparams"]) == {"momentum"}  # the declared weight decay replaced
+  assert all(0.98 <= m <= 0.99 for m in runs["hparams"]["momentum"])
+  assert all(0.05 <= lr <= 0.1 for lr in runs["lrs"])
+  space.write_text('{"sgdm": {"momentum": [0.5, 0.1, "linear", "mine"]}}')
+  with pytest.raises(SystemExit):
+    cli.main(["compare", "--task", "quadratic", "--budget", "search", "--space", str(space)])
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "--space" in err and "low must be below high" in err
+
+
 def test_tasks_lists_every_task_with_its_learning_rates(capsys):
   assert cli.main(["tasks"]) == 0
   out = capsys.readouterr().out

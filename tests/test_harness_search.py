@@ -247,3 +247,17 @@ def test_time_to_target_selects_the_fastest_trial_and_reports_its_steps():
   with pytest.raises(BadInputError, match="select='time-to-target' needs a target"):
     runs.run_search(make_task(), "adam", trials=2, studies=1, steps=5, seeds=1,
                     select="time-to-target")
+
+
+def test_a_factory_is_searched_over_its_rate_alone_and_refuses_more():
+  """optax.lion (a factory of the rate): its trials are rates from the rate's range,
+  with the warm-up fraction under a schedule; a space with another hyperparameter is
+  refused before training."""
+  found = runs.run_search(make_task(), optax.lion, trials=3, studies=1, steps=20, seeds=1,
+                          schedule="warmup_cosine")
+  assert list(found.space) == ["lr", "warmup"] and set(found.grid.hparams) == {"warmup"}
+  low, high = found.space["lr"].bounds()
+  assert all(low <= lr <= high for lr in found.grid.lrs)
+  with pytest.raises(BadInputError, match="'lion' is a function of the learning rate alone"):
+    runs.run_search(make_task(), optax.lion, space={"b1": Range(0.1, 0.5, "linear")},
+                    trials=2, studies=1, steps=5, seeds=1)

@@ -63,7 +63,7 @@ FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
          "device_memory": "--device-memory", "resume": "--resume",
          "checkpoint_every": "--checkpoint-every", "trials": "--trials",
          "studies": "--studies", "schedule": "--schedule", "sequence": "--sequence",
-         "select": "--select"}
+         "select": "--select", "space": "--space"}
 
 
 def user_traceback(error: BaseException) -> str:
@@ -174,6 +174,10 @@ def build_parser() -> _Parser:
   cmp.add_argument("--select", choices=["final", "time-to-target"], default="final",
                    help="the search budget's selection: the best final validation value, or "
                         "the fewest steps to the task's target (default: %(default)s)")
+  cmp.add_argument("--space", default=None, metavar="FILE",
+                   help="the search budget's spaces from a JSON file, {optimizer: "
+                        "{hyperparameter: {low, high, scale, source}}}, replacing the "
+                        "declared ones (list --search-space)")
   cmp.add_argument("--sequence", choices=["halton", "sobol"], default="halton",
                    help="the search budget's quasi-random sequence (scipy.stats.qmc, "
                         "scrambled) (default: %(default)s)")
@@ -313,7 +317,10 @@ def _search_arguments(args: argparse.Namespace) -> dict:
            "sequence": args.sequence, "select": args.select}
   defaults = {"trials": 15, "studies": 3, "schedule": "constant", "sequence": "halton",
               "select": "final"}
-  return {k: v for k, v in given.items() if v != defaults[k]}
+  chosen = {k: v for k, v in given.items() if v != defaults[k]}
+  if args.space is not None:
+    chosen["space"] = search.load_spaces(args.space)
+  return chosen
 
 
 def cmd_survey(args: argparse.Namespace) -> None:

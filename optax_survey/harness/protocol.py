@@ -565,8 +565,8 @@ def compare(
     sequence: the search budget's sequence, ``"halton"`` or ``"sobol"``.
     space: the search budget's spaces ``{optimizer label: {hyperparameter:
       search.Range}}`` replacing the declared ones
-      (:data:`~optax_survey.harness.search.SEARCH_SPACES`; the only way to search a
-      factory's, over ``"lr"``); ``"lr"`` in a space replaces the rate's range.
+      (:data:`~optax_survey.harness.search.SEARCH_SPACES`; a factory's space is its
+      rate alone); ``"lr"`` in a space replaces the rate's range.
     select: the search budget's selection: ``"final"`` (the best final validation
       value) or ``"time-to-target"`` (the fewest steps to ``Task.target`` on the
       validation curves, AlgoPerf's time to result).  With a target, the search

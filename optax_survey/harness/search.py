@@ -20,6 +20,7 @@ traced, so all trials x seeds of an optimizer train as one vmapped program.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Mapping
@@ -32,7 +33,7 @@ from optax_survey.harness import registry
 from optax_survey.harness.errors import BadInputError
 
 __all__ = ["LR_DECADES", "SCHEDULES", "SEARCH_SPACES", "SEQUENCES", "Range", "check_space",
-           "sample", "search_space", "search_space_text", "warmup_cosine"]
+           "load_spaces", "sample", "search_space", "search_space_text", "warmup_cosine"]
 
 
 class Range(NamedTuple):
@@ -300,3 +301,39 @@ def search_space_text(name: str) -> str:
   lines += [f"{key}: {r.describe()}" for key, r in SEARCH_SPACES[name].items()]
   lines.append(f"warmup (schedule warmup_cosine): {_WARMUP.describe()}")
   return "\n".join(lines)
+
+
+def load_spaces(path: str) -> dict[str, dict[str, Range]]:
+  """Search spaces from a JSON file, ``{optimizer: {hyperparameter: range}}``, each
+  range ``{"low": .., "high": .., "scale": .., "source": ..}`` or ``[low, high, scale,
+  source]`` (``compare --space FILE``).
+
+  Example:
+    >>> import json, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "space.json")
+    >>> with open(path, "w") as f:
+    ...   json.dump({"adam": {"b1": {"low": 0.05, "high": 0.2, "scale": "one_minus_log",
+    ...                              "source": "mine"}}}, f)
+    >>> load_spaces(path)["adam"]["b1"].bounds()
+    (0.8, 0.95)
+  """
+  try:
+    with open(path) as f:
+      data = json.load(f)
+  except (OSError, ValueError) as cause:
+    raise BadInputError(f"cannot read the search spaces {path!r}: {cause}",
+                        argument="space") from None
+  if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+    raise BadInputError(f"{path}: give {{optimizer: {{hyperparameter: range}}}}, got "
+                        f"{type(data).__name__}", argument="space")
+  spaces = {}
+  for name, space in data.items():
+    ranges = {}
+    for key, given in space.items():
+      try:
+        ranges[key] = Range(**given) if isinstance(given, dict) else Range(*given)
+      except TypeError as cause:
+        raise BadInputError(f"{path}: {name}.{key}: give low, high, scale and a source: "
+                            f"{cause}", argument="space") from None
+    spaces[str(name)] = check_space(ranges)
+  return spaces
