@@ -27,7 +27,8 @@ import optax_survey
 from optax_survey.harness import registry, search
 from optax_survey.harness.checkpoints import Interrupted
 from optax_survey.harness.errors import HarnessError, MissingExtraError
-from optax_survey.harness.protocol import DEFAULT_OPTIMIZERS, compare
+from optax_survey.harness.protocol import DEFAULT_OPTIMIZERS, SEARCH_DEFAULTS, compare
+from optax_survey.harness.runs import SELECTIONS
 from optax_survey.harness.survey import PRESETS, run_survey
 from optax_survey.harness.tasks import CATALOGUE, load_task, task_names
 
@@ -163,22 +164,22 @@ def build_parser() -> _Parser:
                         "optimizer's declared space (list --search-space), --studies "
                         "independent studies of --trials points, the median study's "
                         "selection rerun on fresh seeds (default: %(default)s)")
-  cmp.add_argument("--trials", type=int, default=15, metavar="N",
+  cmp.add_argument("--trials", type=int, default=SEARCH_DEFAULTS["trials"], metavar="N",
                    help="the search budget's points per study (default: %(default)s)")
-  cmp.add_argument("--studies", type=int, default=3, metavar="N",
+  cmp.add_argument("--studies", type=int, default=SEARCH_DEFAULTS["studies"], metavar="N",
                    help="the search budget's independent studies (default: %(default)s)")
-  cmp.add_argument("--schedule", choices=["constant", "warmup_cosine"], default="constant",
+  cmp.add_argument("--schedule", choices=search.SCHEDULES, default=SEARCH_DEFAULTS["schedule"],
                    help="the search budget's learning-rate schedule; warmup_cosine: optax's "
                         "warm-up and cosine decay, the warm-up fraction searched "
                         "(default: %(default)s)")
-  cmp.add_argument("--select", choices=["final", "time-to-target"], default="final",
+  cmp.add_argument("--select", choices=SELECTIONS, default=SEARCH_DEFAULTS["select"],
                    help="the search budget's selection: the best final validation value, or "
                         "the fewest steps to the task's target (default: %(default)s)")
   cmp.add_argument("--space", default=None, metavar="FILE",
                    help="the search budget's spaces from a JSON file, {optimizer: "
                         "{hyperparameter: {low, high, scale, source}}}, replacing the "
                         "declared ones (list --search-space)")
-  cmp.add_argument("--sequence", choices=["halton", "sobol"], default="halton",
+  cmp.add_argument("--sequence", choices=search.SEQUENCES, default=SEARCH_DEFAULTS["sequence"],
                    help="the search budget's quasi-random sequence (scipy.stats.qmc, "
                         "scrambled) (default: %(default)s)")
   cmp.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS), metavar="NAMES",
@@ -315,9 +316,7 @@ def _search_arguments(args: argparse.Namespace) -> dict:
   search flag with another budget is refused there, not ignored)."""
   given = {"trials": args.trials, "studies": args.studies, "schedule": args.schedule,
            "sequence": args.sequence, "select": args.select}
-  defaults = {"trials": 15, "studies": 3, "schedule": "constant", "sequence": "halton",
-              "select": "final"}
-  chosen = {k: v for k, v in given.items() if v != defaults[k]}
+  chosen = {k: v for k, v in given.items() if v != SEARCH_DEFAULTS[k]}
   if args.space is not None:
     chosen["space"] = search.load_spaces(args.space)
   return chosen

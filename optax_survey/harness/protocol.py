@@ -71,6 +71,9 @@ __all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_initial_loss", "check_
            "selection_scores", "train_budget"]
 
 DEFAULT_OPTIMIZERS = ("sgdm", "adam", "amsgrad", "adabound", "radam", "lookahead")
+# The search budget's settings when not given (compare's defaults; the command line's).
+SEARCH_DEFAULTS: dict[str, Any] = {"trials": 15, "studies": 3, "schedule": "constant",
+                                   "sequence": "halton", "space": None, "select": "final"}
 GRID_POINTS = 7
 GRID_DECADES = 3.0
 
@@ -634,11 +637,9 @@ def _check_search(budget: str, names: Sequence[str], *, trials, studies, schedul
   """The search budget's settings, checked before training (None for another budget;
   a search setting given with another budget is refused, not ignored)."""
   if budget != "search":
-    given = [k for k, v, default in (("trials", trials, 15), ("studies", studies, 3),
-                                     ("schedule", schedule, "constant"),
-                                     ("sequence", sequence, "halton"), ("space", space, None),
-                                     ("select", select, "final"))
-             if v != default]
+    values = {"trials": trials, "studies": studies, "schedule": schedule,
+              "sequence": sequence, "space": space, "select": select}
+    given = [k for k, v in values.items() if v != SEARCH_DEFAULTS[k]]
     if given:
       raise BadInputError(f"{', '.join(given)} set the search budget: pass budget='search' "
                           f"(--budget search), or leave {'it' if len(given) == 1 else 'them'} "
