@@ -267,6 +267,8 @@ def test_python_dash_m_runs_the_command_and_says_a_task_is_deterministic(tmp_pat
          "positive integer"),
         (["survey", "--layout", "0"], "--layout", "auto, vmap, loop"),
         (["compare", "--task", "reddi", "--trials", "4"], "--trials", "--budget search"),
+        (["compare", "--task", "reddi", "--trial-seeds", "2"], "--trial-seeds",
+         "--budget search"),
         (["compare", "--task", "reddi", "--budget", "search", "--studies", "0"], "0",
          "positive integer"),
         (["compare", "--task", "reddi", "--budget", "search", "--schedule", "cosine"],

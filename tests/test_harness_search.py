@@ -140,7 +140,23 @@ def test_a_search_selects_on_the_validation_split_alone():
   np.testing.assert_allclose(poisoned.rerun.val_metrics["log_loss"],
                              found.rerun.val_metrics["log_loss"])
   assert np.isnan(poisoned.rerun.metrics["log_loss"][..., -1]).all()
-  assert found.rerun.seed_offset == 2 and found.grid.final_values("log_loss").shape == (10, 2)
+  # a trial is one run (seed 0); the reruns are the tuned budget's fresh seeds 2 and 3
+  assert found.grid.final_values("log_loss").shape == (10, 1)
+  assert (found.rerun.seed_offset, found.rerun.seeds) == (2, 2)
+
+
+def test_trials_on_several_seeds_are_selected_by_their_mean_and_rerun_on_fresh_ones():
+  """trial_seeds=3, seeds=2: each trial trains on seeds 0-2, the selection is NumPy's
+  best mean over them on the validation split, the reruns start at seed 3."""
+  found = runs.run_search(make_task(), "adam", trials=4, studies=2, steps=30, seeds=2,
+                          trial_seeds=3)
+  val = found.grid.final_values("log_loss", split="validation")
+  assert val.shape == (8, 3) and found.grid.seed_offset == 0
+  for s in range(2):
+    assert found.selected[s] == int(np.argmin(val[s * 4:(s + 1) * 4].mean(axis=1)))
+  assert (found.rerun.seed_offset, found.rerun.seeds) == (3, 2)
+  with pytest.raises(BadInputError, match="trial_seeds must be a positive integer, got 0"):
+    runs.run_search(make_task(), "adam", trials=2, studies=1, steps=5, trial_seeds=0)
 
 
 def decay_task(a: float, b: float) -> Task:
@@ -225,7 +241,7 @@ def test_time_to_target_selects_the_fastest_trial_and_reports_its_steps():
 
   task = make_task(target=0.62, eval_points=10)
   found = runs.run_search(task, "adam", trials=6, studies=2, steps=60, seeds=2,
-                          select="time-to-target")
+                          trial_seeds=2, select="time-to-target")
   curves = found.grid.val_metrics["log_loss"]  # [studies * trials, seeds, E]
   steps = np.array([[first_reach(curves[i, j], found.grid.eval_steps, 0.62)
                      for j in range(2)] for i in range(12)])

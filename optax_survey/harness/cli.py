@@ -63,7 +63,8 @@ FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
          "mesh": "--devices", "layout": "--layout", "max_parallel_runs": "--max-parallel-runs",
          "device_memory": "--device-memory", "resume": "--resume",
          "checkpoint_every": "--checkpoint-every", "trials": "--trials",
-         "studies": "--studies", "schedule": "--schedule", "sequence": "--sequence",
+         "studies": "--studies", "trial_seeds": "--trial-seeds", "schedule": "--schedule",
+         "sequence": "--sequence",
          "select": "--select", "space": "--space"}
 
 
@@ -168,6 +169,9 @@ def build_parser() -> _Parser:
                    help="the search budget's points per study (default: %(default)s)")
   cmp.add_argument("--studies", type=int, default=SEARCH_DEFAULTS["studies"], metavar="N",
                    help="the search budget's independent studies (default: %(default)s)")
+  cmp.add_argument("--trial-seeds", type=int, default=SEARCH_DEFAULTS["trial_seeds"],
+                   metavar="N", help="seeds each trial of the search trains on; the selected "
+                                     "trials rerun on --seeds fresh ones (default: %(default)s)")
   cmp.add_argument("--schedule", choices=search.SCHEDULES, default=SEARCH_DEFAULTS["schedule"],
                    help="the search budget's learning-rate schedule; warmup_cosine: optax's "
                         "warm-up and cosine decay, the warm-up fraction searched "
@@ -314,7 +318,8 @@ def cmd_compare(args: argparse.Namespace) -> None:
 def _search_arguments(args: argparse.Namespace) -> dict:
   """The search flags the user gave (the others left to compare's defaults, so that a
   search flag with another budget is refused there, not ignored)."""
-  given = {"trials": args.trials, "studies": args.studies, "schedule": args.schedule,
+  given = {"trials": args.trials, "studies": args.studies,
+           "trial_seeds": args.trial_seeds, "schedule": args.schedule,
            "sequence": args.sequence, "select": args.select}
   chosen = {k: v for k, v in given.items() if v != SEARCH_DEFAULTS[k]}
   if args.space is not None:

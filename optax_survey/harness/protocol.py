@@ -72,8 +72,9 @@ __all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_initial_loss", "check_
 
 DEFAULT_OPTIMIZERS = ("sgdm", "adam", "amsgrad", "adabound", "radam", "lookahead")
 # The search budget's settings when not given (compare's defaults; the command line's).
-SEARCH_DEFAULTS: dict[str, Any] = {"trials": 15, "studies": 3, "schedule": "constant",
-                                   "sequence": "halton", "space": None, "select": "final"}
+SEARCH_DEFAULTS: dict[str, Any] = {"trials": 15, "studies": 3, "trial_seeds": 1,
+                                   "schedule": "constant", "sequence": "halton",
+                                   "space": None, "select": "final"}
 GRID_POINTS = 7
 GRID_DECADES = 3.0
 
@@ -506,6 +507,7 @@ def compare(
     checkpoint_every: float = checkpoints.CHECKPOINT_EVERY,
     trials: int = 15,
     studies: int = 3,
+    trial_seeds: int = 1,
     schedule: str = "constant",
     sequence: str = "halton",
     space: Mapping[str, Mapping[str, Any]] | None = None,
@@ -563,6 +565,8 @@ def compare(
     checkpoint_every: seconds between checkpoints of an optimizer in training.
     trials: the search budget's points per study.
     studies: the search budget's independent studies (different scrambles).
+    trial_seeds: the seeds each trial of the search trains on (default 1, as AlgoPerf's
+      and Schmidt et al.'s trials); the selected trials rerun on ``seeds`` fresh ones.
     schedule: the search budget's learning-rate schedule, ``"constant"`` or
       ``"warmup_cosine"`` (optax's warm-up + cosine decay; the warm-up fraction searched).
     sequence: the search budget's sequence, ``"halton"`` or ``"sobol"``.
@@ -619,7 +623,8 @@ def compare(
     raise BadInputError(f"checkpoint_every must be a number of seconds >= 0, got "
                         f"{checkpoint_every}", argument="checkpoint_every")
   searching = _check_search(budget, names, trials=trials, studies=studies,
-                            schedule=schedule, sequence=sequence, space=space, select=select)
+                            trial_seeds=trial_seeds, schedule=schedule, sequence=sequence,
+                            space=space, select=select)
   created = [p for p in (out, runs_dir) if p is not None and not os.path.exists(p)]
   try:
     return _compare(task, chosen, names, budget=budget, n_seeds=n_seeds, n_steps=n_steps,
@@ -632,13 +637,13 @@ def compare(
     raise
 
 
-def _check_search(budget: str, names: Sequence[str], *, trials, studies, schedule, sequence,
-                  space, select) -> dict | None:
+def _check_search(budget: str, names: Sequence[str], *, trials, studies, trial_seeds,
+                  schedule, sequence, space, select) -> dict | None:
   """The search budget's settings, checked before training (None for another budget;
   a search setting given with another budget is refused, not ignored)."""
   if budget != "search":
-    values = {"trials": trials, "studies": studies, "schedule": schedule,
-              "sequence": sequence, "space": space, "select": select}
+    values = {"trials": trials, "studies": studies, "trial_seeds": trial_seeds,
+              "schedule": schedule, "sequence": sequence, "space": space, "select": select}
     given = [k for k, v in values.items() if v != SEARCH_DEFAULTS[k]]
     if given:
       raise BadInputError(f"{', '.join(given)} set the search budget: pass budget='search' "
@@ -646,8 +651,8 @@ def _check_search(budget: str, names: Sequence[str], *, trials, studies, schedul
                           "out", argument=given[0])
     return None
   preflight.require_extras(modules={"scipy": "the search budget's trials (scipy.stats.qmc)"})
-  trials, studies = (preflight.check_count(k, v) for k, v in (("trials", trials),
-                                                              ("studies", studies)))
+  trials, studies, trial_seeds = (preflight.check_count(k, v) for k, v in (
+      ("trials", trials), ("studies", studies), ("trial_seeds", trial_seeds)))
   if schedule not in search.SCHEDULES:
     raise BadInputError(f"schedule must be one of {', '.join(search.SCHEDULES)}, got "
                         f"{schedule!r}", argument="schedule")
@@ -663,16 +668,16 @@ def _check_search(budget: str, names: Sequence[str], *, trials, studies, schedul
       raise BadInputError(f"space names {label!r}, which is not among the optimizers "
                           f"({', '.join(names)})", argument="space")
     spaces[label] = search.check_space(given)
-  return {"trials": trials, "studies": studies, "schedule": schedule, "sequence": sequence,
-          "space": spaces, "select": select}
+  return {"trials": trials, "studies": studies, "trial_seeds": trial_seeds,
+          "schedule": schedule, "sequence": sequence, "space": spaces, "select": select}
 
 
 def _search_fingerprint(searching: dict, name: str) -> dict:
   """What a search adds to an optimizer's fingerprint: its settings and its space."""
   space = searching["space"].get(name)
   return {"trials": searching["trials"], "studies": searching["studies"],
-          "schedule": searching["schedule"], "sequence": searching["sequence"],
-          "select": searching["select"],
+          "trial_seeds": searching["trial_seeds"], "schedule": searching["schedule"],
+          "sequence": searching["sequence"], "select": searching["select"],
           "space": None if space is None else {k: list(r) for k, r in space.items()}}
 
 
@@ -762,7 +767,7 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
   rows: list[dict] = []
   if searching is not None:
     rates: dict[str, list[float]] = {name: [] for name in names}  # (the search draws its own)
-    per = searching["studies"] * (searching["trials"] + 1) * n_seeds
+    per = searching["studies"] * (searching["trials"] * searching["trial_seeds"] + n_seeds)
     total = per * len(names) * n_steps
   else:
     rates = {name: learning_rates(task, name, budget, lr_grid, optimizer=chosen[name])
@@ -800,7 +805,8 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
           if searching is not None:
             found = runs.run_search(
                 task, spec, space=searching["space"].get(name), trials=searching["trials"],
-                studies=searching["studies"], schedule=searching["schedule"],
+                studies=searching["studies"], trial_seeds=searching["trial_seeds"],
+                schedule=searching["schedule"],
                 sequence=searching["sequence"], select=searching["select"], steps=n_steps,
                 seeds=n_seeds, progress=bar, label=name, execution=execution)
             grid[name], rerun, selected = found.grid, found.rerun, None

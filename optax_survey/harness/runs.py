@@ -31,7 +31,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import optax_survey as osv
-from optax_survey.harness import registry, search
+from optax_survey.harness import preflight, registry, search
 from optax_survey.harness.analysis import stats
 from optax_survey.harness.checkpoints import Interrupted
 from optax_survey.harness.errors import BadInputError
@@ -927,10 +927,12 @@ class SearchResult(NamedTuple):
   """The search budget of one optimizer on one task (:func:`run_search`).
 
   Attributes:
-    grid: every study's trials on seeds ``0 .. seeds-1``; study ``s``'s trials are rows
-      ``s * trials .. (s + 1) * trials - 1`` (``lrs`` their rates, ``hparams`` the rest).
-    rerun: each study's selected trial on the fresh seeds ``seeds .. 2 seeds - 1``, row
-      ``s`` for study ``s``.
+    grid: every study's trials on seeds ``0 .. trial_seeds-1``; study ``s``'s trials are
+      rows ``s * trials .. (s + 1) * trials - 1`` (``lrs`` their rates, ``hparams`` the
+      rest).
+    rerun: each study's selected trial on fresh seeds (``seeds`` of them, from
+      ``max(seeds, trial_seeds)``: the tuned budget's rerun seeds), row ``s`` for study
+      ``s``.
     selected: per study, the index of its selected trial among its own trials.
     space: the space searched (``{name: search.Range}``, ``"lr"`` first).
     studies, trials: the number of studies and of trials in each.
@@ -956,6 +958,7 @@ def run_search(
     schedule: str = "constant",
     sequence: str = "halton",
     select: str = "final",
+    trial_seeds: int = 1,
     steps: int | None = None,
     seeds: int | None = None,
     progress: Any = None,
@@ -968,11 +971,17 @@ def run_search(
 
   The trials (:func:`~optax_survey.harness.search.sample`: a scrambled Halton or Sobol
   sequence, study ``s`` scrambled with its own seed) of every study train on seeds
-  ``0 .. seeds-1`` in one program (all studies x trials x seeds as runs, laid out as
-  ``execution`` says); each study selects the trial with the best mean final validation
-  metric (:func:`~optax_survey.harness.analysis.stats.best_mean_index`; the objective
-  itself for a task without held-out data; the test split is never read); the selected
-  trials then train on the fresh seeds ``seeds .. 2 seeds - 1``, in a second program.
+  ``0 .. trial_seeds-1`` in one program (all studies x trials x trial seeds as runs, laid
+  out as ``execution`` says); each study selects the trial with the best mean final
+  validation metric (:func:`~optax_survey.harness.analysis.stats.best_mean_index`; the
+  objective itself for a task without held-out data; the test split is never read); the
+  selected trials then train on ``seeds`` fresh seeds from ``max(seeds, trial_seeds)``
+  (the tuned budget's rerun seeds), in a second program.
+
+  A trial is one run by default (``trial_seeds=1``), as in AlgoPerf's external tuning
+  ruleset and in Schmidt et al. 2021's random search, whose selected configuration
+  alone is rerun on several seeds: the seeds' noise then enters the selection, and the
+  spread over studies shows it.
 
   Args:
     task: the task.
@@ -989,7 +998,9 @@ def run_search(
       curves, every seed reaching it,
       :func:`~optax_survey.harness.analysis.stats.select_by_time_to_target`; where no
       trial of a study reaches it, the best final value).
-    steps, seeds, progress, label, execution: as in :func:`run_tuned`.
+    trial_seeds: seeds each trial trains on (the selection reads their mean).
+    steps, seeds, progress, label, execution: as in :func:`run_tuned` (``seeds``: the
+      rerun's).
 
   Returns:
     A :class:`SearchResult`.
@@ -997,9 +1008,9 @@ def run_search(
   Example:
     >>> from optax_survey.harness.tasks import get_task
     >>> found = run_search(get_task("quadratic"), "sgdm", trials=4, studies=2, steps=30,
-    ...                    seeds=2)
+    ...                    seeds=3)
     >>> found.grid.final_values("loss").shape, found.rerun.final_values("loss").shape
-    ((8, 2), (2, 2))
+    ((8, 1), (2, 3))
     >>> list(found.space), len(found.selected)
     (['lr', 'momentum', 'weight_decay'], 2)
   """
@@ -1013,10 +1024,8 @@ def run_search(
   own = {k: None for k in full if k not in ("lr", "warmup")}
   if own:
     registry.check_hyperparameters(name, own)
-  for key in (int(trials), int(studies)):
-    if key < 1:
-      raise BadInputError(f"trials and studies must be >= 1, got {trials} and {studies}",
-                          argument="trials")
+  for key, value in (("trials", trials), ("studies", studies), ("trial_seeds", trial_seeds)):
+    preflight.check_count(key, value)
   check_select(task, select)
   points = [search.sample(full, trials, study=s, sequence=sequence) for s in range(studies)]
   every = {k: np.concatenate([p[k] for p in points]) for k in full}
@@ -1024,10 +1033,10 @@ def run_search(
   common: dict[str, Any] = {"steps": steps, "chunk": program.chunk,
                             "n_chunks": program.n_chunks, "track_path": track_path}
   start = time.perf_counter()
-  hp_flat, seed_flat = _flat_runs(every, seeds, 0)
+  hp_flat, seed_flat = _flat_runs(every, trial_seeds, 0)
   raw, layout, compile_grid, train_grid = _execute(task, program, hp_flat, seed_flat,
                                                    execution, progress, label)
-  grid = _result(task, label, raw, lrs=list(every["lr"]), seeds=seeds, seed_offset=0,
+  grid = _result(task, label, raw, lrs=list(every["lr"]), seeds=trial_seeds, seed_offset=0,
                  **common)
   grid.layout, grid.train_s, grid.schedule = layout, train_grid, schedule
   grid.hparams = {k: v for k, v in every.items() if k != "lr"}
@@ -1046,11 +1055,12 @@ def run_search(
                 for s in range(studies)]
   chosen = {k: np.asarray([v[s * trials + i] for s, i in enumerate(selected)])
             for k, v in every.items()}
-  hp_flat, seed_flat = _flat_runs(chosen, seeds, seeds)
+  fresh = max(seeds, trial_seeds)
+  hp_flat, seed_flat = _flat_runs(chosen, seeds, fresh)
   raw, layout, compile_rerun, train_rerun = _execute(task, program, hp_flat, seed_flat,
                                                      execution, progress, label,
                                                      phase="rerun")
-  rerun = _result(task, label, raw, lrs=list(chosen["lr"]), seeds=seeds, seed_offset=seeds,
+  rerun = _result(task, label, raw, lrs=list(chosen["lr"]), seeds=seeds, seed_offset=fresh,
                   **common)
   rerun.layout, rerun.train_s, rerun.schedule = layout, train_rerun, schedule
   rerun.hparams = {k: v for k, v in chosen.items() if k != "lr"}
