@@ -57,6 +57,7 @@ def test_wheel_contents_and_metadata(installed):
   names = zipfile.ZipFile(wheel).namelist()
   assert "optax_survey/py.typed" in names
   assert "optax_survey/harness/tasks/charlm.py" in names
+  assert "optax_survey/harness/tasks/targets.json" in names  # the tasks' targets
   # the primitives' section modules, a subpackage behind optax_survey/primitives.py
   sections = glob.glob(os.path.join(ROOT, "optax_survey", "_primitives", "*.py"))
   assert len(sections) > 1 and "optax_survey/primitives.py" in names

@@ -67,7 +67,8 @@ from optax_survey.harness.tasks import Task, check_task, check_task_name, load_t
 
 __all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_initial_loss", "check_sample_batch",
            "check_task_spec", "compare", "comparison_notes", "default_grid", "edge_notes",
-           "factory_notes", "grid_rows", "learning_rates", "make_entry", "search_entry",
+           "factory_notes", "grid_rows", "learning_rates", "make_entry", "reached_target",
+           "search_entry",
            "selection_scores", "train_budget"]
 
 DEFAULT_OPTIMIZERS = ("sgdm", "adam", "amsgrad", "adabound", "radam", "lookahead")
@@ -306,7 +307,26 @@ def make_entry(task: Task, name: str, budget: str, result: RunResult, index: int
       first_seed=result.seed_offset, steps=result.steps, metric=task.metric, mode=task.mode,
       split="test" if task.held_out else "final", values=tuple(values.tolist()),
       ci=stats.bootstrap_ci(values), diverged=int((~np.isfinite(values)).sum()),
-      selected_on=selected_on)
+      selected_on=selected_on, steps_to_target=reached_target(task, result, index))
+
+
+def reached_target(task: Task, result: RunResult, index: int) -> tuple[float, ...] | None:
+  """Per seed of ``result``'s ``index``-th row, the first evaluated step at which the
+  validation metric (the objective itself without held-out data: what selection
+  reads) reached ``task.target`` (``inf``: never); None for a task without a target.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> task = get_task("quadratic")  # target: loss <= 1e-4, evaluated every 10 steps
+    >>> run = runs.run_optimizer(task, "adam", lrs=[0.5, 1e-4], steps=100, seeds=2)
+    >>> reached_target(task, run, 0), reached_target(task, run, 1)
+    ((100.0, 100.0), (inf, inf))
+  """
+  if not math.isfinite(task.target):
+    return None
+  curves = (result.val_metrics if task.held_out else result.metrics) or {}
+  return tuple(float(v) for v in stats.steps_to_target(
+      curves[task.metric][index], result.eval_steps, task.target, mode=task.mode))
 
 
 def budget_entries(task: Task, name: str, grid: RunResult, rerun: RunResult | None,
@@ -370,13 +390,7 @@ def search_entry(task: Task, name: str, found: runs.SearchResult) -> Entry:
                      f"{held} ({rule}): median of {found.studies} studies of "
                      f"{found.trials} trials")
   hparams = {k: float(np.asarray(v)[study]) for k, v in (found.rerun.hparams or {}).items()}
-  reached = None
-  if math.isfinite(task.target):  # on the curve selection reads (fresh seeds)
-    curves = (found.rerun.val_metrics if task.held_out else found.rerun.metrics) or {}
-    reached = tuple(float(v) for v in stats.steps_to_target(
-        curves[task.metric][study], found.rerun.eval_steps, task.target, mode=task.mode))
-  return dataclasses.replace(entry, hparams=hparams, steps_to_target=reached,
-                             study_means=tuple(float(m) for m in means))
+  return dataclasses.replace(entry, hparams=hparams, study_means=tuple(float(m) for m in means))
 
 
 def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[dict]:

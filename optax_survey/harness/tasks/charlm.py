@@ -25,6 +25,7 @@ import optax
 
 from optax_survey.harness.errors import missing_extra_error
 from optax_survey.harness.tasks.base import Task, TaskInfo
+from optax_survey.harness.tasks.targets import target_of
 
 F32 = jnp.float32
 MODULES = ("textwrap", "string", "heapq", "bisect", "fractions", "statistics",
@@ -125,7 +126,8 @@ def build(name: str, info: TaskInfo) -> Task:
 
   return Task(
       name=name, description=info.description, init_params=init_params, loss=nll,
-      evaluate=evaluate, validate=validate, metric="loss", mode="min", target=2.5, steps=400,
+      evaluate=evaluate, validate=validate, metric="loss", mode="min", target=target_of(name),
+      steps=400,
       lrs=dict(info.learning_rates), sample_batch=sample_batch, eval_points=5, seeds=5,
       extra={"corpus_chars": int(len(train_ids) + len(val_ids) + len(test_ids)),
              "modules": MODULES},

@@ -18,6 +18,7 @@ from optax_survey.harness.tasks._nn import (
   split_indices,
 )
 from optax_survey.harness.tasks.base import Task, TaskInfo
+from optax_survey.harness.tasks.targets import target_of
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,7 +53,8 @@ def build(name: str, info: TaskInfo) -> Task:
   loss, validate, evaluate = classification(apply, x_val, y_val, x_test, y_test)
   return Task(
       name=name, description=info.description, init_params=init, loss=loss,
-      evaluate=evaluate, validate=validate, metric="acc", mode="max", target=0.95, steps=1000,
+      evaluate=evaluate, validate=validate, metric="acc", mode="max", target=target_of(name),
+      steps=1000,
       lrs=dict(info.learning_rates), sample_batch=minibatch_sampler(x, y, 64), eval_points=10,
       seeds=5,
   )

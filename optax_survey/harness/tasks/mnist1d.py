@@ -35,6 +35,7 @@ from optax_survey.harness.tasks._nn import (
   split_indices,
 )
 from optax_survey.harness.tasks.base import Task, TaskInfo
+from optax_survey.harness.tasks.targets import target_of
 
 PAPER_ACCURACY = {"logistic regression": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91,
                   "human": 0.96}
@@ -115,7 +116,7 @@ def build(name: str, info: TaskInfo) -> Task:
   return Task(
       name=name, description=info.description, init_params=init, loss=loss,
       evaluate=evaluate, validate=validate, metric="acc", mode="max",
-      target=0.6 if model == "mlp" else 0.85, steps=3000 if model == "mlp" else 2000,
+      target=target_of(name), steps=3000 if model == "mlp" else 2000,
       lrs=dict(info.learning_rates),
       sample_batch=minibatch_sampler(x, y, 100), eval_points=10, seeds=5,
       extra={"paper_accuracy": PAPER_ACCURACY[model], "paper_steps": 6000,

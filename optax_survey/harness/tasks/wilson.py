@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optax_survey.harness.tasks.base import Task, TaskInfo
+from optax_survey.harness.tasks.targets import target_of
 
 F32 = jnp.float32
 N_TRAIN, N_HELD_OUT, P_POSITIVE, BATCH = 64, 2000, 0.7, 16
@@ -91,7 +92,7 @@ def build(name: str, info: TaskInfo) -> Task:
   return Task(
       name=name, description=info.description, init_params=init_params, loss=loss,
       evaluate=metrics_on(xt, yt), validate=metrics_on(xv, yv), metric="acc", mode="max",
-      target=0.95, steps=1000, lrs=dict(info.learning_rates), sample_batch=sample_batch,
+      target=target_of(name), steps=1000, lrs=dict(info.learning_rates), sample_batch=sample_batch,
       eval_points=10, seeds=5,
       extra={"p_positive": P_POSITIVE, "n_train": N_TRAIN},
   )
