@@ -217,7 +217,8 @@ def build_parser() -> _Parser:
                    help=f"quick: {len(quick.optimizers)} optimizers on {len(quick.tasks)} "
                         f"tasks, the command's default; full: all {len(full.optimizers)} on "
                         f"all {len(full.tasks)} tasks, README's results page; both run the "
-                        "tuned and the one-shot budget (default: %(default)s)")
+                        "tuned and the one-shot budget, full the search budget too "
+                        "(default: %(default)s)")
   srv.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: out/survey-PRESET)")
   srv.add_argument("--seeds", type=int, default=None, metavar="N",
@@ -226,6 +227,9 @@ def build_parser() -> _Parser:
                    metavar="X",
                    help="multiply every task's step count, e.g. 0.1 for a smoke test "
                         "(default: 1)")
+  srv.add_argument("--search", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the search budget too (15 quasi-random trials x 3 studies, "
+                        "warm-up + cosine; default: the preset's, on for full)")
   srv.add_argument("--no-progress", action="store_true", help="do not show progress bars")
   _add_layout_arguments(srv)
   parser.subcommands = dict(sub.choices)
@@ -329,7 +333,8 @@ def _search_arguments(args: argparse.Namespace) -> dict:
 
 def cmd_survey(args: argparse.Namespace) -> None:
   run_survey(args.preset, args.out or os.path.join("out", f"survey-{args.preset}"),
-             seeds=args.seeds, steps_scale=args.steps_scale, progress=not args.no_progress,
+             seeds=args.seeds, steps_scale=args.steps_scale, search=args.search,
+             progress=not args.no_progress,
              mesh=args.devices, layout=args.layout, max_parallel_runs=args.max_parallel_runs,
       resume=args.resume, checkpoint_every=args.checkpoint_every)
 

@@ -1,12 +1,14 @@
-"""The survey run: every optimizer on every task at two budgets, the survey's figures,
-its claims checked against the seed noise, and a Markdown results page.
+"""The survey run: every optimizer on every task at two budgets (three with the search
+budget), the survey's figures, its claims checked against the seed noise, and a
+Markdown results page.
 
     optax-survey                                    # preset quick, out/survey-quick
     optax-survey survey --preset full --out benchmarks/results   # survey.md + PNGs
 
 :func:`run_survey` is the library function.  Each task is built once and run
 through :func:`~optax_survey.harness.protocol.compare` at the tuned budget
-(which also yields the one-shot numbers); :mod:`~optax_survey.harness.analysis.claims`
+(which also yields the one-shot numbers), and with ``search`` at the search budget too
+(:data:`SURVEY_SEARCH`); :mod:`~optax_survey.harness.analysis.claims`
 checks the claims and :mod:`~optax_survey.harness.analysis.ranking` ranks the
 optimizers across tasks.  Everything the page shows is stored in ``survey.json``
 first, and the page is rendered from that file alone
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import os
 import platform
 import time
@@ -52,6 +55,8 @@ class Preset:
     optimizers: the optimizers' names.
     seeds: seeds per reported number (the tuned budget's rerun uses as many fresh ones).
     steps: training steps per task where they differ from the task's default.
+    skipped: tasks left out, with why.
+    search: whether the search budget runs too (:data:`SURVEY_SEARCH`).
   """
 
   tasks: tuple[str, ...]
@@ -59,6 +64,14 @@ class Preset:
   seeds: int = 5
   steps: Mapping[str, int] = dataclasses.field(default_factory=dict)
   skipped: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  search: bool = False
+
+
+# The search budget's settings in a survey: AlgoPerf's external-tuning study (15
+# quasi-random trials, one run each, 3 studies) with its warm-up + cosine schedule; a
+# task with its own schedule (Reddi et al.'s alpha / sqrt(t)) keeps it, constant base rate.
+SURVEY_SEARCH: dict[str, Any] = {"trials": 15, "studies": 3, "trial_seeds": 1,
+                                 "schedule": "warmup_cosine", "select": "final"}
 
 
 # The quick preset's optimizers: those its claims compare (Figures 1 and 2, Reddi et
@@ -68,13 +81,15 @@ QUICK_OPTIMIZERS = ("sgd", "sgdm", "adam", "amsgrad", "adabound", "lookahead")
 # plus 5 fresh seeds (45 runs, one program).  Measured on 2 CPU cores (x86_64): a run's
 # step costs 4.3 ms on charlm and 2.7 ms on the MNIST-1D CNN inside that program, which
 # compiles in 30 s and 12 s; so these two train fewer steps than their task's default
-# (400 and 2000) to keep the preset within an hour.
+# (400 and 2000) to keep the preset within an hour.  With the search budget (15 trials x
+# 3 studies, one run each, + 3 x 5 reruns: 60 runs an optimizer and task) the full
+# preset measured N min on 2 cores.
 PRESETS = {
     "quick": Preset(("quadratic", "reddi", "wilson-separable"), QUICK_OPTIMIZERS, seeds=5,
                     steps={"quadratic": 200, "reddi": 20_000, "wilson-separable": 500}),
     "full": Preset(tuple(task_names()), tuple(registry.OPTIMIZERS), seeds=5,
                    steps={"mnist1d-mlp": 500, "mnist1d-cnn": 300, "digits-mlp": 400,
-                          "charlm": 100, "reddi-stochastic": 100_000}),
+                          "charlm": 100, "reddi-stochastic": 100_000}, search=True),
 }
 FIGURE_TASK = "quadratic"  # Figures 1 and 2
 FIGURE_STEPS = 60
@@ -138,7 +153,8 @@ def profile_figure(out: str, summary: Mapping[str, Any]) -> str:
   """``out/performance_profile.png`` from ``summary``'s aggregate."""
   agg, optimizers = summary["aggregate"], summary["optimizers"]
   return figures.performance_profiles(
-      {b: {o: np.asarray(agg["profile"][b][o]) for o in optimizers} for b in ("one-shot", "tuned")},
+      {b: {o: np.asarray(agg["profile"][b][o]) for o in optimizers}
+       for b in ["one-shot"] + [b for b in agg.get("budgets", ("tuned",)) if b != "one-shot"]},
       np.asarray(agg["taus"]), os.path.join(out, "performance_profile.png"),
       n_tasks=len(summary["tasks"]))
 
@@ -174,9 +190,12 @@ def _versions() -> str:
   return ", ".join(parts)
 
 
-def _command(preset: str, seeds: int | None, steps_scale: float) -> str:
+def _command(preset: str, seeds: int | None, steps_scale: float,
+             search: bool | None = None) -> str:
   cmd = ("optax-survey survey --preset full --out benchmarks/results" if preset == "full"
          else "optax-survey")
+  if search is not None and search != PRESETS[preset].search:
+    cmd += " --search" if search else " --no-search"
   if seeds is not None:
     cmd += f" --seeds {seeds}"
   if steps_scale != 1.0:
@@ -190,16 +209,36 @@ def _start_value(cmp: Comparison) -> float:
   return float(np.nanmean(first.metrics[cmp.task.metric][0, :, 0]))
 
 
-def _task_record(cmp: Comparison, seconds: float, pngs: list[str]) -> dict:
+def _cost(cmp: Comparison, seconds: float) -> dict:
+  """What ``cmp``'s budget cost: its runs, their steps and its wall seconds."""
+  n = sum(len(r.lrs) * r.seeds for r in list(cmp.grid.values()) + list(cmp.reruns.values()))
+  return {"runs": n, "run_steps": n * cmp.steps, "seconds": seconds}
+
+
+def _task_record(cmp: Comparison, seconds: float, pngs: list[str],
+                 searched: Comparison | None = None, search_seconds: float = 0.0,
+                 schedule: str | None = None) -> dict:
+  """A task's record in ``survey.json``: its settings, every entry (the search budget's
+  too: its trials' rows are left out), what each budget cost, notes and figures."""
   t = cmp.task
-  return {
+  entries = cmp.entries + (searched.entries if searched is not None else [])
+  cost = {"tuned": _cost(cmp, seconds)}
+  if searched is not None:
+    cost["search"] = _cost(searched, search_seconds)
+  record: dict[str, Any] = {
       "description": t.description, "metric": t.metric, "mode": t.mode,
       "held_out": t.held_out, "deterministic": t.deterministic, "kind": t.kind,
-      "steps": cmp.steps, "seeds": cmp.seeds, "seconds": seconds,
+      "steps": cmp.steps, "seeds": cmp.seeds, "seconds": seconds + search_seconds,
       "grid_points": len(cmp.grid[cmp.optimizers[0]].lrs),
-      "entries": [e.to_dict() for e in cmp.entries],
+      "entries": [e.to_dict() for e in entries],
       "rows": cmp.rows, "notes": cmp.notes, "start": _start_value(cmp), "figures": pngs,
+      "target": t.target if math.isfinite(t.target) else None,
+      "cost": cost,
   }
+  if searched is not None:
+    record["search_schedule"] = schedule
+    record["notes"] = cmp.notes + [n for n in searched.notes if n not in cmp.notes]
+  return record
 
 
 def _spread(cmp: Comparison) -> tuple[dict, dict, str, int] | None:
@@ -227,14 +266,16 @@ def _light(cmp: Comparison) -> None:
 
 
 def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | None = None,
-               steps_scale: float = 1.0, progress: bool = True, mesh: Any = None,
+               steps_scale: float = 1.0, search: bool | None = None,
+               progress: bool = True, mesh: Any = None,
                layout: str | int = "auto", max_parallel_runs: int | None = None,
                resume: bool = False, checkpoint_every: float = 300.0) -> dict:
   """Runs the survey ``preset`` ("quick" or "full") and writes its page into ``out``.
 
   Checks the preset, the optional packages and ``out`` before any training
   (raising a one-line :class:`~optax_survey.harness.errors.HarnessError`), builds each
-  task once, runs every optimizer at both budgets, and writes ``survey.json``
+  task once, runs every optimizer at both budgets (and the search budget with
+  ``search``: :data:`SURVEY_SEARCH`), and writes ``survey.json``
   (everything the page shows), ``survey.md`` (rendered from it), ``survey.csv``
   and the PNGs.
 
@@ -243,6 +284,9 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
     out: output folder (default ``out/survey-PRESET``).
     seeds: seeds per reported number (default: the preset's, 5).
     steps_scale: multiplies every task's steps (e.g. 0.1 for a smoke test).
+    search: run the search budget too (default: the preset's; the full preset does):
+      its column on the page, its time to result, the claims checked again at its
+      configurations.
     progress: show progress bars.
     mesh, layout, max_parallel_runs: where the runs execute, as in
       :func:`~optax_survey.harness.compare`.
@@ -268,10 +312,14 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
   preflight.require_extras(plot=True, progress=progress)
   where = preflight.check_execution(mesh, layout, max_parallel_runs)
   preflight.check_output_dir(out)
+  searching = spec.search if search is None else bool(search)
+  if searching:
+    preflight.require_extras(modules={"scipy": "the search budget's trials (scipy.stats.qmc)"})
   tasks = {name: get_task(name) for name in required_tasks(preset)}
 
   start = time.perf_counter()
   comparisons: dict[str, Comparison] = {}
+  searched: dict[str, Comparison] = {}
   records: dict[str, dict] = {}
   for name in spec.tasks:
     task = tasks[name]
@@ -285,10 +333,26 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
       done = f"tasks finished: {', '.join(comparisons)}; " if comparisons else ""
       raise Interrupted(f"{done}{name}: {stop}") from None
     print("\n" + cmp.summary(), flush=True)
+    seconds = time.perf_counter() - t0
+    schedule = None
+    if searching:
+      t1 = time.perf_counter()
+      schedule = SURVEY_SEARCH["schedule"] if task.schedule is None else "constant"
+      try:
+        searched[name] = compare(
+            task, spec.optimizers, budget="search", seeds=n_seeds, steps=steps,
+            progress=progress, runs_dir=os.path.join(out, "runs-search", name),
+            resume=resume, checkpoint_every=checkpoint_every,
+            **{**SURVEY_SEARCH, "schedule": schedule}, **where)
+      except Interrupted as stop:
+        raise Interrupted(f"{name} (search budget): {stop}") from None
+      print("\n" + searched[name].summary(), flush=True)
+      _light(searched[name])
     pngs = task_figures(out, cmp)
     _light(cmp)
     comparisons[name] = cmp
-    records[name] = _task_record(cmp, time.perf_counter() - t0, pngs)
+    records[name] = _task_record(cmp, seconds, pngs, searched.get(name),
+                                 time.perf_counter() - t1 if searching else 0.0, schedule)
 
   figure_runs: dict[str, RunResult] = {}
   extra_figures: list[tuple[str, str]] = []
@@ -301,11 +365,15 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
   paper_lrs = {n: tasks[n].lr_for("adam") for n in REDDI_TASKS if n in tasks}
   claim_list = claims.all_claims(comparisons, figure_runs=figure_runs,
                                  figure_steps=FIGURE_STEPS, spread=spread, paper_lrs=paper_lrs)
+  searched_claims = (claims.all_claims(comparisons, figure_runs=figure_runs,
+                                       figure_steps=FIGURE_STEPS, spread=None,
+                                       paper_lrs=paper_lrs, at=searched)
+                     if searching else [])
   agg = aggregate(records, list(spec.optimizers))
   total = time.perf_counter() - start
 
   summary: dict[str, Any] = {
-      "format": 2, "preset": preset, "command": _command(preset, seeds, steps_scale),
+      "format": 2, "preset": preset, "command": _command(preset, seeds, steps_scale, search),
       "seconds": total, "machine": f"{platform.machine()} CPU ({os.cpu_count()} cores)",
       "python": platform.python_version(), "versions": _versions(),
       "date": datetime.date.today().isoformat(), "seeds": n_seeds,
@@ -313,6 +381,9 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
       "aggregate": agg, "figures": extra_figures, "skipped": dict(spec.skipped),
       "lookahead": registry.survey_setting_text("lookahead"),
   }
+  if searching:
+    summary["search"] = dict(SURVEY_SEARCH)
+    summary["claims_search"] = searched_claims
   if not hosts.is_writer():  # several processes: process 0 writes the page
     return summary
   write_json(summary, os.path.join(out, "survey.json"), indent=1)

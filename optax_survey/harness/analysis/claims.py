@@ -11,7 +11,7 @@ budget".  Every claim carries the numbers it was decided on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -82,28 +82,38 @@ def _tuned(cmp: Comparison, name: str) -> RunResult:
   return cmp.tuned_run(name)
 
 
-def _values(cmp: Comparison, name: str, budget: str) -> np.ndarray:
-  return np.asarray(cmp.entry(name, budget).values, np.float64)
+def _budget(cmp: Comparison) -> str:
+  """The budget of ``cmp``'s selected runs: "search", else "tuned"."""
+  return "search" if cmp.budget == "search" else "tuned"
 
 
-def _lr(cmp: Comparison, name: str, budget: str = "tuned") -> float:
-  return cmp.entry(name, budget).lr
+def _values(cmp: Comparison, name: str, budget: str | None = None) -> np.ndarray:
+  return np.asarray(cmp.entry(name, budget or _budget(cmp)).values, np.float64)
+
+
+def _lr(cmp: Comparison, name: str) -> float:
+  return cmp.entry(name, _budget(cmp)).lr
+
+
+def _at(cmp: Comparison) -> str:
+  """How a claim's first check names the runs it reads."""
+  return "at the searched configurations" if cmp.budget == "search" else "at the tuned rates"
 
 
 def _has(cmp: Comparison | None, *names: str) -> bool:
   return cmp is not None and all(n in cmp.optimizers for n in names)
 
 
-def reddi(cmp: Comparison, paper_lr: float) -> dict:
-  """AMSGrad ends nearer x* = -1 than Adam, at the tuned rates and at the paper's α."""
-  t = cmp.task
+def reddi(cmp: Comparison, paper_lr: float, main: Comparison | None = None) -> dict:
+  """AMSGrad ends nearer x* = -1 than Adam, at the tuned rates (``main``'s selected
+  runs, default ``cmp``'s) and at the paper's α (``cmp``'s grid)."""
+  t, main = cmp.task, main or cmp
   grid_a, grid_b = cmp.grid["amsgrad"], cmp.grid["adam"]
   i = next(k for k, v in enumerate(grid_a.lrs) if abs(v - paper_lr) <= 1e-9 * paper_lr)
   j = next(k for k, v in enumerate(grid_b.lrs) if abs(v - paper_lr) <= 1e-9 * paper_lr)
   checks: list[Check] = [
-      (f"final x at the tuned rates (AMSGrad lr {_lr(cmp, 'amsgrad'):.3g}, Adam lr "
-       f"{_lr(cmp, 'adam'):.3g})", _values(cmp, "amsgrad", "tuned"),
-       _values(cmp, "adam", "tuned"), "min"),
+      (f"final x {_at(main)} (AMSGrad lr {_lr(main, 'amsgrad'):.3g}, Adam lr "
+       f"{_lr(main, 'adam'):.3g})", _values(main, "amsgrad"), _values(main, "adam"), "min"),
       (f"at the paper's α = {paper_lr:g}", grid_a.metrics["x"][i, :, -1],
        grid_b.metrics["x"][j, :, -1], "min")]
   return claim(f"AMSGrad converges nearer the optimum x* = -1 than Adam ({t.name}, "
@@ -120,12 +130,13 @@ def _shrink(res: RunResult) -> np.ndarray:
   return first / np.maximum(last, 1e-30)
 
 
-def adagrad(cmp: Comparison) -> dict:
+def adagrad(cmp: Comparison, main: Comparison | None = None) -> dict:
   """AdaGrad's steps shrink more over training than Adam's."""
+  main = main or cmp
   checks: list[Check] = [
-      (f"step shrink ‖Δθ‖ first 5% / last 10% at the tuned rates (AdaGrad lr "
-       f"{_lr(cmp, 'adagrad'):.3g}, Adam lr {_lr(cmp, 'adam'):.3g})",
-       _shrink(_tuned(cmp, "adagrad")), _shrink(_tuned(cmp, "adam")), "max")]
+      (f"step shrink ‖Δθ‖ first 5% / last 10% {_at(main)} (AdaGrad lr "
+       f"{_lr(main, 'adagrad'):.3g}, Adam lr {_lr(main, 'adam'):.3g})",
+       _shrink(_tuned(main, "adagrad")), _shrink(_tuned(main, "adam")), "max")]
   return claim(f"AdaGrad's accumulated squared gradients make its steps vanish "
                f"({cmp.task.name}, {cmp.steps} steps)", checks, names=("AdaGrad", "Adam"))
 
@@ -137,32 +148,34 @@ def _early_peak(res: RunResult, i: int) -> np.ndarray:
   return np.maximum(loss[:, 1:100].max(-1) - loss[:, 0], 0.0)
 
 
-def radam(cmp: Comparison) -> dict:
+def radam(cmp: Comparison, main: Comparison | None = None) -> dict:
   """RAdam's early training loss peaks lower than Adam's (its automatic warm-up)."""
+  main = main or cmp
   ga, gb = cmp.grid["radam"], cmp.grid["adam"]
   top = max(set(ga.lrs) & set(gb.lrs))
   checks: list[Check] = [
-      (f"largest rise of the training loss above its initial value, steps 1-100, at the "
-       f"tuned rates (RAdam lr "
-       f"{_lr(cmp, 'radam'):.3g}, Adam lr {_lr(cmp, 'adam'):.3g})",
-       _early_peak(_tuned(cmp, "radam"), 0), _early_peak(_tuned(cmp, "adam"), 0), "min"),
+      (f"largest rise of the training loss above its initial value, steps 1-100, "
+       f"{_at(main)} (RAdam lr "
+       f"{_lr(main, 'radam'):.3g}, Adam lr {_lr(main, 'adam'):.3g})",
+       _early_peak(_tuned(main, "radam"), 0), _early_peak(_tuned(main, "adam"), 0), "min"),
       (f"the same at the grid's largest common rate {top:.3g}",
        _early_peak(ga, ga.lrs.index(top)), _early_peak(gb, gb.lrs.index(top)), "min")]
-  extra = (f"Final {cmp.split} {cmp.task.metric} at the tuned rates: RAdam "
-           f"{_iv(_values(cmp, 'radam', 'tuned'))}, Adam {_iv(_values(cmp, 'adam', 'tuned'))}")
+  extra = (f"Final {cmp.split} {cmp.task.metric} {_at(main)}: RAdam "
+           f"{_iv(_values(main, 'radam'))}, Adam {_iv(_values(main, 'adam'))}")
   return claim(f"RAdam's rectification acts as an automatic warm-up: stabler early training "
                f"({cmp.task.name})", checks, names=("RAdam", "Adam"), extra=extra)
 
 
-def lookahead(cmp: Comparison) -> dict:
+def lookahead(cmp: Comparison, main: Comparison | None = None) -> dict:
   """Lookahead(Adam) is less sensitive to the learning rate and the seed than Adam."""
+  main = main or cmp
   ga, gb = cmp.grid["lookahead"], cmp.grid["adam"]
   common = sorted(set(ga.lrs) & set(gb.lrs))
   ia, ib = [ga.lrs.index(v) for v in common], [gb.lrs.index(v) for v in common]
   fa, fb = ga.metrics[cmp.task.metric][ia, :, -1], gb.metrics[cmp.task.metric][ib, :, -1]
-  ta, tb = _values(cmp, "lookahead", "tuned"), _values(cmp, "adam", "tuned")
+  ta, tb = _values(main, "lookahead"), _values(main, "adam")
   checks: list[Check] = [
-      ("seed spread at the tuned rates (|value - mean over seeds|)", np.abs(ta - ta.mean()),
+      (f"seed spread {_at(main)} (|value - mean over seeds|)", np.abs(ta - ta.mean()),
        np.abs(tb - tb.mean()), "min"),
       (f"range of {cmp.task.metric} over the {len(common)} common grid rates "
        f"{common[0]:.3g}..{common[-1]:.3g}, per seed", np.ptp(fa, axis=0), np.ptp(fb, axis=0),
@@ -176,14 +189,16 @@ def _sign_changes(path: np.ndarray) -> np.ndarray:
   return (np.sign(y[..., 1:]) != np.sign(y[..., :-1])).sum(-1).astype(np.float64)
 
 
-def figure1(cmp: Comparison, fig: Mapping[str, RunResult], steps: int) -> dict:
+def figure1(cmp: Comparison, fig: Mapping[str, RunResult], steps: int,
+            main: Comparison | None = None) -> dict:
   """SGD zig-zags across the valley (y changes sign), SGD with momentum does not."""
-  sgd_t, sgdm_t = _tuned(cmp, "sgd"), _tuned(cmp, "sgdm")
+  main = main or cmp
+  sgd_t, sgdm_t = _tuned(main, "sgd"), _tuned(main, "sgdm")
   assert sgd_t.path is not None and sgdm_t.path is not None
   sgd_f, sgdm_f = fig["sgd"], fig["sgdm"]
   assert sgd_f.path is not None and sgdm_f.path is not None
   checks: list[Check] = [
-      (f"sign changes of y in the first {steps} steps at the tuned rates (SGD lr "
+      (f"sign changes of y in the first {steps} steps {_at(main)} (SGD lr "
        f"{sgd_t.lrs[0]:.3g}, SGDM lr {sgdm_t.lrs[0]:.3g})",
        _sign_changes(sgd_t.path[0, :, : steps + 1]), _sign_changes(sgdm_t.path[0, :, : steps + 1]),
        "max"),
@@ -197,14 +212,16 @@ def _max_abs_y(path: np.ndarray, after: int = 10) -> np.ndarray:
   return np.abs(path[:, after:, 1]).max(-1).astype(np.float64)
 
 
-def figure2(cmp: Comparison, fig: Mapping[str, RunResult]) -> dict:
+def figure2(cmp: Comparison, fig: Mapping[str, RunResult],
+            main: Comparison | None = None) -> dict:
   """Lookahead's slow weights oscillate less than Adam alone."""
-  la_t, ad_t = _tuned(cmp, "lookahead"), _tuned(cmp, "adam")
+  main = main or cmp
+  la_t, ad_t = _tuned(main, "lookahead"), _tuned(main, "adam")
   assert la_t.slow_path is not None and ad_t.path is not None
   la_f, ad_f = fig["lookahead"], fig["adam"]
   assert la_f.slow_path is not None and ad_f.path is not None
   checks: list[Check] = [
-      (f"largest |y| after step 10 at the tuned rates (Lookahead lr {la_t.lrs[0]:.3g}, Adam "
+      (f"largest |y| after step 10 {_at(main)} (Lookahead lr {la_t.lrs[0]:.3g}, Adam "
        f"lr {ad_t.lrs[0]:.3g})", _max_abs_y(la_t.slow_path[0]), _max_abs_y(ad_t.path[0]), "min"),
       (f"at the figure's rate {la_f.lrs[0]:g}", _max_abs_y(la_f.slow_path[0]),
        _max_abs_y(ad_f.path[0]), "min")]
@@ -212,17 +229,18 @@ def figure2(cmp: Comparison, fig: Mapping[str, RunResult]) -> dict:
                "quadratic)", checks, names=("Lookahead slow weights", "Adam"))
 
 
-def wilson(cmp: Comparison) -> dict:
+def wilson(cmp: Comparison, main: Comparison | None = None) -> dict:
   """SGD(M) generalizes better than Adam on Wilson et al.'s separable problem."""
+  main = main or cmp
   checks: list[Check] = [
-      (f"test accuracy at the tuned rates (SGDM lr {_lr(cmp, 'sgdm'):.3g}, Adam lr "
-       f"{_lr(cmp, 'adam'):.3g})", _values(cmp, "sgdm", "tuned"), _values(cmp, "adam", "tuned"),
-       "max"),
+      (f"test accuracy {_at(main)} (SGDM lr {_lr(main, 'sgdm'):.3g}, Adam lr "
+       f"{_lr(main, 'adam'):.3g})", _values(main, "sgdm"), _values(main, "adam"), "max"),
       ("the same one-shot (published defaults)", _values(cmp, "sgdm", "one-shot"),
        _values(cmp, "adam", "one-shot"), "max")]
   others = [n for n in ("sgd", "adagrad", "rmsprop", "adabound") if n in cmp.optimizers]
-  extra = "Tuned test accuracy of " + ", ".join(
-      f"{n} {_iv(_values(cmp, n, 'tuned'))}" for n in others) if others else ""
+  lead = "Tuned test accuracy" if main.budget != "search" else f"Test accuracy {_at(main)}"
+  extra = f"{lead} of " + ", ".join(
+      f"{n} {_iv(_values(main, n))}" for n in others) if others else ""
   return claim(f"Adaptive methods generalize worse than SGD with momentum on Wilson et al.'s "
                f"separable problem ({cmp.task.name})", checks, names=("SGDM", "Adam"),
                extra=extra)
@@ -241,8 +259,15 @@ def adabound(spread: Mapping[str, np.ndarray], lrs: Mapping[str, float], task: s
 
 def all_claims(comparisons: Mapping[str, Comparison], *, figure_runs: Mapping[str, RunResult],
                figure_steps: int, spread: tuple[dict, dict, str, int] | None,
-               paper_lrs: Mapping[str, float]) -> list[dict]:
+               paper_lrs: Mapping[str, float],
+               at: Mapping[str, Comparison] | None = None) -> list[dict]:
   """Every claim whose tasks and optimizers were run, in the page's order.
+
+  With ``at`` (the search budget's comparisons, by task), every claim is checked again
+  with its first check at ``at``'s selected configurations instead of the tuned rates,
+  its other checks (the paper's or the figure's rate, the grid, one-shot) unchanged;
+  a claim whose task ``at`` lacks is left out, and so is AdaBound's (its step-size
+  diagnostic reruns a learning rate alone).
 
   Args:
     comparisons: the comparisons run at the tuned budget, by task name (``"reddi"``,
@@ -291,30 +316,40 @@ def all_claims(comparisons: Mapping[str, Comparison], *, figure_runs: Mapping[st
     Learning <https://arxiv.org/abs/1705.08292>`__, NeurIPS 2017.
   """
   out: list[dict] = []
-  get: Callable[[str], Comparison | None] = comparisons.get
+
+  def get(name: str) -> tuple[Comparison | None, Comparison | None]:
+    """The task's comparison and the one its claims' first checks read."""
+    cmp = comparisons.get(name)
+    if at is None:
+      return cmp, cmp
+    main = at.get(name)
+    return (cmp, main) if main is not None else (None, None)
+
   for name in ("reddi", "reddi-stochastic", "reddi-theorem1"):
-    c = get(name)
-    if c is not None and _has(c, "adam", "amsgrad"):
-      out.append(reddi(c, paper_lrs[name]))
+    c, m = get(name)
+    if c is not None and _has(c, "adam", "amsgrad") and _has(m, "adam", "amsgrad"):
+      out.append(reddi(c, paper_lrs[name], m))
   for name in ("mnist1d-mlp", "digits-mlp"):
-    c = get(name)
-    if c is not None and _has(c, "adagrad", "adam"):
-      out.append(adagrad(c))
+    c, m = get(name)
+    if c is not None and _has(c, "adagrad", "adam") and _has(m, "adagrad", "adam"):
+      out.append(adagrad(c, m))
       break
-  if spread is not None:
+  if spread is not None and at is None:
     values, lrs, task, steps = spread
     out.append(adabound(values, lrs, task, steps))
-  c = get("digits-mlp")
-  if c is not None and _has(c, "radam", "adam"):
-    out.append(radam(c))
-  if c is not None and _has(c, "lookahead", "adam"):
-    out.append(lookahead(c))
-  c = get("quadratic")
-  if c is not None and _has(c, "lookahead", "adam") and "lookahead" in figure_runs:
-    out.append(figure2(c, figure_runs))
-  if c is not None and _has(c, "sgd", "sgdm") and "sgd" in figure_runs:
-    out.append(figure1(c, figure_runs, figure_steps))
-  c = get("wilson-separable")
-  if c is not None and _has(c, "sgdm", "adam"):
-    out.append(wilson(c))
+  c, m = get("digits-mlp")
+  if c is not None and _has(c, "radam", "adam") and _has(m, "radam", "adam"):
+    out.append(radam(c, m))
+  if c is not None and _has(c, "lookahead", "adam") and _has(m, "lookahead", "adam"):
+    out.append(lookahead(c, m))
+  c, m = get("quadratic")
+  if (c is not None and _has(c, "lookahead", "adam") and _has(m, "lookahead", "adam")
+      and "lookahead" in figure_runs):
+    out.append(figure2(c, figure_runs, m))
+  if (c is not None and _has(c, "sgd", "sgdm") and _has(m, "sgd", "sgdm")
+      and "sgd" in figure_runs):
+    out.append(figure1(c, figure_runs, figure_steps, m))
+  c, m = get("wilson-separable")
+  if c is not None and _has(c, "sgdm", "adam") and _has(m, "sgdm", "adam"):
+    out.append(wilson(c, m))
   return out

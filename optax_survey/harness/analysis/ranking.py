@@ -30,10 +30,39 @@ from optax_survey.harness.analysis import stats
 from optax_survey.harness.preflight import BUDGETS
 from optax_survey.harness.results import Entry, entries_of
 
-__all__ = ["aggregate", "rank_entries", "restat"]
+__all__ = ["aggregate", "budgets_of", "rank_entries", "restat", "time_to_target"]
 
-# The budgets the survey runs on every task (the search budget is compare()'s alone).
+# The budgets every survey runs on every task; a preset may add the search budget.
 SURVEY_BUDGETS = ("tuned", "one-shot")
+
+
+def budgets_of(tasks: Mapping[str, Mapping[str, Any]]) -> list[str]:
+  """The budgets every task's record has entries at, in :data:`BUDGETS`' order.
+
+  Example:
+    >>> budgets_of({"t": {"entries": [{"budget": "one-shot"}, {"budget": "tuned"}]}})
+    ['tuned', 'one-shot']
+  """
+  present = [{e["budget"] for e in rec["entries"]} for rec in tasks.values()]
+  return [b for b in BUDGETS if present and all(b in p for p in present)]
+
+
+def time_to_target(entry: Entry) -> float:
+  """An entry's time to result: the median over seeds of its steps to the target
+  (``inf`` when half of its seeds or more did not reach it; NaN without a target).
+
+  Example:
+    >>> from optax_survey.harness.analysis.stats import Interval
+    >>> e = Entry(task="t", optimizer="sgd", budget="tuned", lr=0.1, seeds=3, first_seed=3,
+    ...           steps=10, metric="loss", mode="min", split="test", values=(1.0,) * 3,
+    ...           ci=Interval(1.0, 1.0, 1.0), diverged=0, selected_on="validation split",
+    ...           steps_to_target=(40.0, float("inf"), 20.0))
+    >>> time_to_target(e)
+    40.0
+  """
+  if entry.steps_to_target is None:
+    return math.nan
+  return float(np.median(np.asarray(entry.steps_to_target, np.float64)))
 
 
 def rank_entries(entries: Sequence[Entry], mode: str) -> list[Entry]:
@@ -84,13 +113,21 @@ def aggregate(tasks: Mapping[str, Mapping[str, Any]], optimizers: Sequence[str])
     optimizers: the optimizers ranked.
 
   Returns:
-    ``{"mean_rank": {budget: {opt: r}}, "ranks": {budget: {task: {opt: r}}},
-    "kendall_tau": tau, "profile": {budget: {opt: [rho(tau)]}}, "taus": [...],
-    "best_sets": {budget: {task: [the optimizers tied with the best]}},
-    "best_changed": [tasks whose tied-best set differs], "moves": {opt: delta},
-    "profile_at": {budget: {opt: {"0.01": rho(0.01), "0.1": rho(0.1)}}}}``;
-    ``tau`` is Kendall's tau-b between the mean ranks one-shot and tuned, ``delta``
-    an optimizer's mean rank one-shot minus tuned (positive: tuning helped it).
+    ``{"budgets": [...], "mean_rank": {budget: {opt: r}}, "ranks": {budget: {task:
+    {opt: r}}}, "kendall_tau": tau, "kendall_taus": {"A vs B": tau}, "profile":
+    {budget: {opt: [rho(tau)]}}, "taus": [...], "best_sets": {budget: {task: [the
+    optimizers tied with the best]}}, "best_changed": [tasks whose tied-best set
+    differs], "moves": {opt: delta}, "profile_at": {budget: {opt: {"0.01": rho(0.01),
+    "0.1": rho(0.1)}}}, "time_to_target": {"tasks": [...], "score": {budget: {opt:
+    s}}, "reached": {budget: {opt: n}}}}`` over the budgets every task has
+    (:func:`budgets_of`); ``tau`` is Kendall's tau-b between the mean ranks one-shot
+    and tuned (``kendall_taus``: every pair of budgets), ``delta`` an optimizer's mean
+    rank one-shot minus tuned (positive: tuning helped it); ``s`` AlgoPerf's
+    integrated performance profile of the time to result (:func:`time_to_target`)
+    over the tasks whose every entry has steps to target, each budget scored on its
+    own (:func:`~optax_survey.harness.analysis.stats.profile_score`), ``n`` the tasks
+    on which an optimizer reached the target (``time_to_target`` only where some task
+    has a target).
 
   Example:
     >>> from optax_survey.harness.analysis.stats import Interval
@@ -123,40 +160,58 @@ def aggregate(tasks: Mapping[str, Mapping[str, Any]], optimizers: Sequence[str])
     Deep Learning Optimizers <https://arxiv.org/abs/2007.01547>`__, ICML 2021 (how
     much tuning changes a ranking).
   """
-  ranks: dict[str, dict[str, dict[str, int | None]]] = {b: {} for b in SURVEY_BUDGETS}
-  dist: dict[str, list[list[float]]] = {b: [] for b in SURVEY_BUDGETS}
-  best_sets: dict[str, dict[str, list[str]]] = {b: {} for b in SURVEY_BUDGETS}
+  budgets = budgets_of(tasks)
+  ranks: dict[str, dict[str, dict[str, int | None]]] = {b: {} for b in budgets}
+  dist: dict[str, list[list[float]]] = {b: [] for b in budgets}
+  best_sets: dict[str, dict[str, list[str]]] = {b: {} for b in budgets}
+  times: dict[str, list[list[float]]] = {b: [] for b in budgets}
+  timed: list[str] = []
   for tname, rec in tasks.items():
     entries = entries_of(rec["entries"])
-    for budget in SURVEY_BUDGETS:
+    for budget in budgets:
       es = {e.optimizer: e for e in entries if e.budget == budget}
       ranks[budget][tname] = {o: es[o].rank for o in optimizers}
       best_sets[budget][tname] = sorted(o for o in optimizers if es[o].tied_best)
-    means = {(e.budget, e.optimizer): e.ci[0] for e in entries}
+    means = {(e.budget, e.optimizer): e.ci[0] for e in entries if e.budget in budgets}
     finite = [m for m in means.values() if m is not None and math.isfinite(m)]
     best = (min if rec["mode"] == "min" else max)(finite) if finite else math.nan
-    for budget in SURVEY_BUDGETS:
+    for budget in budgets:
       dist[budget].append([stats.profile_distance(
           means[(budget, o)] if means[(budget, o)] is not None else math.nan, best,
           rec["start"]) for o in optimizers])
+    by = {(e.budget, e.optimizer): time_to_target(e) for e in entries}
+    if all(not math.isnan(by[(b, o)]) for b in budgets for o in optimizers):
+      timed.append(tname)
+      for budget in budgets:
+        times[budget].append([by[(budget, o)] for o in optimizers])
   mean_rank = {b: {o: float(np.mean([ranks[b][t][o] for t in tasks])) for o in optimizers}
-               for b in SURVEY_BUDGETS}
+               for b in budgets}
   taus = np.geomspace(1e-3, 10.0, 61)
   profile = {b: {o: row.tolist() for o, row in zip(
       optimizers, stats.performance_profile(np.asarray(dist[b]), taus), strict=True)}
-      for b in SURVEY_BUDGETS}
-  tau = stats.kendall_tau([mean_rank["one-shot"][o] for o in optimizers],
-                          [mean_rank["tuned"][o] for o in optimizers])
-  return {
-      "ranks": ranks, "mean_rank": mean_rank, "kendall_tau": tau, "taus": taus.tolist(),
-      "profile": profile, "best_sets": best_sets,
+      for b in budgets}
+  pairs = {f"{a} vs {b}": stats.kendall_tau([mean_rank[a][o] for o in optimizers],
+                                            [mean_rank[b][o] for o in optimizers])
+           for i, a in enumerate(budgets) for b in budgets[i + 1:]}
+  out = {
+      "budgets": budgets, "ranks": ranks, "mean_rank": mean_rank,
+      "kendall_tau": pairs["tuned vs one-shot"], "kendall_taus": pairs,
+      "taus": taus.tolist(), "profile": profile, "best_sets": best_sets,
       "best_changed": [t for t in tasks
                        if best_sets["one-shot"][t] != best_sets["tuned"][t]],
       "moves": {o: mean_rank["one-shot"][o] - mean_rank["tuned"][o] for o in optimizers},
       "profile_at": {b: {o: {"0.01": _rho(profile[b][o], taus, 0.01),
                              "0.1": _rho(profile[b][o], taus, 0.1)} for o in optimizers}
-                     for b in SURVEY_BUDGETS},
+                     for b in budgets},
   }
+  if timed:  # each budget scored as its own AlgoPerf ruleset
+    out["time_to_target"] = {
+        "tasks": timed,
+        "score": {b: dict(zip(optimizers, stats.profile_score(stats.time_ratios(
+            np.asarray(times[b]))).tolist(), strict=True)) for b in budgets},
+        "reached": {b: {o: int(np.isfinite(np.asarray(times[b])[:, i]).sum())
+                        for i, o in enumerate(optimizers)} for b in budgets}}
+  return out
 
 
 def restat(summary: dict[str, Any]) -> dict[str, Any]:

@@ -53,19 +53,29 @@ def _headline(summary: Mapping[str, Any], budget: str) -> list[str]:
   return lines
 
 
+def _budgets(summary: Mapping[str, Any]) -> list[str]:
+  """The budgets the page shows (every task's), in the aggregate's order."""
+  return list(summary["aggregate"].get("budgets", ("tuned", "one-shot")))
+
+
 def _rank_change(summary: Mapping[str, Any]) -> list[str]:
   agg = summary["aggregate"]
   optimizers = summary["optimizers"]
   mr = agg["mean_rank"]
   tau = agg["kendall_tau"]
   moves = agg["moves"]
+  budgets = _budgets(summary)
   up = [o for o in sorted(optimizers, key=lambda o: -moves[o]) if moves[o] > 0][:3]
   down = [o for o in sorted(optimizers, key=lambda o: moves[o]) if moves[o] < 0][:3]
   n = len(summary["tasks"])
   changed = agg["best_changed"]
+  taus = agg.get("kendall_taus", {})
+  others = "".join(f"; {pair}: **{value:.2f}**" for pair, value in taus.items()
+                   if pair != "tuned vs one-shot")
   lines = [
-      f"Kendall's τ between the optimizers' mean ranks at the two budgets: "
-      f"**{tau:.2f}** (1 = the same order, 0 = unrelated). The set of optimizers tied for "
+      f"Kendall's τ between the optimizers' mean ranks one-shot and tuned: "
+      f"**{tau:.2f}** (1 = the same order, 0 = unrelated){others}. The set of optimizers "
+      "tied for "
       f"best changes with tuning on {len(changed)} of {n} tasks"
       + (f" ({', '.join(changed)})" if changed else "") + ". Largest gains from tuning "
       "(mean rank one-shot → tuned): "
@@ -73,35 +83,104 @@ def _rank_change(summary: Mapping[str, Any]) -> list[str]:
       + "; largest losses: "
       + (", ".join(f"{o} {mr['one-shot'][o]:.2f} → {mr['tuned'][o]:.2f}" for o in down)
          or "none") + ".",
-      "",
-      "| optimizer | mean rank, one-shot | mean rank, tuned | tasks within 1% of the best, "
-      "one-shot | tuned | within 10%, one-shot | tuned |",
-      "|---|---|---|---|---|---|---|"]
+      ""]
+  shown = ["one-shot"] + [b for b in budgets if b != "one-shot"]
+  head = (["optimizer"] + [f"mean rank, {b}" for b in shown]
+          + [f"tasks within 1% of the best, {shown[0]}"] + shown[1:]
+          + [f"within 10%, {shown[0]}"] + shown[1:])
+  lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   pa = agg["profile_at"]
   for o in sorted(optimizers, key=lambda o: (mr["tuned"][o], o)):
-    lines.append(
-        f"| {o} | {mr['one-shot'][o]:.2f} | {mr['tuned'][o]:.2f} | "
-        f"{round(pa['one-shot'][o]['0.01'] * n)}/{n} | {round(pa['tuned'][o]['0.01'] * n)}/{n} | "
-        f"{round(pa['one-shot'][o]['0.1'] * n)}/{n} | {round(pa['tuned'][o]['0.1'] * n)}/{n} |")
+    cols = ([o] + [f"{mr[b][o]:.2f}" for b in shown]
+            + [f"{round(pa[b][o]['0.01'] * n)}/{n}" for b in shown]
+            + [f"{round(pa[b][o]['0.1'] * n)}/{n}" for b in shown])
+    lines.append("| " + " | ".join(cols) + " |")
   return lines
 
 
-def _task_section(name: str, r: Mapping[str, Any]) -> list[str]:
+def _time_to_target(summary: Mapping[str, Any]) -> list[str]:
+  """AlgoPerf's score on the steps to each task's target, per budget."""
+  timing = summary["aggregate"].get("time_to_target")
+  if not timing:
+    return []
+  budgets, optimizers = _budgets(summary), summary["optimizers"]
+  n = len(timing["tasks"])
+  score, reached = timing["score"], timing["reached"]
+  lines = ["## Time to result", "",
+           "Steps to each task's target (`Task.target`: on the network tasks the best of "
+           "AdamW's, NAG's and SGDM's searched configurations, the median over 20 seeds "
+           "of each seed's best validation value, as AlgoPerf sets its targets "
+           "(`benchmarks/targets.py`, stored in `optax_survey/harness/tasks/targets.json`); "
+           "on the test functions a value near the known minimum), counted on the "
+           "validation curve (the objective without held-out data) at the evaluation "
+           "points; an entry's time is the median over its seeds (did not reach: half of "
+           "them or more missed). The score is AlgoPerf's: the area under the performance "
+           "profile of time ratios to the fastest optimizer on each task, over τ in [1, 4], "
+           "divided by 3 (1: the fastest on every task; 0: never within 4x of it), each "
+           f"budget scored on its own; over the {n} tasks.", "",
+           "| optimizer | " + " | ".join(f"score, {b} | reached, {b}" for b in budgets) + " |",
+           "|---|" + "---|---|" * len(budgets)]
+  for o in sorted(optimizers, key=lambda o: (-score[budgets[0]][o], o)):
+    lines.append(f"| {o} | " + " | ".join(f"{score[b][o]:.2f} | {reached[b][o]}/{n}"
+                                           for b in budgets) + " |")
+  return lines + [""]
+
+
+def _cost(summary: Mapping[str, Any]) -> list[str]:
+  """What each budget cost over the tasks: runs, run-steps, wall time."""
+  costs = [r["cost"] for r in summary["tasks"].values() if "cost" in r]
+  if not costs:
+    return []
+  lines = ["| budget | runs | run-steps | wall time |", "|---|---|---|---|"]
+  for budget, label in (("tuned", "tuned (one-shot included)"), ("search", "search")):
+    parts = [c[budget] for c in costs if budget in c]
+    if parts:
+      lines.append(f"| {label} | {sum(p['runs'] for p in parts):,} | "
+                   f"{sum(p['run_steps'] for p in parts):,} | "
+                   f"{sum(p['seconds'] for p in parts) / 60:.1f} min |")
+  return ["What each budget cost, over every task (a run is one seed of one "
+          "configuration; the wall time includes compiling):", ""] + lines + [""]
+
+
+def _search_protocol(search: Mapping[str, Any], seeds: int) -> str:
+  """The search budget's paragraph of the protocol."""
+  return (
+      f"**Search** (AlgoPerf's external tuning; Crowded Valley's large budget): "
+      f"{search['studies']} independent studies of {search['trials']} quasi-random points "
+      "(a scrambled Halton sequence, `scipy.stats.qmc`) over each optimizer's declared "
+      "search space (`optax-survey list --search-space`: the learning rate over the tuned "
+      "grid's 3 decades, 1 - β1, 1 - β2, weight decay and the optimizer's own "
+      f"hyperparameters, each range with its source) and the warm-up fraction of a "
+      f"{search['schedule'].replace('_', ' + ')} schedule (Reddi et al.'s online tasks keep "
+      "their own α/√t schedule); a trial is one run "
+      f"({search['trial_seeds']} seed), every trial of every study one vmapped program. Each "
+      "study selects its trial on the validation split (the final objective without held-out "
+      f"data) and reruns it on the same {seeds} fresh seeds as the tuned budget; the number "
+      "is the median study's, with the range over studies in its task's table (how much of "
+      "a ranking is the luck of the search).")
+
+
+def _task_section(name: str, r: Mapping[str, Any], budgets: list[str]) -> list[str]:
   split = ("the learning rate is selected on the validation split and the test split is "
            "reported" if r["held_out"] else
            "no held-out set: the tuned value is the final objective, selected on the grid's "
            "seeds and rerun on fresh seeds")
   det = " Deterministic task: every seed gives the same run." if r["deterministic"] else ""
+  search = ""
+  if "search" in r.get("cost", {}):
+    search = (f" Search budget: {r['cost']['search']['runs']} runs, schedule "
+              f"{r['search_schedule']}.")
   lines = [f"### {name}", "",
            f"{r['description']}. {r['steps']} steps, {r['seeds']} seeds per number, "
-           f"{r['grid_points']} learning rates per optimizer; {split}.{det} "
+           f"{r['grid_points']} learning rates per optimizer; {split}.{det}{search} "
            f"{r['seconds']:.0f} s.", ""]
-  for budget in ("tuned", "one-shot"):
+  for budget in budgets:
     es = [e for e in entries_of(r["entries"]) if e.budget == budget]
     lines += [f"**{budget}**", "",
               report.entry_table(es, metric=r["metric"], mode=r["mode"],
                                  deterministic=r["deterministic"], markdown=True,
-                                 split="test" if r["held_out"] else "final"), ""]
+                                 split="test" if r["held_out"] else "final",
+                                 target=r.get("target")), ""]
   lines += [f"Note: {n}" + "\n" for n in r["notes"]]
   lines += [f"![{f}]({f})" for f in r["figures"]] + [""]
   return lines
@@ -158,13 +237,15 @@ def render_page(summary: Mapping[str, Any]) -> str:
   """
   n_tasks, n_opt = len(summary["tasks"]), len(summary["optimizers"])
   seeds = summary["seeds"]
+  budgets = _budgets(summary)
   lines = [
       f"# The survey in numbers ({summary['preset']} preset)", "",
       f"Produced by `{summary['command']}` (or `python -m optax_survey ...`) in "
       f"**{summary['seconds'] / 60:.1f} min** (measured wall time) on {summary['machine']}, "
       f"Python {summary['python']}, {summary['versions']}, float32; {summary['date']}.", "",
       "## Protocol", "",
-      f"{n_opt} optimizers on {n_tasks} tasks at two budgets (Schmidt, Schneider & Hennig "
+      f"{n_opt} optimizers on {n_tasks} tasks at {len(budgets)} budgets (Schmidt, Schneider & "
+      "Hennig "
       "2021; DeepOBS; AlgoPerf). **One-shot**: every optimizer at its published defaults, "
       "learning rate included. **Tuned**: a log-spaced grid of 7 learning rates over 3 decades "
       "around the task's centre rate (`optax-survey tasks`), plus the published default; all "
@@ -181,8 +262,10 @@ def render_page(summary: Mapping[str, Any]) -> str:
       "optimizer whose interval overlaps the best's (a tie). Ranks count the optimizers whose "
       "interval lies entirely on the better side, so ties share a rank. "
       + (f"{summary['lookahead'][0].upper()}{summary['lookahead'][1:]}, evaluated on its slow "
-         "weights." if summary.get("lookahead") else ""), "",
-      "## How much does tuning change the ranking?", ""]
+         "weights." if summary.get("lookahead") else ""), ""]
+  if "search" in summary:
+    lines += [_search_protocol(summary["search"], seeds), ""]
+  lines += ["## How much does tuning change the ranking?", ""]
   skipped = summary.get("skipped", {})
   if skipped:
     lines[-2:-2] = ["Not in this preset (run them with `optax-survey compare --task NAME`): "
@@ -191,7 +274,9 @@ def render_page(summary: Mapping[str, Any]) -> str:
   lines += ["", "![performance profiles](performance_profile.png)", "",
             "Performance profiles: the fraction of tasks on which an optimizer ends within τ "
             "of the best, τ measured as a fraction of the distance from the metric before "
-            "training to the best optimizer's value.", "",
+            "training to the best optimizer's value.", ""]
+  lines += _cost(summary) + _time_to_target(summary)
+  lines += [
             "## The survey's claims, checked", "",
             "Rule (`optax_survey.harness.analysis.stats.verdict`): **confirmed** only when the "
             "effect "
@@ -203,7 +288,13 @@ def render_page(summary: Mapping[str, Any]) -> str:
             "otherwise **not resolved at this budget**.", ""]
   for c in summary["claims"]:
     lines.append(f"- **{c['claim']}**: {c['verdict']}. {c['evidence']}.")
-  for budget in ("tuned", "one-shot"):
+  if summary.get("claims_search"):
+    lines += ["", "The same claims with their first check at the search budget's selected "
+              "configurations (every hyperparameter and the schedule searched) instead of "
+              "the tuned rates, their other checks unchanged:", ""]
+    for c in summary["claims_search"]:
+      lines.append(f"- **{c['claim']}**: {c['verdict']}. {c['evidence']}.")
+  for budget in budgets:
     lines += ["", f"## Final metric per task, {budget} budget", "",
               "Mean [95% CI] over seeds; deterministic tasks show the single value. "
               "Rows by mean rank.", ""]
@@ -213,7 +304,7 @@ def render_page(summary: Mapping[str, Any]) -> str:
     lines += [f"![{title}]({f})" for title, f in summary["figures"]]
   lines += ["", "## Tasks", ""]
   for name, r in summary["tasks"].items():
-    lines += _task_section(name, r)
+    lines += _task_section(name, r, budgets)
   lines += ["Raw numbers: `survey.csv` (one row per task, optimizer and budget, with every "
             "seed's value), `survey.json` (also every grid rate's validation and test "
             "interval, and the claims' per-seed numbers). This page is rendered from "
