@@ -44,3 +44,20 @@ def test_restat_of_the_committed_summary_gives_its_ranks_and_aggregate_again():
   taus = again["aggregate"].pop("taus"), committed["aggregate"].pop("taus")
   np.testing.assert_allclose(*taus, rtol=1e-13)
   assert again["aggregate"] == committed["aggregate"]
+
+
+def test_the_networks_and_the_test_functions_are_ranked_apart():
+  """Each group's mean rank is NumPy's mean of the stored ranks over its tasks alone
+  (the committed full survey: 5 network tasks, 8 test functions)."""
+  committed = json.loads((RESULTS / "survey.json").read_text())
+  groups = ranking.aggregate_groups(committed["tasks"], committed["optimizers"])
+  kinds = {"networks": {"nn"}, "test functions": {"2d", "online"}}
+  assert list(groups) == ["networks", "test functions"]
+  for group, agg in groups.items():
+    names = [t for t, r in committed["tasks"].items() if r["kind"] in kinds[group]]
+    assert agg["tasks"] == names and len(names) == (5 if group == "networks" else 8)
+    for budget in ("tuned", "one-shot"):
+      for o in committed["optimizers"]:
+        ranks = [e["rank"] for t in names for e in committed["tasks"][t]["entries"]
+                 if e["optimizer"] == o and e["budget"] == budget]
+        assert agg["mean_rank"][budget][o] == np.mean(ranks)

@@ -33,7 +33,7 @@ import optax
 
 from optax_survey.harness import hosts, preflight, registry, runs
 from optax_survey.harness.analysis import claims, diagnostics
-from optax_survey.harness.analysis.ranking import aggregate
+from optax_survey.harness.analysis.ranking import aggregate, aggregate_groups
 from optax_survey.harness.checkpoints import Interrupted
 from optax_survey.harness.errors import BadInputError
 from optax_survey.harness.protocol import compare
@@ -370,6 +370,7 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
                                        paper_lrs=paper_lrs, at=searched)
                      if searching else [])
   agg = aggregate(records, list(spec.optimizers))
+  groups = aggregate_groups(records, list(spec.optimizers))
   total = time.perf_counter() - start
 
   summary: dict[str, Any] = {
@@ -378,7 +379,7 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
       "python": platform.python_version(), "versions": _versions(),
       "date": datetime.date.today().isoformat(), "seeds": n_seeds,
       "optimizers": list(spec.optimizers), "tasks": records, "claims": claim_list,
-      "aggregate": agg, "figures": extra_figures, "skipped": dict(spec.skipped),
+      "aggregate": agg, "groups": groups, "figures": extra_figures, "skipped": dict(spec.skipped),
       "lookahead": registry.survey_setting_text("lookahead"),
   }
   if searching:

@@ -30,7 +30,8 @@ from optax_survey.harness.analysis import stats
 from optax_survey.harness.preflight import BUDGETS
 from optax_survey.harness.results import Entry, entries_of
 
-__all__ = ["aggregate", "budgets_of", "rank_entries", "restat", "time_to_target"]
+__all__ = ["GROUPS", "aggregate", "aggregate_groups", "budgets_of", "rank_entries", "restat",
+           "time_to_target"]
 
 # The budgets every survey runs on every task; a preset may add the search budget.
 SURVEY_BUDGETS = ("tuned", "one-shot")
@@ -214,9 +215,46 @@ def aggregate(tasks: Mapping[str, Mapping[str, Any]], optimizers: Sequence[str])
   return out
 
 
+# The page's two families of tasks, ranked apart: a researcher choosing an optimizer
+# for a network reads the first; the test functions are many and would decide a
+# ranking over both.
+GROUPS = {"networks": ("nn",), "test functions": ("2d", "online")}
+
+
+def aggregate_groups(tasks: Mapping[str, Mapping[str, Any]],
+                     optimizers: Sequence[str]) -> dict[str, dict]:
+  """:func:`aggregate` over each of :data:`GROUPS` that has tasks (by each record's
+  ``kind``): ``{group: {"tasks": [...], **aggregate}}``.
+
+  Example:
+    >>> from optax_survey.harness.analysis.stats import Interval
+    >>> def entry(name, budget, mean):  # three seeds' final loss, interval mean +- 0.1
+    ...   return Entry(task="t", optimizer=name, budget=budget, lr=0.1, seeds=3,
+    ...                first_seed=3, steps=10, metric="loss", mode="min", split="test",
+    ...                values=(mean,), ci=Interval(mean, mean - 0.1, mean + 0.1),
+    ...                diverged=0, selected_on="validation split")
+    >>> def record(kind, sgd, adam):
+    ...   es = [entry("sgd", b, sgd) for b in ("tuned", "one-shot")] + [
+    ...       entry("adam", b, adam) for b in ("tuned", "one-shot")]
+    ...   return {"entries": [e.to_dict() for e in rank_entries(es, "min")], "mode": "min",
+    ...           "start": 10.0, "kind": kind}
+    >>> groups = aggregate_groups({"net": record("nn", 1.0, 0.5),
+    ...                            "bowl": record("2d", 0.5, 1.0)}, ["sgd", "adam"])
+    >>> groups["networks"]["mean_rank"]["tuned"], groups["test functions"]["tasks"]
+    ({'sgd': 2.0, 'adam': 1.0}, ['bowl'])
+  """
+  out = {}
+  for group, kinds in GROUPS.items():
+    members = {t: r for t, r in tasks.items() if r.get("kind") in kinds}
+    if members:
+      out[group] = {"tasks": list(members), **aggregate(members, optimizers)}
+  return out
+
+
 def restat(summary: dict[str, Any]) -> dict[str, Any]:
   """Recomputes, in place, every statistic derived from the stored intervals: each
-  task's ranks and ties (:func:`rank_entries`) and the aggregate (:func:`aggregate`).
+  task's ranks and ties (:func:`rank_entries`), the aggregate (:func:`aggregate`) and
+  each group's (:func:`aggregate_groups`).
   The measured values are not touched.
 
   Returns:
@@ -245,4 +283,5 @@ def restat(summary: dict[str, Any]) -> dict[str, Any]:
     record["entries"] = [e.to_dict() for e in rank_entries(entries_of(record["entries"]),
                                                            record["mode"])]
   summary["aggregate"] = aggregate(summary["tasks"], summary["optimizers"])
+  summary["groups"] = aggregate_groups(summary["tasks"], summary["optimizers"])
   return summary

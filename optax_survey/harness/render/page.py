@@ -34,10 +34,12 @@ def _cell(e: Entry, deterministic: bool, alone: bool) -> str:
   return text
 
 
-def _headline(summary: Mapping[str, Any], budget: str) -> list[str]:
-  tasks = summary["tasks"]
+def _headline(summary: Mapping[str, Any], budget: str, agg: Mapping[str, Any],
+              names: list[str]) -> list[str]:
+  """The table of every task of ``names`` at ``budget``, rows by ``agg``'s mean rank."""
+  tasks = {t: summary["tasks"][t] for t in names}
   optimizers = summary["optimizers"]
-  mean_rank = summary["aggregate"]["mean_rank"][budget]
+  mean_rank = agg["mean_rank"][budget]
   head = (["optimizer"] + [f"{t} ({r['metric']} {'↓' if r['mode'] == 'min' else '↑'})"
                            for t, r in tasks.items()] + ["mean rank"])
   cells: dict[tuple[str, str], str] = {}
@@ -58,16 +60,14 @@ def _budgets(summary: Mapping[str, Any]) -> list[str]:
   return list(summary["aggregate"].get("budgets", ("tuned", "one-shot")))
 
 
-def _rank_change(summary: Mapping[str, Any]) -> list[str]:
-  agg = summary["aggregate"]
-  optimizers = summary["optimizers"]
+def _rank_change(agg: Mapping[str, Any], optimizers: list[str], n: int) -> list[str]:
+  """How much tuning reorders the optimizers over the ``n`` tasks of ``agg``."""
   mr = agg["mean_rank"]
   tau = agg["kendall_tau"]
   moves = agg["moves"]
-  budgets = _budgets(summary)
+  budgets = list(agg.get("budgets", ("tuned", "one-shot")))
   up = [o for o in sorted(optimizers, key=lambda o: -moves[o]) if moves[o] > 0][:3]
   down = [o for o in sorted(optimizers, key=lambda o: moves[o]) if moves[o] < 0][:3]
-  n = len(summary["tasks"])
   changed = agg["best_changed"]
   taus = agg.get("kendall_taus", {})
   others = "".join(f"; {pair}: **{value:.2f}**" for pair, value in taus.items()
@@ -98,26 +98,29 @@ def _rank_change(summary: Mapping[str, Any]) -> list[str]:
   return lines
 
 
-def _time_to_target(summary: Mapping[str, Any]) -> list[str]:
-  """AlgoPerf's score on the steps to each task's target, per budget."""
-  timing = summary["aggregate"].get("time_to_target")
+TIME_TO_TARGET = ("Steps to each task's target (`Task.target`: on the network tasks the best of "
+                  "AdamW's, NAG's and SGDM's searched configurations, the median over 20 seeds "
+                  "of each seed's best validation value, as AlgoPerf sets its targets "
+                  "(`benchmarks/targets.py`, stored in `optax_survey/harness/tasks/targets.json`); "
+                  "on the test functions a value near the known minimum), counted on the "
+                  "validation curve (the objective without held-out data) at the evaluation "
+                  "points; an entry's time is the median over its seeds (did not reach: half of "
+                  "them or more missed). The score is AlgoPerf's: the area under the performance "
+                  "profile of time ratios to the fastest optimizer on each task, over τ in [1, 4], "
+                  "divided by 3 (1: the fastest on every task; 0: never within 4x of it), each "
+                  "budget scored on its own.")
+
+
+def _time_to_target(agg: Mapping[str, Any], optimizers: list[str]) -> list[str]:
+  """AlgoPerf's score on the steps to each task's target, per budget, over ``agg``'s
+  tasks with a target."""
+  timing = agg.get("time_to_target")
   if not timing:
     return []
-  budgets, optimizers = _budgets(summary), summary["optimizers"]
+  budgets = list(agg["budgets"])
   n = len(timing["tasks"])
   score, reached = timing["score"], timing["reached"]
-  lines = ["## Time to result", "",
-           "Steps to each task's target (`Task.target`: on the network tasks the best of "
-           "AdamW's, NAG's and SGDM's searched configurations, the median over 20 seeds "
-           "of each seed's best validation value, as AlgoPerf sets its targets "
-           "(`benchmarks/targets.py`, stored in `optax_survey/harness/tasks/targets.json`); "
-           "on the test functions a value near the known minimum), counted on the "
-           "validation curve (the objective without held-out data) at the evaluation "
-           "points; an entry's time is the median over its seeds (did not reach: half of "
-           "them or more missed). The score is AlgoPerf's: the area under the performance "
-           "profile of time ratios to the fastest optimizer on each task, over τ in [1, 4], "
-           "divided by 3 (1: the fastest on every task; 0: never within 4x of it), each "
-           f"budget scored on its own; over the {n} tasks.", "",
+  lines = [f"Time to result (AlgoPerf's score, below) over {n} tasks:", "",
            "| optimizer | " + " | ".join(f"score, {b} | reached, {b}" for b in budgets) + " |",
            "|---|" + "---|---|" * len(budgets)]
   for o in sorted(optimizers, key=lambda o: (-score[budgets[0]][o], o)):
@@ -265,17 +268,31 @@ def render_page(summary: Mapping[str, Any]) -> str:
          "weights." if summary.get("lookahead") else ""), ""]
   if "search" in summary:
     lines += [_search_protocol(summary["search"], seeds), ""]
-  lines += ["## How much does tuning change the ranking?", ""]
   skipped = summary.get("skipped", {})
   if skipped:
-    lines[-2:-2] = ["Not in this preset (run them with `optax-survey compare --task NAME`): "
-                    + "; ".join(f"{name}, {why}" for name, why in skipped.items()) + ".", ""]
-  lines += _rank_change(summary)
+    lines += ["Not in this preset (run them with `optax-survey compare --task NAME`): "
+              + "; ".join(f"{name}, {why}" for name, why in skipped.items()) + ".", ""]
+  optimizers = summary["optimizers"]
+  groups = summary.get("groups") or {}
+  for group, agg in groups.items():
+    names = agg["tasks"]
+    lead = (" The headline: the tasks a network trains on." if group == "networks" else
+            " Small problems with known answers, ranked apart so that their number does "
+            "not decide the networks' ranking.")
+    lines += [f"## {group.capitalize()}: how much does tuning change the ranking?", "",
+              f"The {len(names)} {group} ({', '.join(names)}), ranked on their own.{lead}", ""]
+    lines += _rank_change(agg, optimizers, len(names)) + [""]
+    lines += _time_to_target(agg, optimizers)
+  lines += ["## All tasks together" if groups else "## How much does tuning change the ranking?",
+            ""]
+  lines += _rank_change(summary["aggregate"], optimizers, len(summary["tasks"]))
   lines += ["", "![performance profiles](performance_profile.png)", "",
             "Performance profiles: the fraction of tasks on which an optimizer ends within τ "
             "of the best, τ measured as a fraction of the distance from the metric before "
             "training to the best optimizer's value.", ""]
-  lines += _cost(summary) + _time_to_target(summary)
+  lines += _cost(summary)
+  if summary["aggregate"].get("time_to_target"):
+    lines += _time_to_target(summary["aggregate"], optimizers) + [TIME_TO_TARGET, ""]
   lines += [
             "## The survey's claims, checked", "",
             "Rule (`optax_survey.harness.analysis.stats.verdict`): **confirmed** only when the "
@@ -298,7 +315,12 @@ def render_page(summary: Mapping[str, Any]) -> str:
     lines += ["", f"## Final metric per task, {budget} budget", "",
               "Mean [95% CI] over seeds; deterministic tasks show the single value. "
               "Rows by mean rank.", ""]
-    lines += _headline(summary, budget)
+    if groups:
+      for group, agg in groups.items():
+        lines += ["", f"**{group.capitalize()}** (mean rank over these {len(agg['tasks'])})", ""]
+        lines += _headline(summary, budget, agg, agg["tasks"])
+    else:
+      lines += _headline(summary, budget, summary["aggregate"], list(summary["tasks"]))
   if summary["figures"]:
     lines += ["", "## Figures", ""]
     lines += [f"![{title}]({f})" for title, f in summary["figures"]]
