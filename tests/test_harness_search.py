@@ -388,10 +388,11 @@ class Refuse:
     (dict(pruner="halving", reduction=1), "reduction", "reduction must be an integer >= 2, "
                                                        "got 1"),
     (dict(reduction=2), "reduction", "reduction is the halving pruner's: pass "
-                                     "pruner='halving' too"),
+                                     "pruner='halving' "
+                                     r"\(--pruner halving\) too"),
     (dict(pruner="halving", steps=2), "pruner", "pruner='halving' needs at least 2 rungs at "
                                                 "the task's evaluations: its 2 evaluation "
-                                                "intervals of 1 steps"),
+                                                "intervals of 1 step "),
     (dict(pruner="halving", reduction=11), "pruner", "hold 1 with reduction=11"),
 ])
 def test_halving_bad_input_is_refused_before_training(kwargs, argument, match):
@@ -441,3 +442,33 @@ def test_an_interrupted_pruned_search_resumes_to_the_uninterrupted_one(tmp_path,
                              pruned.grid.val_metrics["log_loss"], rtol=1e-6)
   np.testing.assert_allclose(again.rerun.metrics["log_loss"], pruned.rerun.metrics["log_loss"],
                              rtol=1e-6)
+
+
+def test_compare_keeps_resumes_and_refuses_a_pruned_search(tmp_path):
+  """compare(pruner="halving"): the trials' stops kept with the runs and resumed as they
+  were; the pruner is part of what made them (a resume without it is refused); the
+  progress bar's total is the by-hand count; bad settings are refused before training."""
+  from optax_survey.harness import compare
+  from optax_survey.harness.protocol import search_run_steps
+
+  kwargs = dict(budget="search", trials=7, studies=2, trial_seeds=2, seeds=2, steps=40,
+                progress=False, plot=False, pruner="halving", reduction=2)
+  result = compare(halving_task(), ["adam"], out=str(tmp_path), **kwargs)
+  stopped = result.grid["adam"].stopped
+  assert sorted(set(stopped.tolist())) == [4, 8, 20, 40]
+  again = compare(halving_task(), ["adam"], out=str(tmp_path), resume=True, **kwargs)
+  assert again.entries == result.entries
+  np.testing.assert_array_equal(again.grid["adam"].stopped, stopped)
+  settings = {k: kwargs[k] for k in ("trials", "studies", "trial_seeds", "pruner",
+                                     "reduction")}
+  assert search_run_steps(halving_task(), settings, steps=40, seeds=2) == 352 + 2 * 2 * 40
+  with pytest.raises(BadInputError, match="was made with search="):
+    compare(halving_task(), ["adam"], out=str(tmp_path), resume=True,
+            **{**kwargs, "pruner": None, "reduction": 3})
+  with pytest.raises(BadInputError, match="pruner set the search budget"):
+    compare(halving_task(), ["adam"], pruner="halving", progress=False)
+  with pytest.raises(BadInputError, match="pruner must be None or one of halving, got 'asha'"):
+    compare(halving_task(), ["adam"], budget="search", pruner="asha", progress=False)
+  with pytest.raises(BadInputError, match="needs at least 2 rungs"):
+    compare(halving_task(), ["adam"], budget="search", pruner="halving", steps=2,
+            progress=False)

@@ -1054,8 +1054,8 @@ def check_pruner(pruner: str | None, reduction: int = REDUCTION) -> tuple[str | 
     raise BadInputError(f"reduction must be an integer >= 2, got {reduction}",
                         argument="reduction")
   if pruner is None and reduction != REDUCTION:
-    raise BadInputError("reduction is the halving pruner's: pass pruner='halving' too, or "
-                        "leave it out", argument="reduction")
+    raise BadInputError("reduction is the halving pruner's: pass pruner='halving' "
+                        "(--pruner halving) too, or leave it out", argument="reduction")
   return pruner, int(reduction)
 
 
@@ -1068,7 +1068,8 @@ def _rung_chunks(chunk: int, n_chunks: int, reduction: int) -> list[int]:
   if len(ends) < 2:
     raise BadInputError(
         f"pruner='halving' needs at least 2 rungs at the task's evaluations: its "
-        f"{n_chunks} evaluation interval{'s' if n_chunks != 1 else ''} of {chunk} steps "
+        f"{n_chunks} evaluation interval{'s' if n_chunks != 1 else ''} of {chunk} "
+        f"step{'s' if chunk != 1 else ''} "
         f"hold 1 with reduction={reduction} (it needs at least {reduction}: more steps, a "
         "larger Task.eval_points or a smaller reduction)", argument="pruner")
   return ends
