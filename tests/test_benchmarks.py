@@ -110,3 +110,26 @@ def test_adadb_ring_benchmark_times_the_same_maths_and_shows_why_it_was_not_kept
   assert shapes_seen(osv.adadb(1e-3)) == [(4, 3)] * 5  # mu, nu, three stored gradients
   ring = shapes_seen(adadb_ring.adadb_with(adadb_ring.ring_stacked_friction()))
   assert sorted(ring) == [(3, 4, 3), (4, 3), (4, 3)]  # the history is not the param's shape
+
+
+def test_halving_benchmark_quick_compares_the_searches_and_writes_its_table(tmp_path):
+  """``benchmarks/halving.py --quick``: the full and the pruned search of Adam on
+  wilson-separable (100 steps, rungs at 10, 30 and 100; 6 trials x 2 studies), the trials'
+  run-steps counted by hand, a verdict per study, the JSON and the Markdown written."""
+  import sys
+
+  out = tmp_path / "halving.json"
+  env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT), JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "halving.py"),
+                         "--quick", "--out", str(out)], env=env, capture_output=True,
+                        text=True, timeout=600)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+  row = json.loads(out.read_text())["rows"][0]
+  per_study = 6 * 10 + 2 * (30 - 10) + 1 * (100 - 30)  # 6 to step 10, 2 to 30, 1 to 100
+  assert row["run_steps"] == {"full": 2 * 6 * 100, "halving": 2 * per_study,
+                              "unpruned": 1200, "rerun": 2 * 2 * 100}
+  assert [s["verdict"] in ("same", "within", "worse", "better") for s in row["studies"]] == [
+      True, True]
+  assert min(row["wall_s"].values()) > 0
+  text = (tmp_path / "halving.md").read_text()
+  assert "| wilson-separable | adam | 100 | 10, 30, 100 |" in text and "72% saved" in text

@@ -134,6 +134,28 @@ def test_compare_budget_search_prints_the_studies_and_writes_the_trials(tmp_path
   assert set(data["grid_runs"][0]["hparams"]) == {"momentum", "weight_decay", "warmup"}
 
 
+def test_compare_pruner_halving_says_what_it_saved_and_writes_where_trials_stopped(
+    tmp_path, capsys):
+  """--pruner halving --reduction 2 on 30 steps evaluated every 3: rungs at steps 3, 6, 15
+  and 30, 6 trials a study (6, 3, 2, 1 of them): the note's numbers are that count."""
+  assert cli.main(["compare", "--task", "quadratic", "--optimizers", "sgd", "--budget",
+                   "search", "--trials", "6", "--studies", "2", "--pruner", "halving",
+                   "--reduction", "2", "--seeds", "2", "--steps", "30", "--out",
+                   str(tmp_path), "--no-plot", "--no-progress"]) == 0
+  out = " ".join(capsys.readouterr().out.split())
+  trained = 2 * (6 * 3 + 3 * 3 + 2 * 9 + 1 * 15)
+  assert (f"sgd's search was pruned by successive halving: 10 of its 12 trials stopped "
+          f"early (6 at step 3, 2 at step 6, 2 at step 15; never selected); its trials "
+          f"trained {trained} of the 360 run-steps") in out
+  data = json.loads((tmp_path / "results.json").read_text())
+  stopped = data["grid_runs"][0]["stopped"]
+  assert sorted(stopped) == [3] * 6 + [6] * 2 + [15] * 2 + [30] * 2
+  rows = [r for r in data["rows"] if r["optimizer"] == "sgd"]
+  assert [r["pruned_at"] for r in rows] == [s if s < 30 else None for s in stopped]
+  assert all(r["diverged"] == 0 for r in rows)  # stopped, not diverged
+  assert "successive halving (reduction 2)" in data["entries"][0]["selected_on"]
+
+
 def test_compare_takes_a_users_search_space_from_a_json_file(tmp_path, capsys):
   space = tmp_path / "space.json"
   space.write_text(json.dumps({"sgdm": {"momentum": [0.01, 0.02, "one_minus_log", "mine"],
@@ -273,6 +295,15 @@ def test_python_dash_m_runs_the_command_and_says_a_task_is_deterministic(tmp_pat
          "positive integer"),
         (["compare", "--task", "reddi", "--budget", "search", "--schedule", "cosine"],
          "'cosine'", "warmup_cosine"),
+        (["compare", "--task", "reddi", "--budget", "search", "--pruner", "hyperband"],
+         "'hyperband'", "halving"),
+        (["compare", "--task", "reddi", "--pruner", "halving"], "--pruner", "--budget search"),
+        (["compare", "--task", "reddi", "--budget", "search", "--pruner", "halving",
+          "--reduction", "1"], "--reduction", "an integer >= 2, got 1"),
+        (["compare", "--task", "reddi", "--budget", "search", "--reduction", "2"],
+         "--reduction is the halving pruner's", "--pruner halving"),
+        (["compare", "--task", "quadratic", "--budget", "search", "--pruner", "halving",
+          "--steps", "2"], "--pruner: pruner='halving' needs at least 2 rungs", "reduction"),
         (["frobnicate"], "'frobnicate'", "compare"),
     ],
 )

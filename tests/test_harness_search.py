@@ -277,3 +277,198 @@ def test_a_factory_is_searched_over_its_rate_alone_and_refuses_more():
   with pytest.raises(BadInputError, match="'lion' is a function of the learning rate alone"):
     runs.run_search(make_task(), optax.lion, space={"b1": Range(0.1, 0.5, "linear")},
                     trials=2, studies=1, steps=5, seeds=1)
+
+
+# Successive halving (pruner="halving"): 40 steps evaluated every 4, so with reduction 2
+# the rungs are at the ends of intervals 1, 2, 5 and 10 (steps 4, 8, 20, 40); 7 trials a
+# study on 2 seeds each.
+HALVING = dict(trials=7, studies=2, steps=40, seeds=2, trial_seeds=2)
+
+
+def halving_task(**overrides):
+  return make_task(eval_points=10, **overrides)
+
+
+@pytest.fixture(scope="module")
+def halving():
+  """The unpruned search (the oracle: pruning must not change the survivors' training),
+  the same search pruned, and pruned again with the test split poisoned with NaN."""
+  full = runs.run_search(halving_task(), "adam", **HALVING)
+  pruned = runs.run_search(halving_task(), "adam", pruner="halving", reduction=2, **HALVING)
+  poisoned = runs.run_search(halving_task(poison_test=True), "adam", pruner="halving",
+                             reduction=2, **HALVING)
+  return full, pruned, poisoned
+
+
+def survivors_by_hand(val: np.ndarray, eval_steps, rung_steps, trials: int,
+                      reduction: int) -> dict:
+  """From the unpruned search's validation curves ``[trials, seeds, E]``: each trial's
+  stop, by the definition (at each rung each study's best ceil(k / reduction) of its k
+  trials, best mean over seeds, a NaN mean last, go on; the others stop there)."""
+  stop = {}
+  for study in range(len(val) // trials):
+    alive = list(range(study * trials, (study + 1) * trials))
+    for step in rung_steps[:-1]:
+      at = list(eval_steps).index(step)
+      means = np.array([val[i, :, at].mean() for i in alive])
+      means = np.where(np.isnan(means), np.inf, means)  # log loss: lower is better
+      kept = [alive[j] for j in np.argsort(means, kind="stable")[:-(-len(alive) // reduction)]]
+      stop.update({i: step for i in alive if i not in kept})
+      alive = sorted(kept)
+    stop.update({i: rung_steps[-1] for i in alive})
+  return stop
+
+
+def test_halving_survivors_train_as_in_the_unpruned_search_and_stop_at_their_rung(halving):
+  full, pruned, _ = halving
+  assert runs.halving_rungs(7, 40, 10, 2) == [(7, 4), (4, 8), (2, 20), (1, 40)]
+  stop = pruned.grid.stopped
+  assert sorted(set(stop.tolist())) == [4, 8, 20, 40]
+  for i, s in enumerate(stop):
+    at = list(full.grid.eval_steps).index(s)
+    for curves, oracle in ((pruned.grid.val_metrics, full.grid.val_metrics),
+                           (pruned.grid.metrics, full.grid.metrics)):
+      for key in ("log_loss", "acc"):
+        np.testing.assert_allclose(curves[key][i, :, :at + 1], oracle[key][i, :, :at + 1],
+                                   rtol=1e-5, atol=1e-6, err_msg=f"trial {i} {key}")
+        assert np.isnan(curves[key][i, :, at + 1:]).all()
+    np.testing.assert_allclose(pruned.grid.loss[i, :, :s], full.grid.loss[i, :, :s],
+                               rtol=1e-5, atol=1e-6)
+    assert np.isnan(pruned.grid.loss[i, :, s:]).all()
+  np.testing.assert_array_equal(pruned.grid.stop_values("log_loss")[stop == 40],
+                                pruned.grid.final_values("log_loss")[stop == 40])
+
+
+def test_halving_keeps_numpys_top_k_at_each_rung_and_selects_among_the_full_runs(halving):
+  full, pruned, _ = halving
+  stop = survivors_by_hand(full.grid.val_metrics["log_loss"], full.grid.eval_steps,
+                           [4, 8, 20, 40], trials=7, reduction=2)
+  assert pruned.grid.stopped.tolist() == [stop[i] for i in range(14)]
+  finals = full.grid.final_values("log_loss", split="validation").mean(axis=1)
+  for s in range(2):
+    whole = [i for i in range(s * 7, (s + 1) * 7) if stop[i] == 40]
+    assert pruned.selected[s] == whole[int(np.argmin(finals[whole]))] - s * 7
+  assert (pruned.pruner, pruned.reduction, full.pruner, full.grid.stopped) == (
+      "halving", 2, None, None)
+
+
+def test_halving_never_reads_the_test_split(halving):
+  _, pruned, poisoned = halving
+  np.testing.assert_array_equal(poisoned.grid.stopped, pruned.grid.stopped)
+  assert poisoned.selected == pruned.selected
+  np.testing.assert_allclose(poisoned.grid.val_metrics["log_loss"],
+                             pruned.grid.val_metrics["log_loss"])
+  assert np.isnan(poisoned.grid.metrics["log_loss"][..., 1:]).all()
+
+
+def test_halving_counts_the_run_steps_of_its_rung_schedule(halving):
+  """Each study: 7 trials to step 4, 4 more steps for 4 of them, 12 for 2, 20 for 1; two
+  seeds a trial, two studies (a count by hand of halving_rungs' schedule)."""
+  full, pruned, _ = halving
+  rungs = np.array([4, 8, 20, 40])
+  alive = np.array([7, 4, 2, 1])
+  by_hand = 2 * 2 * int(np.sum(alive * np.diff(rungs, prepend=0)))
+  assert pruned.run_steps() == (by_hand, 2 * 7 * 2 * 40) == (2 * 2 * 88, 1120)
+  assert full.run_steps() == (1120, 1120)
+  assert 2 * int(pruned.grid.stopped.sum()) == by_hand
+  assert runs.halving_rungs(15, 400, 10) == [(15, 40), (5, 120), (2, 400)]
+  assert runs.halving_rungs(9, 7, 10, 2) == [(9, 1), (5, 3), (3, 7)]  # 7 intervals of 1
+
+
+class Refuse:
+  """A progress bar that fails the test if any run-step trains."""
+
+  def update(self, n):
+    raise AssertionError("trained before refusing")
+
+
+@pytest.mark.parametrize("kwargs, argument, match", [
+    (dict(pruner="hyperband"), "pruner", "pruner must be None or one of halving, got "
+                                         "'hyperband'"),
+    (dict(pruner="halving", reduction=1), "reduction", "reduction must be an integer >= 2, "
+                                                       "got 1"),
+    (dict(reduction=2), "reduction", "reduction is the halving pruner's: pass "
+                                     "pruner='halving' "
+                                     r"\(--pruner halving\) too"),
+    (dict(pruner="halving", steps=2), "pruner", "pruner='halving' needs at least 2 rungs at "
+                                                "the task's evaluations: its 2 evaluation "
+                                                "intervals of 1 step "),
+    (dict(pruner="halving", reduction=11), "pruner", "hold 1 with reduction=11"),
+])
+def test_halving_bad_input_is_refused_before_training(kwargs, argument, match):
+  with pytest.raises(BadInputError, match=match) as info:
+    runs.run_search(halving_task(), "adam", **{"trials": 3, "studies": 1, "steps": 40,
+                                               "seeds": 1, "progress": Refuse(), **kwargs})
+  assert info.value.argument == argument
+  with pytest.raises(TypeError, match="reduction must be an integer >= 2, got float"):
+    runs.check_pruner("halving", 2.0)
+
+
+def test_an_interrupted_pruned_search_resumes_to_the_uninterrupted_one(tmp_path, halving):
+  """Stopped (as SIGTERM does) inside rung 3 (steps 8 to 20, three calls), each rung a
+  checkpointed phase: resumed from the kept rungs 1 and 2 and the checkpoint of rung 3, it
+  ends as the uninterrupted search."""
+  import functools
+
+  from optax_survey.harness import checkpoints
+
+  _, pruned, _ = halving
+  two_rungs = 2 * 2 * (7 * 4 + 4 * 4)  # run-steps
+
+  class StopInRung3:
+    done = 0
+
+    def update(self, n):
+      self.done += n
+      if self.done > two_rungs:
+        folder.stop.signal = "SIGTERM"
+
+  def search(folder, progress=None):
+    keep = functools.partial(folder.keeper, "adam", meta={"call": "halving"})
+    return runs.run_search(halving_task(), "adam", pruner="halving", reduction=2,
+                           execution=runs.Execution(keep=keep), progress=progress,
+                           **HALVING)
+
+  folder = checkpoints.RunsFolder(str(tmp_path), resume=False, every=0.0)
+  stopped = r"adam \(rung 3 of 4\): stopped in batch 1 of 1 after 12 of 40 steps"
+  with pytest.raises(checkpoints.Interrupted, match=stopped):
+    search(folder, StopInRung3())
+  kept = tmp_path / "adam.partial"
+  assert (kept / "rung2" / "complete.npz").exists() and (kept / "rung3" / "state.npz").exists()
+  again = search(checkpoints.RunsFolder(str(tmp_path), resume=True))
+  assert again.selected == pruned.selected
+  np.testing.assert_array_equal(again.grid.stopped, pruned.grid.stopped)
+  np.testing.assert_allclose(again.grid.val_metrics["log_loss"],
+                             pruned.grid.val_metrics["log_loss"], rtol=1e-6)
+  np.testing.assert_allclose(again.rerun.metrics["log_loss"], pruned.rerun.metrics["log_loss"],
+                             rtol=1e-6)
+
+
+def test_compare_keeps_resumes_and_refuses_a_pruned_search(tmp_path):
+  """compare(pruner="halving"): the trials' stops kept with the runs and resumed as they
+  were; the pruner is part of what made them (a resume without it is refused); the
+  progress bar's total is the by-hand count; bad settings are refused before training."""
+  from optax_survey.harness import compare
+  from optax_survey.harness.protocol import search_run_steps
+
+  kwargs = dict(budget="search", trials=7, studies=2, trial_seeds=2, seeds=2, steps=40,
+                progress=False, plot=False, pruner="halving", reduction=2)
+  result = compare(halving_task(), ["adam"], out=str(tmp_path), **kwargs)
+  stopped = result.grid["adam"].stopped
+  assert sorted(set(stopped.tolist())) == [4, 8, 20, 40]
+  again = compare(halving_task(), ["adam"], out=str(tmp_path), resume=True, **kwargs)
+  assert again.entries == result.entries
+  np.testing.assert_array_equal(again.grid["adam"].stopped, stopped)
+  settings = {k: kwargs[k] for k in ("trials", "studies", "trial_seeds", "pruner",
+                                     "reduction")}
+  assert search_run_steps(halving_task(), settings, steps=40, seeds=2) == 352 + 2 * 2 * 40
+  with pytest.raises(BadInputError, match="was made with search="):
+    compare(halving_task(), ["adam"], out=str(tmp_path), resume=True,
+            **{**kwargs, "pruner": None, "reduction": 3})
+  with pytest.raises(BadInputError, match="pruner set the search budget"):
+    compare(halving_task(), ["adam"], pruner="halving", progress=False)
+  with pytest.raises(BadInputError, match="pruner must be None or one of halving, got 'asha'"):
+    compare(halving_task(), ["adam"], budget="search", pruner="asha", progress=False)
+  with pytest.raises(BadInputError, match="needs at least 2 rungs"):
+    compare(halving_task(), ["adam"], budget="search", pruner="halving", steps=2,
+            progress=False)

@@ -28,7 +28,7 @@ from optax_survey.harness import registry, search
 from optax_survey.harness.checkpoints import Interrupted
 from optax_survey.harness.errors import HarnessError, MissingExtraError
 from optax_survey.harness.protocol import DEFAULT_OPTIMIZERS, SEARCH_DEFAULTS, compare
-from optax_survey.harness.runs import SELECTIONS
+from optax_survey.harness.runs import PRUNERS, SELECTIONS
 from optax_survey.harness.survey import PRESETS, run_survey
 from optax_survey.harness.tasks import CATALOGUE, load_task, task_names
 
@@ -65,7 +65,8 @@ FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
          "checkpoint_every": "--checkpoint-every", "trials": "--trials",
          "studies": "--studies", "trial_seeds": "--trial-seeds", "schedule": "--schedule",
          "sequence": "--sequence",
-         "select": "--select", "space": "--space"}
+         "select": "--select", "space": "--space", "pruner": "--pruner",
+         "reduction": "--reduction"}
 
 
 def user_traceback(error: BaseException) -> str:
@@ -179,6 +180,14 @@ def build_parser() -> _Parser:
   cmp.add_argument("--select", choices=SELECTIONS, default=SEARCH_DEFAULTS["select"],
                    help="the search budget's selection: the best final validation value, or "
                         "the fewest steps to the task's target (default: %(default)s)")
+  cmp.add_argument("--pruner", choices=PRUNERS, default=SEARCH_DEFAULTS["pruner"],
+                   help="stop the search budget's worse trials early: halving, successive "
+                        "halving (at each rung, evaluations --reduction times further "
+                        "apart, each study keeps its best 1/--reduction of trials by "
+                        "validation) (default: none)")
+  cmp.add_argument("--reduction", type=int, default=SEARCH_DEFAULTS["reduction"], metavar="N",
+                   help="--pruner halving's reduction factor, an integer >= 2 "
+                        "(default: %(default)s)")
   cmp.add_argument("--space", default=None, metavar="FILE",
                    help="the search budget's spaces from a JSON file, {optimizer: "
                         "{hyperparameter: {low, high, scale, source}}}, replacing the "
@@ -324,7 +333,8 @@ def _search_arguments(args: argparse.Namespace) -> dict:
   search flag with another budget is refused there, not ignored)."""
   given = {"trials": args.trials, "studies": args.studies,
            "trial_seeds": args.trial_seeds, "schedule": args.schedule,
-           "sequence": args.sequence, "select": args.select}
+           "sequence": args.sequence, "select": args.select, "pruner": args.pruner,
+           "reduction": args.reduction}
   chosen = {k: v for k, v in given.items() if v != SEARCH_DEFAULTS[k]}
   if args.space is not None:
     chosen["space"] = search.load_spaces(args.space)

@@ -67,15 +67,16 @@ from optax_survey.harness.tasks import Task, check_task, check_task_name, load_t
 
 __all__ = ["DEFAULT_OPTIMIZERS", "budget_entries", "check_initial_loss", "check_sample_batch",
            "check_task_spec", "compare", "comparison_notes", "default_grid", "edge_notes",
-           "factory_notes", "grid_rows", "learning_rates", "make_entry", "reached_target",
-           "search_entry",
-           "selection_scores", "train_budget"]
+           "factory_notes", "grid_rows", "learning_rates", "make_entry", "pruning_notes",
+           "reached_target", "search_entry", "search_run_steps", "selection_scores",
+           "train_budget"]
 
 DEFAULT_OPTIMIZERS = ("sgdm", "adam", "amsgrad", "adabound", "radam", "lookahead")
 # The search budget's settings when not given (compare's defaults; the command line's).
 SEARCH_DEFAULTS: dict[str, Any] = {"trials": 15, "studies": 3, "trial_seeds": 1,
                                    "schedule": "constant", "sequence": "halton",
-                                   "space": None, "select": "final"}
+                                   "space": None, "select": "final", "pruner": None,
+                                   "reduction": runs.REDUCTION}
 GRID_POINTS = 7
 GRID_DECADES = 3.0
 
@@ -386,15 +387,21 @@ def search_entry(task: Task, name: str, found: runs.SearchResult) -> Entry:
   study = int(order[(len(means) - 1) // 2])
   held = "validation split" if task.held_out else "final objective (no held-out set)"
   rule = "fewest steps to target" if found.select == "time-to-target" else "final value"
+  pruned = ("" if found.pruner is None
+            else f", successive halving (reduction {found.reduction})")
   entry = make_entry(task, name, "search", found.rerun, study,
                      f"{held} ({rule}): median of {found.studies} studies of "
-                     f"{found.trials} trials")
+                     f"{found.trials} trials{pruned}")
   hparams = {k: float(np.asarray(v)[study]) for k, v in (found.rerun.hparams or {}).items()}
   return dataclasses.replace(entry, hparams=hparams, study_means=tuple(float(m) for m in means))
 
 
 def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[dict]:
   """One row per learning rate of ``result``: validation and test intervals over seeds.
+
+  A trial a pruned search stopped (``result.stopped``) is reported at the step it
+  stopped, which ``"pruned_at"`` gives (None for a row that trained every step), and
+  ``"diverged"`` counts the seeds that diverged by then: stopped is not diverged.
 
   Example:
     >>> from optax_survey.harness.tasks import get_task
@@ -405,9 +412,11 @@ def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[di
     [(0.1, False), (0.45, True), (0.001, False)]
   """
   rows = []
-  test = result.final_values(task.metric)
-  val = (result.final_values(task.metric, split="validation")
+  test = result.stop_values(task.metric)
+  val = (result.stop_values(task.metric, split="validation")
          if result.val_metrics is not None else None)
+  stopped = (np.full(len(result.lrs), result.steps) if result.stopped is None
+             else np.asarray(result.stopped))
   for i, lr in enumerate(result.lrs):
     t = stats.bootstrap_ci(test[i])
     v = stats.bootstrap_ci(val[i]) if val is not None else None
@@ -417,6 +426,7 @@ def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[di
         "mode": task.mode, "test": list(t), "validation": list(v) if v is not None else None,
         "diverged": int((~np.isfinite(test[i])).sum()), "selected": i == selected,
         "values": test[i].tolist(),
+        "pruned_at": int(stopped[i]) if stopped[i] < result.steps else None,
     })
     if result.hparams is not None:  # a search's trial
       rows[-1]["hparams"] = {k: float(np.asarray(v)[i]) for k, v in result.hparams.items()}
@@ -475,6 +485,36 @@ def factory_notes(task: Task, chosen: Mapping[str, OptimizerSpec]) -> list[str]:
   return notes
 
 
+def pruning_notes(grid: Mapping[str, RunResult]) -> list[str]:
+  """A note for each optimizer whose search was pruned (``RunResult.stopped``): how many
+  trials stopped at which steps, and the run-steps its trials trained of those they
+  would have trained unpruned.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> found = runs.run_search(get_task("quadratic"), "sgd", trials=6, studies=1, steps=30,
+    ...                         seeds=1, pruner="halving")
+    >>> print(pruning_notes({"sgd": found.grid})[0])  # doctest: +NORMALIZE_WHITESPACE
+    sgd's search was pruned by successive halving: 5 of its 6 trials stopped early (4 at
+    step 3, 1 at step 9; never selected); its trials trained 51 of the 180 run-steps they
+    would have unpruned (72% saved).
+  """
+  notes = []
+  for name, result in grid.items():
+    if result.stopped is None:
+      continue
+    stopped = np.asarray(result.stopped)
+    early = stopped[stopped < result.steps]
+    at = ", ".join(f"{int((early == s).sum())} at step {s}" for s in np.unique(early))
+    trained = int(stopped.sum()) * result.seeds
+    unpruned = len(stopped) * result.seeds * result.steps
+    notes.append(f"{name}'s search was pruned by successive halving: {len(early)} of its "
+                 f"{len(stopped)} trials stopped early ({at or 'none'}; never selected); its "
+                 f"trials trained {trained:,} of the {unpruned:,} run-steps they would have "
+                 f"unpruned ({1 - trained / unpruned:.0%} saved).")
+  return notes
+
+
 def comparison_notes(task: Task, grid: Mapping[str, RunResult],
                      entries: Sequence[Entry]) -> list[str]:
   """The sentences a comparison's table needs: a deterministic task and identical rows
@@ -492,7 +532,7 @@ def comparison_notes(task: Task, grid: Mapping[str, RunResult],
     quadratic has no held-out set: the tuned budget selects the learning rate on the final ...
   """
   notes = diagnostics.comparison_notes(task, list(grid.values()))
-  notes += edge_notes(grid, entries)
+  notes += edge_notes(grid, entries) + pruning_notes(grid)
   if not task.held_out:
     notes.append(f"{task.name} has no held-out set: the tuned budget selects the learning "
                  "rate on the final objective of the grid's seeds and reports it on fresh seeds.")
@@ -526,6 +566,8 @@ def compare(
     sequence: str = "halton",
     space: Mapping[str, Mapping[str, Any]] | None = None,
     select: str = "final",
+    pruner: str | None = None,
+    reduction: int = runs.REDUCTION,
 ) -> Comparison:
   """Trains each optimizer on ``task`` at ``budget`` and summarises the runs.
 
@@ -592,6 +634,11 @@ def compare(
       value) or ``"time-to-target"`` (the fewest steps to ``Task.target`` on the
       validation curves, AlgoPerf's time to result).  With a target, the search
       budget's entries report steps to target either way.
+    pruner: the search budget's pruner: None, or ``"halving"`` (successive halving: the
+      worse trials of each study stop at each rung, by validation,
+      :func:`~optax_survey.harness.runs.run_search`; a note says what it saved).
+    reduction: the halving pruner's reduction factor, an integer >= 2 (each rung keeps
+      ``1 / reduction`` of the trials).
 
   Returns:
     A :class:`Comparison`.
@@ -638,7 +685,8 @@ def compare(
                         f"{checkpoint_every}", argument="checkpoint_every")
   searching = _check_search(budget, names, trials=trials, studies=studies,
                             trial_seeds=trial_seeds, schedule=schedule, sequence=sequence,
-                            space=space, select=select)
+                            space=space, select=select, pruner=pruner,
+                            reduction=reduction)
   created = [p for p in (out, runs_dir) if p is not None and not os.path.exists(p)]
   try:
     return _compare(task, chosen, names, budget=budget, n_seeds=n_seeds, n_steps=n_steps,
@@ -652,12 +700,13 @@ def compare(
 
 
 def _check_search(budget: str, names: Sequence[str], *, trials, studies, trial_seeds,
-                  schedule, sequence, space, select) -> dict | None:
+                  schedule, sequence, space, select, pruner, reduction) -> dict | None:
   """The search budget's settings, checked before training (None for another budget;
   a search setting given with another budget is refused, not ignored)."""
   if budget != "search":
     values = {"trials": trials, "studies": studies, "trial_seeds": trial_seeds,
-              "schedule": schedule, "sequence": sequence, "space": space, "select": select}
+              "schedule": schedule, "sequence": sequence, "space": space, "select": select,
+              "pruner": pruner, "reduction": reduction}
     given = [k for k, v in values.items() if v != SEARCH_DEFAULTS[k]]
     if given:
       raise BadInputError(f"{', '.join(given)} set the search budget: pass budget='search' "
@@ -676,6 +725,7 @@ def _check_search(budget: str, names: Sequence[str], *, trials, studies, trial_s
   if sequence not in search.SEQUENCES:
     raise BadInputError(f"sequence must be one of {', '.join(search.SEQUENCES)}, got "
                         f"{sequence!r}", argument="sequence")
+  pruner, reduction = runs.check_pruner(pruner, reduction)
   spaces = {}
   for label, given in (space or {}).items():
     if label not in names:
@@ -683,7 +733,8 @@ def _check_search(budget: str, names: Sequence[str], *, trials, studies, trial_s
                           f"({', '.join(names)})", argument="space")
     spaces[label] = search.check_space(given)
   return {"trials": trials, "studies": studies, "trial_seeds": trial_seeds,
-          "schedule": schedule, "sequence": sequence, "space": spaces, "select": select}
+          "schedule": schedule, "sequence": sequence, "space": spaces, "select": select,
+          "pruner": pruner, "reduction": reduction}
 
 
 def _search_fingerprint(searching: dict, name: str) -> dict:
@@ -692,7 +743,33 @@ def _search_fingerprint(searching: dict, name: str) -> dict:
   return {"trials": searching["trials"], "studies": searching["studies"],
           "trial_seeds": searching["trial_seeds"], "schedule": searching["schedule"],
           "sequence": searching["sequence"], "select": searching["select"],
-          "space": None if space is None else {k: list(r) for k, r in space.items()}}
+          "space": None if space is None else {k: list(r) for k, r in space.items()},
+          "pruner": searching["pruner"], "reduction": searching["reduction"]}
+
+
+def search_run_steps(task: Task, searching: dict, *, steps: int, seeds: int) -> int:
+  """The run-steps one optimizer's search trains: every study's trials (to their rungs,
+  :func:`~optax_survey.harness.runs.halving_rungs`, with the halving pruner; which raises
+  a ``BadInputError`` when the task's evaluations hold fewer than 2) and the reruns.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> settings = {"trials": 15, "studies": 3, "trial_seeds": 1, "pruner": "halving",
+    ...             "reduction": 3}
+    >>> search_run_steps(get_task("digits-mlp"), settings, steps=400, seeds=5)
+    10680
+
+  (rungs at steps 40, 120, 400: per study 15 x 40 + 5 x 80 + 2 x 280 = 1560 trial
+  run-steps of 6000 unpruned, and 5 x 400 for the rerun)
+  """
+  trials = searching["trials"]
+  if searching["pruner"] is None:
+    rungs = [(trials, steps)]
+  else:
+    rungs = runs.halving_rungs(trials, steps, task.eval_points, searching["reduction"])
+  trained = sum(alive * (end - before) for (alive, end), (_, before)
+                in zip(rungs, [(0, 0), *rungs[:-1]], strict=True))
+  return searching["studies"] * (trained * searching["trial_seeds"] + seeds * steps)
 
 
 def _remove_if_empty(path: str) -> None:
@@ -733,7 +810,8 @@ def _runs_tree(grid: RunResult, rerun: RunResult | None, selected: int | None,
   if found is not None:
     tree["selected"] = [int(i) for i in found.selected]
     tree["search"] = {"studies": found.studies, "trials": found.trials,
-                      "select": found.select,
+                      "select": found.select, "pruner": found.pruner,
+                      "reduction": found.reduction,
                       "space": {k: list(r) for k, r in found.space.items()}}
   return tree
 
@@ -753,7 +831,8 @@ def _search_from_tree(tree: dict) -> runs.SearchResult:
   info = tree["search"]
   return runs.SearchResult(grid, rerun, [int(i) for i in tree["selected"]],
                            {k: search.Range(*r) for k, r in info["space"].items()},
-                           int(info["studies"]), int(info["trials"]), str(info["select"]))
+                           int(info["studies"]), int(info["trials"]), str(info["select"]),
+                           info.get("pruner"), int(info.get("reduction", runs.REDUCTION)))
 
 
 def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plot, progress,
@@ -781,8 +860,8 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
   rows: list[dict] = []
   if searching is not None:
     rates: dict[str, list[float]] = {name: [] for name in names}  # (the search draws its own)
-    per = searching["studies"] * (searching["trials"] * searching["trial_seeds"] + n_seeds)
-    total = per * len(names) * n_steps
+    per = search_run_steps(task, searching, steps=n_steps, seeds=n_seeds)
+    total = per * len(names)
   else:
     rates = {name: learning_rates(task, name, budget, lr_grid, optimizer=chosen[name])
              for name in names}
@@ -810,7 +889,7 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
           grid[name], rerun, selected = _runs_from_tree(stored)
           if searching is not None:
             found = _search_from_tree(stored)
-            bar.update(per * n_steps)
+            bar.update(per)
           else:
             bar.update(budget_runs(task, lrs, budget, n_seeds) * n_steps)
         else:
@@ -822,7 +901,8 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
                 studies=searching["studies"], trial_seeds=searching["trial_seeds"],
                 schedule=searching["schedule"],
                 sequence=searching["sequence"], select=searching["select"], steps=n_steps,
-                seeds=n_seeds, progress=bar, label=name, execution=execution)
+                seeds=n_seeds, progress=bar, label=name, execution=execution,
+                pruner=searching["pruner"], reduction=searching["reduction"])
             grid[name], rerun, selected = found.grid, found.rerun, None
           else:
             grid[name], rerun, selected = train_budget(

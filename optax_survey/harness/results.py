@@ -194,6 +194,8 @@ def run_json(result: RunResult) -> dict:
   if result.hparams is not None:  # a search's trials
     out["hparams"] = {k: np.asarray(v).tolist() for k, v in result.hparams.items()}
     out["schedule"] = result.schedule
+  if result.stopped is not None:  # a pruned search: the steps each trial trained
+    out["stopped"] = np.asarray(result.stopped).tolist()
   return out
 
 

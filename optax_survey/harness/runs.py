@@ -34,7 +34,7 @@ import optax_survey as osv
 from optax_survey.harness import preflight, registry, search
 from optax_survey.harness.analysis import stats
 from optax_survey.harness.checkpoints import Interrupted
-from optax_survey.harness.errors import BadInputError
+from optax_survey.harness.errors import BadInputError, BadTypeError
 from optax_survey.harness.hosts import agree_min, to_device, to_host
 from optax_survey.harness.layout import (
     Layout,
@@ -56,9 +56,10 @@ from optax_survey.harness.training import (
     train_step,
 )
 
-__all__ = ["Execution", "Program", "RunResult", "SELECTIONS", "SearchResult", "all_finite",
-           "centre_lr", "check_select", "compiler_options", "optimizer_of", "run_optimizer",
-           "run_search", "run_tuned", "schedule_chunks", "unless_diverged"]
+__all__ = ["Execution", "PRUNERS", "Program", "REDUCTION", "RunResult", "SELECTIONS",
+           "SearchResult", "all_finite", "centre_lr", "check_pruner", "check_select",
+           "compiler_options", "halving_rungs", "optimizer_of", "run_optimizer", "run_search",
+           "run_tuned", "schedule_chunks", "unless_diverged"]
 
 
 @dataclasses.dataclass
@@ -84,14 +85,29 @@ class RunResult:
   train_s: float = 0.0  # seconds training and evaluating (no compile or start)
   hparams: dict | None = None  # a search's trials: name -> [n_lr] values besides the rate
   schedule: str = "constant"  # the rate's schedule (search.SCHEDULES)
+  # a pruned search (pruner="halving"): [n_lr] the steps each trial trained (its curves NaN
+  # after them: stopped, not diverged); None: every trial trained all ``steps``
+  stopped: np.ndarray | None = None
 
   def final_values(self, metric: str, *, split: str = "test") -> np.ndarray:
     """``[n_lr, n_seeds]``: the last evaluation of ``metric`` on ``split`` ("test":
     ``task.evaluate``; "validation": ``task.validate``)."""
+    return np.asarray(self._source(split)[metric][:, :, -1], np.float64)
+
+  def stop_values(self, metric: str, *, split: str = "test") -> np.ndarray:
+    """``[n_lr, n_seeds]``: each trial's evaluation of ``metric`` on ``split`` at the step it
+    stopped (:attr:`stopped`: a pruned trial's rung; else the final one)."""
+    if self.stopped is None:
+      return self.final_values(metric, split=split)
+    at = np.searchsorted(self.eval_steps, np.asarray(self.stopped))
+    curves = self._source(split)[metric]
+    return np.asarray(curves[np.arange(len(at)), :, at], np.float64)
+
+  def _source(self, split: str) -> dict:
     source = self.metrics if split == "test" else self.val_metrics
     if source is None:
       raise ValueError(f"{self.optimizer} on {self.task} has no {split} metrics")
-    return np.asarray(source[metric][:, :, -1], np.float64)
+    return source
 
 
 # XLA's CPU backend spends most of its compile time in LLVM's most expensive passes
@@ -373,10 +389,11 @@ def _call(program: Program, steps_per_call: int) -> Any:
   return several
 
 
-def _check_steps_per_call(program: Program, steps_per_call: int) -> None:
+def _check_steps_per_call(program: Program, steps_per_call: int,
+                          n_chunks: int | None = None) -> None:
   """A call is part of one evaluation interval or a whole number of them (dividing the
-  run's intervals)."""
-  chunk, n_chunks = program.chunk, program.n_chunks
+  run's intervals, or the ``n_chunks`` intervals trained)."""
+  chunk, n_chunks = program.chunk, n_chunks or program.n_chunks
   if chunk % steps_per_call and not (steps_per_call % chunk == 0
                                      and n_chunks % (steps_per_call // chunk) == 0):
     raise ValueError(
@@ -570,28 +587,68 @@ def _steps_per_call(chunk: int, n_chunks: int, timings: dict | None, layout: Lay
   return max(d for d in range(1, chunk + 1) if chunk % d == 0 and d <= wanted)
 
 
+class _Span(NamedTuple):
+  """Chunks ``begin .. end - 1`` of a program's runs (successive halving's rung): from
+  their start (``carries`` None) or from ``carries``, the leaves of their ``(carry, ok)``
+  at chunk ``begin`` (host arrays, the runs first), as :func:`_execute` returned them."""
+
+  begin: int
+  end: int
+  carries: list | None = None
+
+
+class _Outputs(NamedTuple):
+  """The runs' outputs from :func:`_execute`, numpy trees with the runs first, as one
+  program over all the runs would return them."""
+
+  first: Any  # the evaluation before training (None for a span started from carries)
+  records: Any  # [runs, n_chunks, chunk, ...] (the span's chunks)
+  evals: Any  # [runs, n_chunks, ...]
+  final: Any = None  # a span's last (carry, ok), as leaves [runs, ...]; None without one
+
+
+def _calls(program: Program, n_chunks: int, steps_per_call: int) -> tuple[int, int]:
+  """(calls per evaluation, calls) of ``n_chunks`` chunks: calls within an interval,
+  its end evaluated apart; or calls of whole intervals (0), evaluated inside."""
+  if steps_per_call <= program.chunk:
+    return program.chunk // steps_per_call, program.chunk // steps_per_call * n_chunks
+  return 0, n_chunks * program.chunk // steps_per_call
+
+
+def _carries_on_device(leaves: list, compiled: _Compiled, first: int) -> Any:
+  """The ``(carry, ok)`` of runs ``first .. first + runs_per_call - 1`` from their host
+  ``leaves``, sharded as the compiled calls take them (past the end, the last run's)."""
+  index = np.minimum(np.arange(first, first + compiled.runs_per_call), len(leaves[0]) - 1)
+  abstract = jax.tree.leaves(compiled.abstract)
+  return jax.tree.unflatten(jax.tree.structure(compiled.abstract), [
+      to_device(leaf[index], a.sharding) for leaf, a in zip(leaves, abstract, strict=True)])
+
+
 def _execute(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
-             execution: Execution, progress: Any, label: str, phase: str = "grid"):
+             execution: Execution, progress: Any, label: str, phase: str = "grid",
+             span: _Span | None = None):
   """Trains the runs ``({k: v[i] for k, v in hp_flat.items()}, seed_flat[i])`` laid out
-  by ``execution``.
+  by ``execution``: the whole program, or ``span``'s chunks (from the carries it gives).
 
   With ``execution.keep``, the runs are checkpointed every few minutes and when a stop
   is asked (then :class:`~optax_survey.harness.checkpoints.Interrupted` is raised), and
   continue from the last checkpoint of the same call and layout.
 
   Returns:
-    ``((first, records, evals), layout, compile_s, train_s)``: numpy trees with the runs
-    first, as one program over all the runs would return them (records ``[runs,
-    n_chunks, chunk, ...]``, evaluations ``[runs, n_chunks, ...]``), the layout's
-    description, the seconds spent compiling and training (with the evaluations).
+    ``(outputs, layout, compile_s, train_s)``: the runs' :class:`_Outputs` (their final
+    carries with a ``span``), the layout's description, the seconds spent compiling and
+    training (with the evaluations).
   """
+  whole = span or _Span(0, program.n_chunks)
+  n_chunks, offset = whole.end - whole.begin, whole.begin * program.chunk
+  span_steps = min(whole.end * program.chunk, program.steps) - offset
   keeper = execution.keep(phase) if execution.keep is not None else None
   if keeper is not None:
     complete = keeper.restore_complete()
     if complete is not None:  # this phase finished before the interruption
       if progress is not None:
-        progress.update(len(seed_flat) * program.steps)
-      return complete[1], complete[0], 0.0, 0.0
+        progress.update(len(seed_flat) * span_steps)
+      return _Outputs(*complete[1]), complete[0], 0.0, 0.0
   mesh = make_mesh(execution.devices)
   runs = len(seed_flat)
   start_time = time.perf_counter()
@@ -600,8 +657,8 @@ def _execute(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
   first_try = plan(runs, mesh, layout=execution.layout, steps_per_call=program.chunk,
                    max_parallel_runs=execution.max_parallel_runs, timings=timings)
   steps_per_call = execution.steps_per_call or _steps_per_call(
-      program.chunk, program.n_chunks, timings, first_try)
-  _check_steps_per_call(program, steps_per_call)
+      program.chunk, n_chunks, timings, first_try)
+  _check_steps_per_call(program, steps_per_call, n_chunks)
   compiled = _compile_program(task, program, mesh, first_try.runs_per_call, steps_per_call,
                               _dtypes(hp_flat))
   devices = run_devices(mesh)
@@ -615,13 +672,9 @@ def _execute(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
   compile_s = time.perf_counter() - start_time
   if execution.announce is not None:
     execution.announce(f"{label}: {layout.describe()}")
-  if steps_per_call <= program.chunk:  # calls within an interval; its end evaluated apart
-    calls_per_evaluation = program.chunk // steps_per_call
-    n_calls = calls_per_evaluation * program.n_chunks
-  else:  # calls of whole intervals, evaluated inside
-    calls_per_evaluation = 0
-    n_calls = program.n_chunks * program.chunk // steps_per_call
-  done: dict = {"firsts": [], "records": [], "evals": []}  # the finished batches
+  calls_per_evaluation, n_calls = _calls(program, n_chunks, steps_per_call)
+  # the finished batches (their final carries with a span)
+  done: dict = {"firsts": [], "records": [], "evals": [], "finals": []}
   train_s = 0.0
   batch0, call0, carry, ok, current = 0, 0, None, None, None
   restored = None
@@ -632,11 +685,11 @@ def _execute(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
   if restored is not None:
     position, saved, (carry, ok) = restored
     batch0, call0 = int(position["batch"]), int(position["call"])
-    done, current = saved["done"], saved["current"]
+    done, current = {"finals": [], **saved["done"]}, saved["current"]
     if progress is not None:  # the run-steps already trained
-      progress.update(batch0 * layout.runs_per_call * program.steps + min(
+      progress.update(batch0 * layout.runs_per_call * span_steps + min(
           runs - batch0 * layout.runs_per_call, layout.runs_per_call) * min(
-          call0 * steps_per_call, program.steps))
+          call0 * steps_per_call, span_steps))
   for b in range(batch0, layout.batches):
     first_run = b * layout.runs_per_call
     real = min(layout.runs_per_call, runs - first_run)
@@ -647,9 +700,12 @@ def _execute(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
     lr, seed = _batch(hp_flat, seed_flat, first_run, layout.runs_per_call, compiled.sharding)
     if b == batch0 and current is not None:
       k0 = call0
-    else:
+    elif whole.carries is None:
       carry, ok, first = compiled.start(lr, seed)
       current, k0 = {"first": host(first), "records": [], "evals": []}, 0
+    else:
+      carry, ok = _carries_on_device(whole.carries, compiled, first_run)
+      current, k0 = {"first": None, "records": [], "evals": []}, 0
 
     def finish(pending, current=current, host=host):
       """A dispatched call's records and evaluations on the host (waits for it)."""
@@ -671,8 +727,8 @@ def _execute(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
       if pending is not None:
         finish(pending)
       # the steps of this call that count (none past the end)
-      pending = (records, evaluations,
-                 real * max(0, min(steps_per_call, program.steps - k * steps_per_call)))
+      pending = (records, evaluations, real * max(
+          0, min(steps_per_call, program.steps - offset - k * steps_per_call)))
       if keeper is not None and k + 1 < n_calls and keeper.due():
         finish(pending)
         pending = None
@@ -681,8 +737,8 @@ def _execute(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
         if keeper.stopped():
           raise Interrupted(
               f"{label}: stopped in batch {b + 1} of {layout.batches} after "
-              f"{min((k + 1) * steps_per_call, program.steps)} of {program.steps} steps, "
-              "its runs checkpointed")
+              f"{min(offset + (k + 1) * steps_per_call, program.steps)} of {program.steps} "
+              "steps, its runs checkpointed")
     if pending is not None:
       finish(pending)
     train_s += time.perf_counter() - started
@@ -690,16 +746,19 @@ def _execute(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
     # [real, calls * n_chunks * steps_per_call, ...] -> [real, n_chunks, chunk, ...]
     done["records"].append(jax.tree.map(
         lambda *xs: np.concatenate(xs, axis=1).reshape(
-            xs[0].shape[0], program.n_chunks, program.chunk, *xs[0].shape[2:]),
+            xs[0].shape[0], n_chunks, program.chunk, *xs[0].shape[2:]),
         *current["records"]))
     done["evals"].append(jax.tree.map(lambda *xs: np.concatenate(xs, axis=1),
                                       *current["evals"]))
+    if span is not None:
+      done["finals"].append(host(jax.tree.leaves((carry, ok))))
     current = None
 
   def cat(parts):
     return jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *parts)
 
-  outputs = (cat(done["firsts"]), cat(done["records"]), cat(done["evals"]))
+  outputs = _Outputs(cat(done["firsts"]), cat(done["records"]), cat(done["evals"]),
+                     cat(done["finals"]) if span is not None else None)
   if keeper is not None:
     keeper.save_complete(layout.describe(), outputs)
   return outputs, layout.describe(), compile_s, train_s
@@ -720,7 +779,7 @@ def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, ch
             n_chunks: int, track_path: bool, seed_offset: int) -> RunResult:
   """The runs' outputs for ``lrs`` x ``seeds`` runs (flattened rate-major) as a
   :class:`RunResult`."""
-  first, rec, ev = raw
+  first, rec, ev = raw.first, raw.records, raw.evals
   # ev: [runs, n_chunks, ...] -> a list of per-evaluation dicts, the first before training
   evals = [first] + [jax.tree.map(lambda a, i=i: a[:, i], ev) for i in range(n_chunks)]
   records = {k: v.reshape(v.shape[0], n_chunks * chunk, *v.shape[3:]) for k, v in rec.items()}
@@ -929,7 +988,7 @@ class SearchResult(NamedTuple):
   Attributes:
     grid: every study's trials on seeds ``0 .. trial_seeds-1``; study ``s``'s trials are
       rows ``s * trials .. (s + 1) * trials - 1`` (``lrs`` their rates, ``hparams`` the
-      rest).
+      rest; with a pruner, ``stopped`` the steps each trained).
     rerun: each study's selected trial on fresh seeds (``seeds`` of them, from
       ``max(seeds, trial_seeds)``: the tuned budget's rerun seeds), row ``s`` for study
       ``s``.
@@ -937,6 +996,8 @@ class SearchResult(NamedTuple):
     space: the space searched (``{name: search.Range}``, ``"lr"`` first).
     studies, trials: the number of studies and of trials in each.
     select: how the trials were selected, ``"final"`` or ``"time-to-target"``.
+    pruner: None, or ``"halving"`` (successive halving, :func:`halving_rungs`).
+    reduction: the pruner's reduction factor (each rung keeps ``1 / reduction``).
   """
 
   grid: RunResult
@@ -946,6 +1007,217 @@ class SearchResult(NamedTuple):
   studies: int
   trials: int
   select: str = "final"
+  pruner: str | None = None
+  reduction: int = 3
+
+  def run_steps(self) -> tuple[int, int]:
+    """``(trained, unpruned)``: the run-steps the search's trials trained, and those they
+    would have trained without the pruner (the reruns, the same either way, not counted).
+
+    Example:
+      >>> from optax_survey.harness.tasks import get_task
+      >>> found = run_search(get_task("quadratic"), "sgd", trials=6, studies=1, steps=30,
+      ...                    seeds=1, pruner="halving")
+      >>> found.run_steps()  # 6 trials to step 3, 2 to 9, 1 to 30: 18 + 12 + 21 of 180
+      (51, 180)
+    """
+    grid = self.grid
+    unpruned = len(grid.lrs) * grid.seeds * grid.steps
+    if grid.stopped is None:
+      return unpruned, unpruned
+    return int(np.sum(grid.stopped)) * grid.seeds, unpruned
+
+
+PRUNERS = ("halving",)
+REDUCTION = 3  # successive halving's default reduction factor (Optuna's and Hyperband's)
+
+
+def check_pruner(pruner: str | None, reduction: int = REDUCTION) -> tuple[str | None, int]:
+  """``(pruner, reduction)`` if they name a pruner (None: none; ``"halving"``: successive
+  halving) and a reduction factor (an integer >= 2, given only with a pruner).
+
+  Example:
+    >>> check_pruner("halving", 2), check_pruner(None)
+    (('halving', 2), (None, 3))
+    >>> check_pruner("hyperband")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optax_survey.harness.errors.BadInputError: pruner must be None or one of halving, got ...
+  """
+  if pruner is not None and pruner not in PRUNERS:
+    raise BadInputError(f"pruner must be None or one of {', '.join(PRUNERS)}, got {pruner!r}",
+                        argument="pruner")
+  if isinstance(reduction, bool) or not isinstance(reduction, (int, np.integer)):
+    raise BadTypeError(f"reduction must be an integer >= 2, got {type(reduction).__name__}",
+                       argument="reduction")
+  if reduction < 2:
+    raise BadInputError(f"reduction must be an integer >= 2, got {reduction}",
+                        argument="reduction")
+  if pruner is None and reduction != REDUCTION:
+    raise BadInputError("reduction is the halving pruner's: pass pruner='halving' "
+                        "(--pruner halving) too, or leave it out", argument="reduction")
+  return pruner, int(reduction)
+
+
+def _rung_chunks(chunk: int, n_chunks: int, reduction: int) -> list[int]:
+  """The chunks at whose end successive halving ranks the trials: ``n_chunks //
+  reduction ** j`` for ``j = 0, 1, ...`` while at least 1, ascending (the last: the
+  whole run)."""
+  ends = sorted({n_chunks // reduction ** j for j in range(n_chunks.bit_length())
+                 if n_chunks // reduction ** j >= 1})
+  if len(ends) < 2:
+    raise BadInputError(
+        f"pruner='halving' needs at least 2 rungs at the task's evaluations: its "
+        f"{n_chunks} evaluation interval{'s' if n_chunks != 1 else ''} of {chunk} "
+        f"step{'s' if chunk != 1 else ''} "
+        f"hold 1 with reduction={reduction} (it needs at least {reduction}: more steps, a "
+        "larger Task.eval_points or a smaller reduction)", argument="pruner")
+  return ends
+
+
+def halving_rungs(trials: int, steps: int, eval_points: int,
+                  reduction: int = REDUCTION) -> list[tuple[int, int]]:
+  """Successive halving's rungs for one study: ``[(trials trained, to step), ...]``.
+
+  The rungs are evaluation points of the program (:func:`schedule_chunks`: ``n``
+  intervals of ``chunk`` steps): the ends of intervals ``n // reduction ** j``, ``j = J ..
+  0``, every one at least 1, the last the whole run, so each rung trains ``reduction``
+  times as many steps as the one before (to integer division).  All ``trials`` train to
+  the first rung; after each, the best ``ceil(k / reduction)`` of its ``k`` trials go on.
+
+  Args:
+    trials: the study's trials.
+    steps: training steps.
+    eval_points: the task's evaluations (``Task.eval_points``).
+    reduction: the reduction factor, an integer >= 2.
+
+  Returns:
+    A pair per rung, at least two.
+
+  Raises:
+    BadInputError: naming ``pruner``, when the evaluations hold fewer than 2 rungs.
+
+  Example: 400 steps evaluated every 40, 15 trials, reduction 3:
+
+    >>> halving_rungs(15, 400, 10)  # all 15 to step 40, the best 5 to 120, then 2 to 400
+    [(15, 40), (5, 120), (2, 400)]
+  """
+  _, reduction = check_pruner("halving", reduction)
+  chunk, n_chunks = schedule_chunks(steps, eval_points)
+  rungs, alive = [], int(trials)
+  for end in _rung_chunks(chunk, n_chunks, reduction):
+    rungs.append((alive, min(end * chunk, steps)))
+    alive = math.ceil(alive / reduction)
+  return rungs
+
+
+def _ranking(scores: np.ndarray, mode: str) -> np.ndarray:
+  """The rows of ``scores`` ``[n, seeds]``, best mean first (a row with a non-finite
+  entry last; of equal means the first first): the order of
+  :func:`~optax_survey.harness.analysis.stats.best_mean_index`."""
+  ok = np.isfinite(scores).all(axis=1)
+  means = np.where(ok, np.where(ok[:, None], scores, 0.0).mean(axis=1), np.inf)
+  return np.argsort(np.where(ok, means if mode == "min" else -means, np.inf), kind="stable")
+
+
+def _halve(alive: np.ndarray, scores: np.ndarray, trials: int, reduction: int,
+           mode: str) -> np.ndarray:
+  """The positions in ``alive`` (trial indices, ascending; ``trials`` a study) of the
+  trials that go on: each study's best ``ceil(k / reduction)`` of its ``k`` by
+  ``scores`` ``[len(alive), seeds]``."""
+  keep: list[int] = []
+  for study in np.unique(alive // trials):
+    mine = np.flatnonzero(alive // trials == study)
+    best = _ranking(scores[mine], mode)[:math.ceil(len(mine) / reduction)]
+    keep += mine[best].tolist()
+  return np.asarray(sorted(keep), np.int64)
+
+
+def _runs_of(trial_index: np.ndarray, seeds: int) -> np.ndarray:
+  """The flat run indices of trials ``trial_index`` (trial-major, ``seeds`` runs each)."""
+  return (np.asarray(trial_index)[:, None] * seeds + np.arange(seeds)).reshape(-1)
+
+
+def _successive_halving(task: Task, program: Program, hp_flat: dict, seed_flat: np.ndarray,
+                        *, trials: int, trial_seeds: int, reduction: int,
+                        execution: Execution, progress: Any, label: str):
+  """The runs of a search pruned by successive halving (:func:`halving_rungs`): each
+  rung an :func:`_execute` of its trials' runs over its chunks, the survivors continuing
+  from their carries (phases ``"rung1"``, ``"rung2"``, ...).
+
+  Returns:
+    ``(outputs, layout, compile_s, train_s, stopped)``: :func:`_execute`'s outputs for
+    every run (NaN after each trial's stop), the rungs' layouts, seconds, and the steps
+    each trial trained.
+  """
+  ends = _rung_chunks(program.chunk, program.n_chunks, reduction)
+  alive = np.arange(len(seed_flat) // trial_seeds)
+  stop_chunk = np.zeros(len(alive), np.int64)
+  parts, layouts, compile_s, train_s = [], [], 0.0, 0.0
+  carries, begin = None, 0
+  for r, end in enumerate(ends):
+    index = _runs_of(alive, trial_seeds)
+    out, layout, took_compile, took_train = _execute(
+        task, program, {k: v[index] for k, v in hp_flat.items()}, seed_flat[index],
+        execution, progress, f"{label} (rung {r + 1} of {len(ends)})", phase=f"rung{r + 1}",
+        span=_Span(begin, end, carries))
+    parts.append((index, begin, end, out))
+    layouts.append(f"rung {r + 1}: {layout}")
+    compile_s, train_s = compile_s + took_compile, train_s + took_train
+    stop_chunk[alive] = end
+    if end == program.n_chunks:
+      break
+    split = 1 if task.held_out else 0  # (the validation metrics; the objective without)
+    scores = np.asarray(out.evals[split][task.metric][:, -1], np.float64)
+    going = _halve(alive, scores.reshape(len(alive), trial_seeds), trials, reduction,
+                   task.mode)
+    carries = [leaf[_runs_of(going, trial_seeds)] for leaf in out.final]
+    alive, begin = alive[going], end
+  stopped = np.minimum(stop_chunk * program.chunk, program.steps)
+  return (_assemble(parts, len(seed_flat), program.n_chunks), "; ".join(layouts), compile_s,
+          train_s, stopped)
+
+
+def _assemble(parts: list, runs: int, n_chunks: int) -> _Outputs:
+  """The rungs' outputs ``(run index, first chunk, end chunk, outputs)`` as one
+  :class:`_Outputs` of ``runs`` runs over ``n_chunks`` chunks, NaN where a run did not
+  train."""
+  def blank(a):
+    dtype = np.result_type(a.dtype, np.float32)
+    return np.full((runs, n_chunks, *a.shape[2:]), np.nan, dtype)
+
+  first = parts[0][3]
+  records = jax.tree.map(blank, first.records)
+  evals = jax.tree.map(blank, first.evals)
+  for index, begin, end, out in parts:
+    for full, part in ((records, out.records), (evals, out.evals)):
+      for whole, piece in zip(jax.tree.leaves(full), jax.tree.leaves(part), strict=True):
+        whole[index, begin:end] = piece
+  return _Outputs(first.first, records, evals)
+
+
+def _select(task: Task, grid: RunResult, *, studies: int, trials: int,
+            select: str) -> list[int]:
+  """Each study's selected trial among its own (the ones that trained every step), by
+  ``select`` on the validation split (the objective without held-out data)."""
+  split = "validation" if task.held_out else "test"
+  scores = grid.final_values(task.metric, split=split)
+  full = (np.ones(len(scores), bool) if grid.stopped is None
+          else np.asarray(grid.stopped) == grid.steps)
+  steps_to = None
+  if select == "time-to-target":
+    curves = (grid.val_metrics if task.held_out else grid.metrics) or {}
+    steps_to = stats.steps_to_target(curves[task.metric], grid.eval_steps, task.target,
+                                     mode=task.mode)
+  selected = []
+  for s in range(studies):
+    mine = s * trials + np.flatnonzero(full[s * trials:(s + 1) * trials])
+    if steps_to is not None:
+      best = stats.select_by_time_to_target(steps_to[mine], scores[mine], mode=task.mode)
+    else:
+      best = int(_best_mean_index(jnp.asarray(scores[mine], jnp.float32), task.mode))
+    selected.append(int(mine[best]) - s * trials)
+  return selected
 
 
 def run_search(
@@ -964,6 +1236,8 @@ def run_search(
     progress: Any = None,
     label: str | None = None,
     execution: Execution | None = None,
+    pruner: str | None = None,
+    reduction: int = REDUCTION,
 ) -> SearchResult:
   """The search budget of ``name`` on ``task``: ``studies`` independent quasi-random
   searches of ``trials`` points each, selection on the validation split, and the
@@ -983,6 +1257,20 @@ def run_search(
   alone is rerun on several seeds: the seeds' noise then enters the selection, and the
   spread over studies shows it.
 
+  ``pruner="halving"`` stops hopeless trials early, by successive halving (Jamieson &
+  Talwalkar 2016; one bracket of Hyperband, Li et al. 2018; Optuna's
+  ``SuccessiveHalvingPruner``), inside the search: at each rung (:func:`halving_rungs`:
+  evaluation points, each ``reduction`` times further than the one before, the last the
+  whole run) each study keeps its best ``ceil(k / reduction)`` of its ``k`` trials by
+  the rung's validation metric (the mean over trial seeds, as the selection reads it; a
+  diverged trial is the worst) and the others stop.  The survivors continue from their
+  carries (parameters, optimizer and model state, data key, step) in a program of fewer
+  runs, so their curves are those they have in the search without a pruner (float32
+  round-off); a stopped trial keeps its curves up to its rung (NaN after it, and
+  ``grid.stopped`` says where: stopped, not diverged) and is never selected.  Each rung
+  is a checkpointed phase of its own (``"rung1"``, ``"rung2"``, ...): an interrupted
+  pruned search resumes from its last checkpoint, as one without a pruner does.
+
   Args:
     task: the task.
     name: a registered optimizer (a factory: give ``space`` over ``"lr"`` alone).
@@ -1001,9 +1289,16 @@ def run_search(
     trial_seeds: seeds each trial trains on (the selection reads their mean).
     steps, seeds, progress, label, execution: as in :func:`run_tuned` (``seeds``: the
       rerun's).
+    pruner: None (every trial trains every step) or ``"halving"`` (successive halving).
+    reduction: the halving pruner's reduction factor, an integer >= 2: a rung keeps
+      ``1 / reduction`` of the trials and the next trains ``reduction`` times as far.
 
   Returns:
-    A :class:`SearchResult`.
+    A :class:`SearchResult` (:meth:`SearchResult.run_steps`: what the trials trained).
+
+  Raises:
+    BadInputError: before any training, naming the argument: a bad count, space,
+      schedule, selection, pruner or reduction, or evaluations too few for 2 rungs.
 
   Example:
     >>> from optax_survey.harness.tasks import get_task
@@ -1013,6 +1308,15 @@ def run_search(
     ((8, 1), (2, 3))
     >>> list(found.space), len(found.selected)
     (['lr', 'momentum', 'weight_decay'], 2)
+
+  Pruned by successive halving, rungs at steps 3, 9 and 30 (evaluations every 3 steps):
+
+    >>> pruned = run_search(get_task("quadratic"), "sgdm", trials=4, studies=2, steps=30,
+    ...                     seeds=3, pruner="halving")
+    >>> pruned.grid.stopped.tolist()  # per study: 2 trials stop at step 3, 1 at step 9
+    [3, 30, 9, 3, 3, 30, 9, 3]
+    >>> pruned.run_steps()  # of the trials' run-steps: per study 4 x 3 + 2 x 6 + 1 x 21
+    (90, 240)
   """
   steps, seeds, track_path = _settings(task, steps, seeds, None)
   execution = execution or Execution()
@@ -1027,6 +1331,9 @@ def run_search(
   for key, value in (("trials", trials), ("studies", studies), ("trial_seeds", trial_seeds)):
     preflight.check_count(key, value)
   check_select(task, select)
+  pruner, reduction = check_pruner(pruner, reduction)
+  if pruner is not None:
+    halving_rungs(trials, steps, task.eval_points, reduction)  # (2 rungs, or an error)
   points = [search.sample(full, trials, study=s, sequence=sequence) for s in range(studies)]
   every = {k: np.concatenate([p[k] for p in points]) for k in full}
   program = _program_parts(task, name, steps, track_path, schedule)
@@ -1034,25 +1341,20 @@ def run_search(
                             "n_chunks": program.n_chunks, "track_path": track_path}
   start = time.perf_counter()
   hp_flat, seed_flat = _flat_runs(every, trial_seeds, 0)
-  raw, layout, compile_grid, train_grid = _execute(task, program, hp_flat, seed_flat,
-                                                   execution, progress, label)
+  stopped = None
+  if pruner is None:
+    raw, layout, compile_grid, train_grid = _execute(task, program, hp_flat, seed_flat,
+                                                     execution, progress, label)
+  else:
+    raw, layout, compile_grid, train_grid, stopped = _successive_halving(
+        task, program, hp_flat, seed_flat, trials=trials, trial_seeds=trial_seeds,
+        reduction=reduction, execution=execution, progress=progress, label=label)
   grid = _result(task, label, raw, lrs=list(every["lr"]), seeds=trial_seeds, seed_offset=0,
                  **common)
   grid.layout, grid.train_s, grid.schedule = layout, train_grid, schedule
   grid.hparams = {k: v for k, v in every.items() if k != "lr"}
-  split = "validation" if task.held_out else "test"
-  scores = grid.final_values(task.metric, split=split)
-  if select == "time-to-target":
-    curves = (grid.val_metrics if task.held_out else grid.metrics) or {}
-    steps_to = stats.steps_to_target(curves[task.metric], grid.eval_steps, task.target,
-                                     mode=task.mode)
-    selected = [stats.select_by_time_to_target(steps_to[s * trials:(s + 1) * trials],
-                                               scores[s * trials:(s + 1) * trials],
-                                               mode=task.mode) for s in range(studies)]
-  else:
-    selected = [int(_best_mean_index(jnp.asarray(scores[s * trials:(s + 1) * trials],
-                                                 jnp.float32), task.mode))
-                for s in range(studies)]
+  grid.stopped = stopped
+  selected = _select(task, grid, studies=studies, trials=trials, select=select)
   chosen = {k: np.asarray([v[s * trials + i] for s, i in enumerate(selected)])
             for k, v in every.items()}
   fresh = max(seeds, trial_seeds)
@@ -1065,7 +1367,8 @@ def run_search(
   rerun.layout, rerun.train_s, rerun.schedule = layout, train_rerun, schedule
   rerun.hparams = {k: v for k, v in chosen.items() if k != "lr"}
   grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_grid + compile_rerun
-  return SearchResult(grid, rerun, selected, full, int(studies), int(trials), select)
+  return SearchResult(grid, rerun, selected, full, int(studies), int(trials), select, pruner,
+                      reduction)
 
 
 SELECTIONS = ("final", "time-to-target")
