@@ -70,8 +70,8 @@ def test_the_quick_survey_gives_its_committed_numbers(tmp_path):
   # began to report steps to the task's target (issue 22: `steps_to_target` on the tuned
   # and one-shot entries, each task's `target` and what its budget cost in runs and
   # seconds, the aggregate's Kendall's tau per pair of budgets and time-to-target score;
-  # wilson-separable's target now the stored AlgoPerf-style one): no number that was
-  # there moved.  A deliberate change of
+  # wilson-separable's target now the stored AlgoPerf-style one; then each group's
+  # aggregate, networks and test functions, issue 23): no number that was there moved.  A deliberate change of
   # the numbers regenerates the file and says why here and in its commit.  The command
   # runs with jax_enable_x64 off (the test suite turns it on): so does this.
   import jax
@@ -129,5 +129,5 @@ def test_a_survey_with_the_search_budget_adds_its_column_claims_cost_and_time(
     np.testing.assert_allclose([timing["score"][budget][o] for o in names], expected)
   page = (tmp_path / "survey.md").read_text()
   assert "## Final metric per task, search budget" in page and "mean rank, search" in page
-  assert "| search | 204 | 6,120 |" in page and "## Time to result" in page
+  assert "| search | 204 | 6,120 |" in page and "Time to result (AlgoPerf's score" in page
   assert render_page(json.loads((tmp_path / "survey.json").read_text())) == page

@@ -400,7 +400,8 @@ def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[di
   """One row per learning rate of ``result``: validation and test intervals over seeds.
 
   A trial a pruned search stopped (``result.stopped``) is reported at the step it
-  stopped, which ``"pruned_at"`` gives (None for a row that trained every step), and
+  stopped, which ``"pruned_at"`` gives (None for a trial that trained every step; only
+  a pruned search's rows have it), and
   ``"diverged"`` counts the seeds that diverged by then: stopped is not diverged.
 
   Example:
@@ -426,8 +427,9 @@ def grid_rows(task: Task, result: RunResult, *, selected: int | None) -> list[di
         "mode": task.mode, "test": list(t), "validation": list(v) if v is not None else None,
         "diverged": int((~np.isfinite(test[i])).sum()), "selected": i == selected,
         "values": test[i].tolist(),
-        "pruned_at": int(stopped[i]) if stopped[i] < result.steps else None,
     })
+    if result.stopped is not None:  # a pruned search's trial
+      rows[-1]["pruned_at"] = int(stopped[i]) if stopped[i] < result.steps else None
     if result.hparams is not None:  # a search's trial
       rows[-1]["hparams"] = {k: float(np.asarray(v)[i]) for k, v in result.hparams.items()}
   return rows
