@@ -4,6 +4,7 @@ the sampled values, selection on the validation split alone, and a task whose be
 weight decay is known in closed form."""
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -94,31 +95,45 @@ def test_warmup_cosine_is_optaxs_schedule_with_traced_rate_and_fraction():
                                rtol=1e-5, atol=1e-7)
 
 
-def concrete(optimizer: str, lr: float, hp: dict) -> optax.GradientTransformation:
-  """The optimizer built by hand with Python numbers (the survey's lookahead: Adam inside)."""
+def concrete(optimizer: str, lr: float, hp: dict, steps: int) -> optax.GradientTransformation:
+  """The optimizer built by hand with Python numbers (the survey's lookahead: Adam inside);
+  with a warm-up fraction, through optax's warm-up + cosine schedule from 0 (AdaBound's
+  and AMSBound's bounds then measured against the peak rate, ``base_lr``)."""
   hp = {k: (int(v) if np.issubdtype(np.asarray(v).dtype, np.integer) else float(v))
         for k, v in hp.items()}
+  rate: Any = lr
+  if "warmup" in hp:
+    rate = optax.warmup_cosine_decay_schedule(0.0, lr, int(round(hp.pop("warmup") * steps)),
+                                              steps)
+    if optimizer in ("adabound", "amsbound"):
+      hp["base_lr"] = lr
   if optimizer == "lookahead":
     own = {k: hp.pop(k) for k in ("sync_period", "slow_step_size")}
-    return osv.lookahead(osv.adam(lr, **hp), **own)
-  return getattr(osv, optimizer)(lr, **hp)
+    return osv.lookahead(osv.adam(rate, **hp), **own)
+  return getattr(osv, optimizer)(rate, **hp)
 
 
+@pytest.mark.parametrize("schedule", ["constant", "warmup_cosine"])
 @pytest.mark.parametrize("optimizer", list(registry.OPTIMIZERS))
-def test_each_trial_steps_as_the_optimizer_built_with_its_sampled_values(optimizer):
+def test_each_trial_steps_as_the_optimizer_built_with_its_sampled_values(optimizer, schedule):
   """Three trials of the declared space in one program (a traced value per
   hyperparameter) against each optimizer built by hand from the same values, stepped on
-  the quadratic from the same start (float32 round-off)."""
+  the quadratic from the same start (float32 round-off); under warm-up + cosine too
+  (a schedule from 0: every optimizer's steps finite, AdaBound's bounds included)."""
   task = get_task("quadratic")
   steps = 12
-  space = search.search_space(optimizer, runs.centre_lr(task, optimizer, optimizer) / 10)
+  space = search.search_space(optimizer, runs.centre_lr(task, optimizer, optimizer) / 10,
+                              schedule=schedule)
   trials = search.sample(space, 3, study=1)
+  if schedule == "warmup_cosine":  # a warm-up of 2 or 3 of the 12 steps
+    trials["warmup"] = np.array([0.2, 0.25, 0.2], np.float32)
   result = runs.run_optimizer(task, optimizer, trials=trials, seeds=1, steps=steps,
-                              track_path=True)
+                              track_path=True, schedule=schedule)
+  assert np.isfinite(result.path).all()
   grad = jax.grad(lambda p: task.loss(p, None))
   for i in range(3):
     hp = {k: v[i] for k, v in trials.items() if k != "lr"}
-    tx = concrete(optimizer, float(trials["lr"][i]), hp)
+    tx = concrete(optimizer, float(trials["lr"][i]), hp, steps)
     params = jnp.asarray(result.path[i, 0, 0], jnp.float32)
     state = tx.init(params)
     for step in range(steps):

@@ -250,8 +250,10 @@ def optimizer_of(task: Task, name: OptimizerSpec, hp: dict, *, steps: int,
     if task.schedule is not None:
       raise BadInputError(f"task {task.name!r} has its own learning-rate schedule: "
                           "schedule='warmup_cosine' would replace it", argument="schedule")
-    rate = search.warmup_cosine(rate, 0.05 if warmup is None else warmup, steps)
-  elif warmup is not None:
+    # the schedule starts at 0: AdaBound's and AMSBound's bounds follow lr(t) / peak
+    return make_optimizer(task, name, search.warmup_cosine(
+        rate, 0.05 if warmup is None else warmup, steps), base_lr=rate, **hp)
+  if warmup is not None:
     raise BadInputError("a warm-up fraction needs schedule='warmup_cosine'",
                         argument="schedule")
   return make_optimizer(task, name, rate, **hp)

@@ -93,13 +93,15 @@ def initial_params(task: Task, seed) -> Any:
   return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), task.init_params(k_init, seed))
 
 
-def make_optimizer(task: Task, name: OptimizerSpec, lr: Any,
+def make_optimizer(task: Task, name: OptimizerSpec, lr: Any, *, base_lr: Any = None,
                    **hparams: Any) -> optax.GradientTransformation:
   """Optimizer ``name`` (a registered name, or a factory ``learning_rate ->
   optax.GradientTransformation``) at base rate ``lr`` (a number, a traced value or a
   schedule), through the task's schedule if it has one, with the task's fixed
   hyperparameters (for the registered optimizers that take them) and then ``hparams``
-  (a search's trial: each must be a keyword of the registered optimizer).
+  (a search's trial: each must be a keyword of the registered optimizer).  ``base_lr``:
+  the rate a schedule starting at 0 is measured against, for the optimizers that take
+  it (AdaBound's and AMSBound's bounds follow ``lr(t) / base_lr``).
 
   Example: the Reddi tasks' rate is α of the paper's step size α/√t:
 
@@ -115,7 +117,8 @@ def make_optimizer(task: Task, name: OptimizerSpec, lr: Any,
   rate = task.schedule(lr) if task.schedule is not None else lr
   if hparams:
     registry.check_hyperparameters(name, hparams)
-  return registry.build_any(name, rate, **{**task.optimizer_kwargs, **hparams})
+  given = {} if base_lr is None else {"base_lr": base_lr}
+  return registry.build_any(name, rate, **{**task.optimizer_kwargs, **given, **hparams})
 
 
 class Carry(NamedTuple):
