@@ -63,7 +63,8 @@ def test_metadata_authors_classifiers_urls_typed():
   assert urls["Changelog"].endswith("/CHANGELOG.md") and os.path.isfile(os.path.join(ROOT, "CHANGELOG.md"))
   assert "## Unreleased" in read("CHANGELOG.md")
   assert os.path.isfile(os.path.join(ROOT, "optax_survey", "py.typed"))
-  assert config["tool"]["setuptools"]["package-data"]["optax_survey"] == ["py.typed"]
+  assert config["tool"]["setuptools"]["package-data"]["optax_survey"] == [
+      "py.typed", "harness/tasks/targets.json"]  # the tasks' stored targets
   assert project["scripts"] == {"optax-survey": "optax_survey.harness.cli:entry"}
 
 

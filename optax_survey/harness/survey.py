@@ -83,7 +83,7 @@ QUICK_OPTIMIZERS = ("sgd", "sgdm", "adam", "amsgrad", "adabound", "lookahead")
 # compiles in 30 s and 12 s; so these two train fewer steps than their task's default
 # (400 and 2000) to keep the preset within an hour.  With the search budget (15 trials x
 # 3 studies, one run each, + 3 x 5 reruns: 60 runs an optimizer and task) the full
-# preset measured N min on 2 cores.
+# preset measured 57 min on 2 cores (benchmarks/results/survey.md).
 PRESETS = {
     "quick": Preset(("quadratic", "reddi", "wilson-separable"), QUICK_OPTIMIZERS, seeds=5,
                     steps={"quadratic": 200, "reddi": 20_000, "wilson-separable": 500}),

@@ -36,8 +36,9 @@ def line(loss: Callable[[Any], Any], a: Any, b: Any, alphas: Sequence[float] | A
   """``loss(a + α (b - a))`` at each ``α`` of ``alphas`` (one vmapped program).
 
   Example:
-    >>> line(lambda w: jnp.sum(w ** 2), jnp.zeros(2), jnp.ones(2), jnp.array([0., .5, 1.]))
-    Array([0. , 0.5, 2. ], dtype=float32)
+    >>> line(lambda w: jnp.sum(w ** 2), jnp.zeros(2), jnp.ones(2),
+    ...      jnp.array([0., .5, 1.])).tolist()
+    [0.0, 0.5, 2.0]
   """
   def at(alpha):
     return loss(jax.tree.map(lambda x, y: x + alpha * (y - x), a, b))
@@ -59,8 +60,8 @@ def filter_normalized(key: Any, params: Any, *,
   Example:
     >>> params = {"w": jnp.array([[3.0, 0.0], [4.0, 1.0]]), "b": jnp.ones(2)}
     >>> d = filter_normalized(jax.random.PRNGKey(0), params)
-    >>> jnp.linalg.norm(d["w"], axis=0).round(4), d["b"]  # the columns' norms 5 and 1
-    (Array([5., 1.], dtype=float32), Array([0., 0.], dtype=float32))
+    >>> jnp.linalg.norm(d["w"], axis=0).round(4).tolist(), d["b"].tolist()  # norms 5, 1
+    ([5.0, 1.0], [0.0, 0.0])
   """
   leaves, treedef = jax.tree.flatten(params)
   keys = jax.random.split(key, len(leaves))
@@ -86,9 +87,8 @@ def plane(loss: Callable[[Any], Any], center: Any, d1: Any, d2: Any, xs: Any, ys
   Example:
     >>> grid = plane(lambda w: jnp.sum(w ** 2), jnp.zeros(2), jnp.array([1.0, 0.0]),
     ...              jnp.array([0.0, 2.0]), jnp.array([-1.0, 1.0]), jnp.array([0.0, 1.0]))
-    >>> grid  # x^2 + (2 y)^2
-    Array([[1., 1.],
-           [5., 5.]], dtype=float32)
+    >>> grid.tolist()  # x^2 + (2 y)^2
+    [[1.0, 1.0], [5.0, 5.0]]
   """
   xs, ys = jnp.asarray(xs), jnp.asarray(ys)
   gx, gy = jnp.meshgrid(xs, ys)

@@ -114,21 +114,20 @@ def aggregate(tasks: Mapping[str, Mapping[str, Any]], optimizers: Sequence[str])
     optimizers: the optimizers ranked.
 
   Returns:
-    ``{"budgets": [...], "mean_rank": {budget: {opt: r}}, "ranks": {budget: {task:
-    {opt: r}}}, "kendall_tau": tau, "kendall_taus": {"A vs B": tau}, "profile":
-    {budget: {opt: [rho(tau)]}}, "taus": [...], "best_sets": {budget: {task: [the
-    optimizers tied with the best]}}, "best_changed": [tasks whose tied-best set
-    differs], "moves": {opt: delta}, "profile_at": {budget: {opt: {"0.01": rho(0.01),
-    "0.1": rho(0.1)}}}, "time_to_target": {"tasks": [...], "score": {budget: {opt:
-    s}}, "reached": {budget: {opt: n}}}}`` over the budgets every task has
-    (:func:`budgets_of`); ``tau`` is Kendall's tau-b between the mean ranks one-shot
-    and tuned (``kendall_taus``: every pair of budgets), ``delta`` an optimizer's mean
-    rank one-shot minus tuned (positive: tuning helped it); ``s`` AlgoPerf's
-    integrated performance profile of the time to result (:func:`time_to_target`)
-    over the tasks whose every entry has steps to target, each budget scored on its
-    own (:func:`~optax_survey.harness.analysis.stats.profile_score`), ``n`` the tasks
-    on which an optimizer reached the target (``time_to_target`` only where some task
-    has a target).
+    A dict over the budgets every task has (:func:`budgets_of`): ``"budgets"``;
+    ``"mean_rank"`` (budget -> optimizer -> mean rank); ``"ranks"`` (budget -> task ->
+    optimizer -> rank); ``"kendall_tau"``, Kendall's tau-b between the mean ranks
+    one-shot and tuned, and ``"kendall_taus"``, every pair of budgets (``"A vs B"`` ->
+    tau); ``"profile"`` (budget -> optimizer -> rho at each of ``"taus"``);
+    ``"best_sets"`` (budget -> task -> the optimizers tied with the best);
+    ``"best_changed"``, the tasks whose tied-best set differs one-shot and tuned;
+    ``"moves"``, an optimizer's mean rank one-shot minus tuned (positive: tuning helped
+    it); ``"profile_at"`` (budget -> optimizer -> rho at 0.01 and 0.1); and, where some
+    task has a target, ``"time_to_target"``: ``"tasks"`` (those whose every entry has
+    steps to target), ``"score"`` (budget -> optimizer -> AlgoPerf's integrated
+    performance profile of the time to result, :func:`time_to_target`, each budget
+    scored on its own, :func:`~optax_survey.harness.analysis.stats.profile_score`) and
+    ``"reached"`` (budget -> optimizer -> the tasks whose target it reached).
 
   Example:
     >>> from optax_survey.harness.analysis.stats import Interval

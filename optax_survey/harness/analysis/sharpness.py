@@ -58,8 +58,8 @@ def hvp(loss: Callable[[Any], Any], params: Any, vector: Any) -> Any:
   forward-over-reverse, ``jax.jvp`` of ``jax.grad``.
 
   Example:
-    >>> hvp(lambda w: jnp.sum(w ** 3), jnp.array([1.0, 2.0]), jnp.array([1.0, 0.0]))
-    Array([6., 0.], dtype=float32)
+    >>> hvp(lambda w: jnp.sum(w ** 3), jnp.array([1.0, 2.0]), jnp.array([1.0, 0.0])).tolist()
+    [6.0, 0.0]
   """
   return jax.jvp(jax.grad(loss), (params,), (vector,))[1]
 

@@ -26,7 +26,11 @@ PATH = os.path.join(os.path.dirname(__file__), "targets.json")
 
 @functools.cache
 def targets() -> dict:
-  """``targets.json``: ``{task name: record}`` (empty if the file is missing)."""
+  """``targets.json``: ``{task name: record}`` (empty if the file is missing).
+
+  >>> sorted(targets())
+  ['charlm', 'digits-mlp', 'mnist1d-cnn', 'mnist1d-mlp', 'wilson-separable']
+  """
   if not os.path.exists(PATH):
     return {}
   with open(PATH, encoding="utf-8") as f:
@@ -34,11 +38,20 @@ def targets() -> dict:
 
 
 def target_record(name: str) -> dict:
-  """The stored record of task ``name``'s target (a ``KeyError`` if none is stored)."""
+  """The stored record of task ``name``'s target (a ``KeyError`` if none is stored).
+
+  >>> record = target_record("charlm")
+  >>> record["metric"], record["mode"], sorted(record["reference"])
+  ('loss', 'min', ['adamw', 'nag', 'sgdm'])
+  """
   return targets()[name]
 
 
 def target_of(name: str) -> float:
-  """Task ``name``'s stored target, NaN if none is stored."""
+  """Task ``name``'s stored target, NaN if none is stored.
+
+  >>> round(target_of("digits-mlp"), 3), target_of("quadratic")
+  (0.975, nan)
+  """
   record = targets().get(name)
   return math.nan if record is None else float(record["target"])
