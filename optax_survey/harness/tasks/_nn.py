@@ -44,6 +44,19 @@ def split_indices(y: np.ndarray, fractions: tuple[float, ...], seed: int = 0) ->
   return [np.sort(np.asarray(p, np.int64)) for p in parts]
 
 
+def classifier_metrics(apply_fn, x, y):
+  """``metrics(params)``: accuracy and mean cross-entropy (``acc``, ``loss``) of the
+  classifier ``apply_fn`` on ``(x, y)``."""
+  x, y = jnp.asarray(x, F32), jnp.asarray(y, jnp.int32)
+
+  def metrics(params):
+    logits = apply_fn(params, x)
+    return {"acc": (jnp.argmax(logits, -1) == y).mean().astype(F32),
+            "loss": optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()}
+
+  return metrics
+
+
 def classification(apply_fn, x_val, y_val, x_test, y_test):
   """``(loss(params, batch), validate(params), evaluate(params))`` for a classifier
   ``apply_fn``: ``validate`` measures accuracy and loss (``acc``, ``loss``) on the
@@ -53,14 +66,5 @@ def classification(apply_fn, x_val, y_val, x_test, y_test):
     xb, yb = batch
     return optax.softmax_cross_entropy_with_integer_labels(apply_fn(params, xb), yb).mean()
 
-  def metrics_on(x, y):
-    x, y = jnp.asarray(x, F32), jnp.asarray(y, jnp.int32)
-
-    def metrics(params):
-      logits = apply_fn(params, x)
-      return {"acc": (jnp.argmax(logits, -1) == y).mean().astype(F32),
-              "loss": optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()}
-
-    return metrics
-
-  return loss, metrics_on(x_val, y_val), metrics_on(x_test, y_test)
+  return (loss, classifier_metrics(apply_fn, x_val, y_val),
+          classifier_metrics(apply_fn, x_test, y_test))

@@ -48,6 +48,13 @@ class Task:
   ``hk.transform_with_state`` (``examples/flax_nnx_cnn.py`` and
   ``examples/stateful_models.py``).
 
+  The training split, measured: give ``evaluate_train`` (the same metrics on the
+  training data, or on a fixed sample of it, in eval mode, with the training
+  objective as ``"loss"``) and the harness reports each optimizer's
+  generalization gap (training minus test metric) and the sharpness of the
+  minimum it reached (the Hessian of that ``"loss"``:
+  :mod:`~optax_survey.harness.analysis.minima`).
+
   Dropout and other randomness in the model: ``sample_batch(key, t)`` gets a
   key of its own at every step of every run; put it (or a key split from it)
   into the batch and draw the dropout mask from it inside ``loss``.  Evaluation
@@ -136,6 +143,7 @@ class Task:
   extra: dict[str, Any] = dataclasses.field(default_factory=dict)
   init_state: Callable[[Any, Any], Any] | None = None
   param_sharding: Callable[[Any], Any] | None = None
+  evaluate_train: Callable[..., dict] | None = None
 
   @property
   def stateful(self) -> bool:
@@ -150,9 +158,10 @@ class Task:
     return self.loss(params, batch), state
 
   def metrics(self, split: str, params: Any, state: Any = None) -> dict:
-    """The metrics of ``split`` ("test": ``evaluate``; "validation": ``validate``) at
-    ``params`` (and ``state``, for a stateful task)."""
-    fn = self.evaluate if split == "test" else self.validate
+    """The metrics of ``split`` ("test": ``evaluate``; "validation": ``validate``;
+    "train": ``evaluate_train``) at ``params`` (and ``state``, for a stateful task)."""
+    fn = {"test": self.evaluate, "validation": self.validate,
+          "train": self.evaluate_train}[split]
     if fn is None:
       raise ValueError(f"task {self.name!r} has no {split} split")
     return fn(params, state) if self.stateful else fn(params)
@@ -201,7 +210,8 @@ def check_task(task: Any, *, tuned: bool = True) -> Task:
   Catches: not a :class:`Task`; ``mode`` not min/max; ``steps``/``seeds`` not
   positive; a held-out task without a validation split (needed to select the
   learning rate when ``tuned``); ``loss`` that is not a scalar; ``evaluate`` or
-  ``validate`` that does not return a dict holding a scalar ``metric``.
+  ``validate`` that does not return a dict holding a scalar ``metric``;
+  ``evaluate_train`` that does not hold a scalar ``metric`` and ``"loss"``.
 
   Args:
     task: the task to check.
@@ -266,6 +276,8 @@ def check_task(task: Any, *, tuned: bool = True) -> Task:
   splits = [("evaluate", task.evaluate)]
   if task.validate is not None:
     splits.append(("validate", task.validate))
+  if task.evaluate_train is not None:
+    splits.append(("evaluate_train", task.evaluate_train))
   where = "(params, state)" if task.stateful else "(params)"
   for field, fn in splits:
     out = _trace(task, f"{field}{where}",
@@ -273,12 +285,14 @@ def check_task(task: Any, *, tuned: bool = True) -> Task:
     if not isinstance(out, dict):
       raise BadTypeError(f"task {name!r}: {field}{where} must return a dict of metrics, got "
                          f"{type(out).__name__}")
-    if task.metric not in out:
-      raise TaskError(f"task {name!r}: {field}{where} does not return the metric "
-                      f"{task.metric!r}; it returns {sorted(out)}")
-    if _scalar_shape(out[task.metric]) != ():
-      raise TaskError(f"task {name!r}: {field}{where}[{task.metric!r}] must be a scalar, got "
-                      f"shape {_scalar_shape(out[task.metric])}")
+    needed = (task.metric, "loss") if field == "evaluate_train" else (task.metric,)
+    for key in needed:
+      if key not in out:
+        raise TaskError(f"task {name!r}: {field}{where} does not return the metric "
+                        f"{key!r}; it returns {sorted(out)}")
+      if _scalar_shape(out[key]) != ():
+        raise TaskError(f"task {name!r}: {field}{where}[{key!r}] must be a scalar, got "
+                        f"shape {_scalar_shape(out[key])}")
   return task
 
 

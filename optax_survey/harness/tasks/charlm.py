@@ -104,7 +104,9 @@ def build(name: str, info: TaskInfo) -> Task:
     starts = np.linspace(0, len(ids) - CONTEXT - 2, EVAL_WINDOWS).astype(np.int32)
     return windows(jnp.asarray(ids), jnp.asarray(starts))
 
-  val_batch, test_batch = eval_batch(val_ids), eval_batch(test_ids)
+  # the training split measured on as many fixed windows as the held-out ones
+  train_batch, val_batch, test_batch = (eval_batch(train_ids), eval_batch(val_ids),
+                                        eval_batch(test_ids))
 
   def init_params(key, seed):
     del seed
@@ -124,9 +126,13 @@ def build(name: str, info: TaskInfo) -> Task:
   def evaluate(params):
     return {"loss": nll(params, test_batch)}
 
+  def evaluate_train(params):
+    return {"loss": nll(params, train_batch)}
+
   return Task(
       name=name, description=info.description, init_params=init_params, loss=nll,
-      evaluate=evaluate, validate=validate, metric="loss", mode="min", target=target_of(name),
+      evaluate=evaluate, validate=validate, evaluate_train=evaluate_train, metric="loss",
+      mode="min", target=target_of(name),
       steps=400,
       lrs=dict(info.learning_rates), sample_batch=sample_batch, eval_points=5, seeds=5,
       extra={"corpus_chars": int(len(train_ids) + len(val_ids) + len(test_ids)),

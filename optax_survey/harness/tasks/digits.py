@@ -13,6 +13,7 @@ import numpy as np
 from optax_survey.harness.errors import missing_extra_error
 from optax_survey.harness.tasks._nn import (
   classification,
+  classifier_metrics,
   dense_init,
   minibatch_sampler,
   split_indices,
@@ -53,7 +54,9 @@ def build(name: str, info: TaskInfo) -> Task:
   loss, validate, evaluate = classification(apply, x_val, y_val, x_test, y_test)
   return Task(
       name=name, description=info.description, init_params=init, loss=loss,
-      evaluate=evaluate, validate=validate, metric="acc", mode="max", target=target_of(name),
+      evaluate=evaluate, validate=validate,
+      evaluate_train=classifier_metrics(apply, x, y), metric="acc", mode="max",
+      target=target_of(name),
       steps=1000,
       lrs=dict(info.learning_rates), sample_batch=minibatch_sampler(x, y, 64), eval_points=10,
       seeds=5,

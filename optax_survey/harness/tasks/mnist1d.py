@@ -30,6 +30,7 @@ from optax_survey.harness.errors import missing_extra_error
 from optax_survey.harness.tasks._nn import (
   F32,
   classification,
+  classifier_metrics,
   dense_init,
   minibatch_sampler,
   split_indices,
@@ -115,7 +116,8 @@ def build(name: str, info: TaskInfo) -> Task:
   model = "mlp" if name == "mnist1d-mlp" else "cnn"
   return Task(
       name=name, description=info.description, init_params=init, loss=loss,
-      evaluate=evaluate, validate=validate, metric="acc", mode="max",
+      evaluate=evaluate, validate=validate,
+      evaluate_train=classifier_metrics(apply, x, y), metric="acc", mode="max",
       target=target_of(name), steps=3000 if model == "mlp" else 2000,
       lrs=dict(info.learning_rates),
       sample_batch=minibatch_sampler(x, y, 100), eval_points=10, seeds=5,
