@@ -136,3 +136,57 @@ def test_all_claims_makes_the_claims_whose_tasks_and_optimizers_ran(present, exp
   made = claims.all_claims(comparisons, figure_runs={}, figure_steps=10, spread=None,
                            paper_lrs={})
   assert len(made) == expected
+
+
+def with_minima(sgdm, adam, *, metric="acc", mode="max"):
+  """A network task's comparison whose minima records hold the given per-seed values
+  (quantity -> (sgdm values, adam values))."""
+  names = ("sgdm", "adam")
+  entries = [entry(n, "tuned", np.ones(SEEDS)) for n in names]
+  cmp = comparison("mnist1d-mlp", {n: run(n) for n in names}, entries, metric=metric, mode=mode)
+  for n, values in (("sgdm", sgdm), ("adam", adam)):
+    cmp.minima[n] = {k: list(v) for k, v in values.items()} | {"two_over_lr": 20.0}
+  return cmp
+
+
+def test_sharper_compares_lambda_max_and_the_adaptive_sharpness():
+  low, high = A, A + 1.0
+  quantities = lambda lam, ada: {"lambda_max": lam, "adaptive": ada, "trace": A}  # noqa: E731
+  result = claims.sharper(with_minima(quantities(low, low), quantities(high, high)))
+  assert result["verdict"] == "confirmed"
+  assert [c["mode"] for c in result["checks"]] == ["min", "min"]
+  assert numpy_evidence(low, high) in result["evidence"]
+  # Adam's raw λ_max larger, its adaptive sharpness not: not confirmed
+  result = claims.sharper(with_minima(quantities(low, low), quantities(high, low)))
+  assert result["verdict"] == "not resolved at this budget"
+  # Adam flatter, beyond the noise: contradicted
+  result = claims.sharper(with_minima(quantities(high, high), quantities(low, low)))
+  assert result["verdict"] == "contradicted"
+
+
+def test_generalizes_compares_the_gap_and_the_test_metric():
+  sgdm = {"gap": A * 0.01, "test": 0.9 + A * 0.01, "train": np.ones(SEEDS)}
+  adam = {"gap": 0.1 + A * 0.01, "test": 0.8 + A * 0.01, "train": np.ones(SEEDS)}
+  result = claims.generalizes(with_minima(sgdm, adam))
+  assert result["verdict"] == "confirmed"
+  assert [c["mode"] for c in result["checks"]] == ["min", "max"]
+  np.testing.assert_allclose(result["checks"][0]["b"], adam["gap"], rtol=1e-12)
+  # on a loss (lower is better), a lower test loss is the better side
+  sgdm_loss = dict(sgdm, test=2.0 + A * 0.01)
+  adam_loss = dict(adam, test=2.5 + A * 0.01)
+  result = claims.generalizes(with_minima(sgdm_loss, adam_loss, metric="loss", mode="min"))
+  assert result["verdict"] == "confirmed"
+  assert result["checks"][1]["mode"] == "min"
+
+
+def test_all_claims_checks_the_minima_where_they_were_measured():
+  quantities = {"lambda_max": A, "adaptive": A, "trace": A, "gap": A, "test": A, "train": A}
+  measured = with_minima(quantities, quantities)
+  made = claims.all_claims({"mnist1d-mlp": measured}, figure_runs={}, figure_steps=10,
+                           spread=None, paper_lrs={})
+  assert [c["claim"].split(":")[0] for c in made] == [
+      "Adaptive methods converge to sharper minima than SGD with momentum",
+      "Adaptive methods generalize worse than SGD with momentum"]
+  measured.minima = {}  # not measured: no claim
+  assert claims.all_claims({"mnist1d-mlp": measured}, figure_runs={}, figure_steps=10,
+                           spread=None, paper_lrs={}) == []

@@ -71,8 +71,10 @@ def test_the_quick_survey_gives_its_committed_numbers(tmp_path):
   # and one-shot entries, each task's `target` and what its budget cost in runs and
   # seconds, the aggregate's Kendall's tau per pair of budgets and time-to-target score;
   # wilson-separable's target now the stored AlgoPerf-style one; then each group's
-  # aggregate, networks and test functions, issue 23): no number that was there moved.  A deliberate change of
-  # the numbers regenerates the file and says why here and in its commit.  The command
+  # aggregate, networks and test functions, issue 23): no number that was there moved.
+  # Then wilson-separable's minima (issue 23: the sharpness and the generalization gap of
+  # its reported runs) and their two claims were added; nothing else moved.  A deliberate
+  # change of the numbers regenerates the file and says why here and in its commit.  The command
   # runs with jax_enable_x64 off (the test suite turns it on): so does this.
   import jax
 

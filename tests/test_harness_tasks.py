@@ -188,3 +188,44 @@ def test_python_control_flow_on_a_traced_value_names_the_function_and_the_fix(fi
   assert "jnp.where" in text and "jit and vmap" in text and "\n" not in text
   assert isinstance(info.value.__cause__, (jax.errors.ConcretizationTypeError,
                                            jax.errors.TracerIntegerConversionError))
+
+
+@pytest.mark.parametrize("name", ["digits-mlp", "mnist1d-mlp", "mnist1d-cnn", "wilson-separable"])
+def test_evaluate_train_measures_the_whole_training_split(name):
+  """The training split's metrics, against NumPy on the split the task trains on."""
+  from optax_survey.harness.tasks import digits, mnist1d, wilson
+  from optax_survey.harness.training import initial_params
+
+  module = {"digits-mlp": digits, "mnist1d-mlp": mnist1d, "mnist1d-cnn": mnist1d,
+            "wilson-separable": wilson}[name]
+  x, y = module.load()[:2]
+  task = get_task(name)
+  params = initial_params(task, 1)
+  out = task.metrics("train", params)
+  if name == "wilson-separable":
+    w, x, y = (np.asarray(a, np.float64) for a in (params, x, y))
+    np.testing.assert_allclose(float(out["loss"]), 0.5 * np.mean((x @ w - y) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(float(out["acc"]), np.mean(np.where(x @ w > 0, 1, -1) == y),
+                               rtol=1e-6)
+    return
+  apply = {"digits-mlp": digits.apply, "mnist1d-mlp": mnist1d.mlp_apply,
+           "mnist1d-cnn": mnist1d.cnn_apply}[name]
+  logits = np.asarray(apply(params, jnp.asarray(x)), np.float64)
+  log_softmax = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1,
+                                keepdims=True)) - logits.max(1, keepdims=True)
+  np.testing.assert_allclose(float(out["loss"]), -log_softmax[np.arange(len(y)), y].mean(),
+                             rtol=1e-5)
+  np.testing.assert_allclose(float(out["acc"]), np.mean(logits.argmax(1) == y), rtol=1e-6)
+
+
+def test_evaluate_train_without_the_training_loss_is_refused():
+  from optax_survey.harness import Task
+  from optax_survey.harness.tasks import check_task
+
+  task = Task(name="no-loss", init_params=lambda key, seed: jnp.zeros(2),
+              loss=lambda w, batch: jnp.sum(w ** 2), evaluate=lambda w: {"acc": jnp.sum(w)},
+              validate=lambda w: {"acc": jnp.sum(w)},
+              evaluate_train=lambda w: {"acc": jnp.sum(w)}, metric="acc", mode="max")
+  with pytest.raises(errors.TaskError, match=r"evaluate_train\(params\) does not return the "
+                                              r"metric 'loss'"):
+    check_task(task)

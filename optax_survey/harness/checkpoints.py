@@ -57,10 +57,12 @@ def _digest(value: Any) -> str:
 
 
 def fingerprint(*, task: str, task_config: dict, optimizer: str, spec: str, lrs: list,
-                seeds: int, steps: int, budget: str, search: dict | None = None) -> dict:
+                seeds: int, steps: int, budget: str, search: dict | None = None,
+                minima: bool = False) -> dict:
   """What produced an optimizer's runs: the task (its name and a hash of its
   configuration), the optimizer, the grid, seeds, steps, budget (and a search's
-  settings and space), and the versions of the library and JAX.
+  settings and space; whether the reruns kept their final parameters, ``minima``),
+  and the versions of the library and JAX.
 
   Example:
     >>> fp = fingerprint(task="quadratic", task_config={"steps": 300}, optimizer="adam",
@@ -74,7 +76,8 @@ def fingerprint(*, task: str, task_config: dict, optimizer: str, spec: str, lrs:
           "optimizer": optimizer, "spec": spec, "lrs": [float(v) for v in lrs],
           "seeds": int(seeds), "steps": int(steps), "budget": budget,
           "library": optax_survey.__version__, "jax": jax.__version__,
-          **({} if search is None else {"search": search})}
+          **({} if search is None else {"search": search}),
+          **({"minima": True} if minima else {})}
 
 
 def mismatch(stored: dict, current: dict) -> str | None:

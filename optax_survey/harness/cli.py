@@ -213,6 +213,11 @@ def build_parser() -> _Parser:
                    help="write every run's curves there as TensorBoard scalars, each "
                         "optimizer's as soon as it has run (tensorboard --logdir DIR; "
                         "needs the tensorboard extra)")
+  cmp.add_argument("--minima", action="store_true",
+                   help="measure the minima the reported runs reach: the sharpness of the "
+                        "training loss (λ_max, preconditioned, scale-invariant), its "
+                        "Hessian's trace, and the generalization gap (tuned or search "
+                        "budget)")
   cmp.add_argument("--no-plot", action="store_true", help="do not write the PNG plots")
   cmp.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
   _add_layout_arguments(cmp)
@@ -322,7 +327,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
       out=args.out or os.path.join("out", "compare", task.name or "task"),
       plot=not args.no_plot, progress=not args.no_progress, log_dir=args.log_dir,
       mesh=args.devices, layout=args.layout, max_parallel_runs=args.max_parallel_runs,
-      resume=args.resume, checkpoint_every=args.checkpoint_every,
+      resume=args.resume, checkpoint_every=args.checkpoint_every, minima=args.minima,
       **_search_arguments(args))
   print("\n" + result.summary())
   print("\nwrote " + ", ".join(result.written))

@@ -56,6 +56,7 @@ import optax
 
 from optax_survey.harness import checkpoints, hosts, preflight, registry, runs, search, training
 from optax_survey.harness.analysis import diagnostics, stats
+from optax_survey.harness.analysis.minima import minima_of
 from optax_survey.harness.analysis.ranking import rank_entries
 from optax_survey.harness.errors import BadInputError, BadTypeError, TaskError
 from optax_survey.harness.progress import make_progress
@@ -260,7 +261,7 @@ def budget_runs(task: Task, lrs: Sequence[float], budget: str, seeds: int) -> in
 
 def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, seeds: int,
                  steps: int, progress=None, optimizer: OptimizerSpec | None = None,
-                 execution: runs.Execution | None = None,
+                 execution: runs.Execution | None = None, final: bool = False,
                  ) -> tuple[RunResult, RunResult | None, int | None]:
   """Trains ``name`` (or ``optimizer``, a factory, under the label ``name``) at ``budget``:
   ``(grid, rerun, selected)``.
@@ -269,7 +270,8 @@ def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, se
   selection on the device and the selected rate on the fresh seeds
   (:func:`~optax_survey.harness.runs.run_tuned`).  Tuned, on a deterministic
   task: the grid alone (fresh seeds would repeat its runs), selected here.
-  One-shot: the grid is the published default; nothing is selected.
+  One-shot: the grid is the published default; nothing is selected.  ``final``: the
+  rerun keeps its final parameters (:func:`~optax_survey.harness.runs.run_tuned`).
 
   Example:
     >>> from optax_survey.harness.tasks import get_task
@@ -282,7 +284,7 @@ def train_budget(task: Task, name: str, lrs: Sequence[float], budget: str, *, se
   optimizer = name if optimizer is None else optimizer
   if reruns_on_fresh_seeds(task, budget):
     return runs.run_tuned(task, optimizer, lrs=lrs, steps=steps, seeds=seeds,
-                          progress=progress, label=name, execution=execution)
+                          progress=progress, label=name, execution=execution, final=final)
   grid = runs.run_optimizer(task, optimizer, steps=steps, seeds=seeds, lrs=lrs,
                             progress=progress, label=name, execution=execution)
   if budget != "tuned":
@@ -570,6 +572,7 @@ def compare(
     select: str = "final",
     pruner: str | None = None,
     reduction: int = runs.REDUCTION,
+    minima: bool = False,
 ) -> Comparison:
   """Trains each optimizer on ``task`` at ``budget`` and summarises the runs.
 
@@ -641,6 +644,12 @@ def compare(
       :func:`~optax_survey.harness.runs.run_search`; a note says what it saved).
     reduction: the halving pruner's reduction factor, an integer >= 2 (each rung keeps
       ``1 / reduction`` of the trials).
+    minima: measure the minima the reported runs reach
+      (:mod:`~optax_survey.harness.analysis.minima`: the sharpness of the training
+      loss, raw, preconditioned and scale-invariant, its Hessian's trace, and the
+      generalization gap with ``Task.evaluate_train``), per optimizer and seed, into
+      :attr:`Comparison.minima`; the tuned or search budget on a task with seed noise
+      (its reruns are the reported runs).
 
   Returns:
     A :class:`Comparison`.
@@ -689,12 +698,16 @@ def compare(
                             trial_seeds=trial_seeds, schedule=schedule, sequence=sequence,
                             space=space, select=select, pruner=pruner,
                             reduction=reduction)
+  if minima and budget == "one-shot":
+    raise BadInputError("minima are measured on the tuned or search budget's reruns on "
+                        "fresh seeds: pass budget='tuned' or 'search'", argument="minima")
   created = [p for p in (out, runs_dir) if p is not None and not os.path.exists(p)]
   try:
     return _compare(task, chosen, names, budget=budget, n_seeds=n_seeds, n_steps=n_steps,
                     lr_grid=lr_grid, out=out, plot=plot, progress=progress, prefix=prefix,
                     log_dir=log_dir, where=where, resume=resume, runs_dir=runs_dir,
-                    checkpoint_every=checkpoint_every, searching=searching)
+                    checkpoint_every=checkpoint_every, searching=searching,
+                    minima=minima)
   except BaseException:
     for path in reversed(created):  # a failed call leaves no empty folder behind
       _remove_if_empty(path)
@@ -839,7 +852,7 @@ def _search_from_tree(tree: dict) -> runs.SearchResult:
 
 def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plot, progress,
              prefix, log_dir, where, resume, runs_dir, checkpoint_every,
-             searching) -> Comparison:
+             searching, minima=False) -> Comparison:
   """:func:`compare` after its argument checks (the output folders may be new)."""
   if out is not None:
     preflight.check_output_dir(out)
@@ -848,6 +861,10 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
   task = check_task(load_task(task) if isinstance(task, str) else task,
                     tuned=budget != "one-shot")
   check_sample_batch(task)
+  if minima and task.deterministic:
+    raise BadInputError(f"task {task.name!r} is deterministic: its tuned budget has no "
+                        "reruns on fresh seeds, whose minima minima=True measures",
+                        argument="minima")
   config = task_config(task, check_initial_loss(task))
   n_seeds = task.seeds if n_seeds is None else n_seeds
   n_steps = task.steps if n_steps is None else n_steps
@@ -881,7 +898,10 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
         bar.set_postfix_str(name)
         spec = chosen[name]
         lrs = rates[name]
-        extra = {} if searching is None else {"search": _search_fingerprint(searching, name)}
+        extra: dict[str, Any] = ({} if searching is None
+                                 else {"search": _search_fingerprint(searching, name)})
+        if minima:  # the reruns keep their final parameters
+          extra["minima"] = True
         fp = checkpoints.fingerprint(task=task.name, task_config=config, optimizer=name,
                                      spec=registry.label_of(spec), lrs=lrs, seeds=n_seeds,
                                      steps=n_steps, budget=budget, **extra)
@@ -904,12 +924,12 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
                 schedule=searching["schedule"],
                 sequence=searching["sequence"], select=searching["select"], steps=n_steps,
                 seeds=n_seeds, progress=bar, label=name, execution=execution,
-                pruner=searching["pruner"], reduction=searching["reduction"])
+                pruner=searching["pruner"], reduction=searching["reduction"], final=minima)
             grid[name], rerun, selected = found.grid, found.rerun, None
           else:
             grid[name], rerun, selected = train_budget(
                 task, name, lrs, budget, seeds=n_seeds, steps=n_steps, progress=bar,
-                optimizer=spec, execution=execution)
+                optimizer=spec, execution=execution, final=minima)
           if folder is not None:
             folder.save(name, fp, _runs_tree(grid[name], rerun, selected, found))
         finished.append(name)
@@ -939,6 +959,8 @@ def _compare(task, chosen, names, *, budget, n_seeds, n_steps, lr_grid, out, plo
   entries = rank_entries(entries, task.mode)
   notes = comparison_notes(task, grid, entries) + factory_notes(task, chosen)
   result = Comparison(task, budget, names, n_seeds, n_steps, grid, reruns, entries, rows, notes)
+  if minima:
+    result.minima = minima_of(task, {name: result.tuned_run(name) for name in names})
   if out is not None and hosts.is_writer():  # several processes: process 0 writes
     write_files(result, out, plot=plot, prefix=prefix)
   return result

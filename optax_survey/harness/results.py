@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import jax
 import numpy as np
 
 from optax_survey.harness import preflight
@@ -221,7 +222,8 @@ def slice_run(res: RunResult, i: int) -> RunResult:
       loss=res.loss[i:i + 1], update_norm=res.update_norm[i:i + 1], path=take(res.path),
       slow_path=take(res.slow_path),
       hparams=None if res.hparams is None else {k: take(np.asarray(v))
-                                                for k, v in res.hparams.items()})
+                                                for k, v in res.hparams.items()},
+      final=None if res.final is None else jax.tree.map(take, res.final))
 
 
 @dataclasses.dataclass
@@ -246,6 +248,9 @@ class Comparison:
     notes: sentences the table needs (a deterministic task, no held-out set,
       identical rows and why).
     written: the files written by :meth:`write`.
+    minima: per optimizer, the minima its reported runs reached (``compare(...,
+      minima=True)``: :func:`~optax_survey.harness.analysis.minima.minima_of`), else
+      empty.
   """
 
   task: Task
@@ -259,6 +264,7 @@ class Comparison:
   rows: list[dict]
   notes: list[str]
   written: list[str] = dataclasses.field(default_factory=list)
+  minima: dict[str, dict] = dataclasses.field(default_factory=dict)
 
   @property
   def results(self) -> list[RunResult]:
@@ -309,8 +315,13 @@ class Comparison:
     """Header, the table of each budget run and the notes, as the command line prints them."""
     budgets = {"tuned": ("tuned", "one-shot"), "one-shot": ("one-shot",),
                "search": ("search",)}[self.budget]
-    return report.summary(self.task, seeds=self.seeds, steps=self.steps,
+    text = report.summary(self.task, seeds=self.seeds, steps=self.steps,
                           tables={b: self.table(budget=b) for b in budgets}, notes=self.notes)
+    if self.minima:
+      text += ("\n\nminima of the reported runs (sharpness of the training loss, mean [95% CI] "
+               "over seeds; the gap: training vs test " + self.task.metric + ")\n"
+               + report.minima_table(self.minima, metric=self.task.metric))
+    return text
 
   def to_csv(self, path: str | None = None) -> str:
     """One row per optimizer and budget (:data:`CSV_FIELDS`); written to ``path`` if given."""
@@ -327,6 +338,8 @@ class Comparison:
         "wall_s": {n: self.grid[n].wall_s + (self.reruns[n].wall_s if n in self.reruns else 0.0)
                    for n in self.optimizers},
     }
+    if self.minima:
+      out["minima"] = self.minima
     if curves:
       out["grid_runs"] = [run_json(self.grid[n]) for n in self.optimizers]
       out["reruns"] = [run_json(r) for r in self.reruns.values()]

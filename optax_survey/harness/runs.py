@@ -32,7 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import optax_survey as osv
 from optax_survey.harness import preflight, registry, search
-from optax_survey.harness.analysis import stats
+from optax_survey.harness.analysis import minima, stats
 from optax_survey.harness.checkpoints import Interrupted
 from optax_survey.harness.errors import BadInputError, BadTypeError
 from optax_survey.harness.hosts import agree_min, to_device, to_host
@@ -88,6 +88,12 @@ class RunResult:
   # a pruned search (pruner="halving"): [n_lr] the steps each trial trained (its curves NaN
   # after them: stopped, not diverged); None: every trial trained all ``steps``
   stopped: np.ndarray | None = None
+  # the runs' ends (kept with ``final=True``: :func:`run_tuned`'s and :func:`run_search`'s
+  # reruns), trees with leading axes [n_lr, n_seeds]: "params" (what the runs are
+  # evaluated on: Lookahead's slow weights), "model_state", "preconditioner" (the
+  # optimizer's diagonal P, :func:`~optax_survey.harness.analysis.minima.preconditioner`,
+  # or None) and "train" (``task.evaluate_train``'s metrics, {} without it)
+  final: dict | None = None
 
   def final_values(self, metric: str, *, split: str = "test") -> np.ndarray:
     """``[n_lr, n_seeds]``: the last evaluation of ``metric`` on ``split`` ("test":
@@ -814,6 +820,27 @@ def _result(task: Task, name: str, raw, *, lrs: list, seeds: int, steps: int, ch
   return result
 
 
+def _final_of(task: Task, program: Program, leaves: list, hp_flat: dict,
+              seed_flat: np.ndarray, shape: tuple[int, int]) -> dict:
+  """:attr:`RunResult.final` from the runs' final ``(carry, ok)`` leaves (host arrays,
+  the runs first, as :func:`_execute` returns them with a span)."""
+  first = {k: v[0] for k, v in hp_flat.items()}
+  treedef = jax.tree.structure(jax.eval_shape(program.start, first, seed_flat[0])[:2])
+  carry, _ = jax.tree.unflatten(treedef, leaves)
+
+  def ends(hp, carry):
+    slow = _slow_params(carry.opt_state)
+    params = carry.params if slow is None else slow
+    p = minima.preconditioner(task, program.name, carry.opt_state, hp)
+    train = (task.metrics("train", params, carry.model_state)
+             if task.evaluate_train is not None else {})
+    return {"params": params, "model_state": carry.model_state,
+            "preconditioner": None if p is None or isinstance(p, str) else p, "train": train}
+
+  out = to_host(jax.jit(jax.vmap(ends))(hp_flat, carry))
+  return jax.tree.map(lambda a: np.asarray(a).reshape(*shape, *a.shape[1:]), out)
+
+
 def _settings(task: Task, steps: int | None, seeds: int | None,
               track_path: bool | None) -> tuple[int, int, bool]:
   return (task.steps if steps is None else int(steps),
@@ -924,6 +951,7 @@ def run_tuned(
     track_path: bool | None = None,
     label: str | None = None,
     execution: Execution | None = None,
+    final: bool = False,
 ) -> tuple[RunResult, RunResult, int]:
   """The tuned budget of ``name`` on ``task``: grid, selection, rerun.
 
@@ -945,6 +973,8 @@ def run_tuned(
     track_path: as in :func:`run_optimizer`.
     label: as in :func:`run_optimizer`.
     execution: as in :func:`run_optimizer`.
+    final: keep the rerun's final parameters (:attr:`RunResult.final`: the minima's
+      diagnostics, :mod:`~optax_survey.harness.analysis.minima`, read them).
 
   Returns:
     ``(grid, rerun, selected)``: the grid's runs, the rerun at ``lrs[selected]`` on the
@@ -975,10 +1005,12 @@ def run_tuned(
   scores = grid.final_values(task.metric, split="validation" if task.held_out else "test")
   index = int(_best_mean_index(jnp.asarray(scores, jnp.float32), task.mode))
   lr_flat, seed_flat = _flat_runs({"lr": [lrs[index]]}, seeds, seeds)
-  raw, layout, compile_rerun, train_rerun = _execute(task, program, lr_flat, seed_flat,
-                                                     execution, progress, label,
-                                                     phase="rerun")
+  raw, layout, compile_rerun, train_rerun = _execute(
+      task, program, lr_flat, seed_flat, execution, progress, label, phase="rerun",
+      span=_Span(0, program.n_chunks) if final else None)
   rerun = _result(task, label, raw, lrs=[lrs[index]], seeds=seeds, seed_offset=seeds, **common)
+  if final:
+    rerun.final = _final_of(task, program, raw.final, lr_flat, seed_flat, (1, seeds))
   rerun.layout, rerun.train_s = layout, train_rerun
   grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_grid + compile_rerun
   return grid, rerun, index
@@ -1240,6 +1272,7 @@ def run_search(
     execution: Execution | None = None,
     pruner: str | None = None,
     reduction: int = REDUCTION,
+    final: bool = False,
 ) -> SearchResult:
   """The search budget of ``name`` on ``task``: ``studies`` independent quasi-random
   searches of ``trials`` points each, selection on the validation split, and the
@@ -1294,6 +1327,7 @@ def run_search(
     pruner: None (every trial trains every step) or ``"halving"`` (successive halving).
     reduction: the halving pruner's reduction factor, an integer >= 2: a rung keeps
       ``1 / reduction`` of the trials and the next trains ``reduction`` times as far.
+    final: keep the reruns' final parameters (as :func:`run_tuned`'s ``final``).
 
   Returns:
     A :class:`SearchResult` (:meth:`SearchResult.run_steps`: what the trials trained).
@@ -1361,11 +1395,13 @@ def run_search(
             for k, v in every.items()}
   fresh = max(seeds, trial_seeds)
   hp_flat, seed_flat = _flat_runs(chosen, seeds, fresh)
-  raw, layout, compile_rerun, train_rerun = _execute(task, program, hp_flat, seed_flat,
-                                                     execution, progress, label,
-                                                     phase="rerun")
+  raw, layout, compile_rerun, train_rerun = _execute(
+      task, program, hp_flat, seed_flat, execution, progress, label, phase="rerun",
+      span=_Span(0, program.n_chunks) if final else None)
   rerun = _result(task, label, raw, lrs=list(chosen["lr"]), seeds=seeds, seed_offset=fresh,
                   **common)
+  if final:
+    rerun.final = _final_of(task, program, raw.final, hp_flat, seed_flat, (studies, seeds))
   rerun.layout, rerun.train_s, rerun.schedule = layout, train_rerun, schedule
   rerun.hparams = {k: v for k, v in chosen.items() if k != "lr"}
   grid.wall_s, grid.compile_s = time.perf_counter() - start, compile_grid + compile_rerun

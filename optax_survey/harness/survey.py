@@ -43,7 +43,8 @@ from optax_survey.harness.results import Comparison, entries_csv, entries_of, wr
 from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task, get_task, task_names
 
-__all__ = ["PRESETS", "Preset", "check_preset", "required_tasks", "run_survey"]
+__all__ = ["PRESETS", "Preset", "check_preset", "measures_minima", "required_tasks",
+           "run_survey"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,7 +239,22 @@ def _task_record(cmp: Comparison, seconds: float, pngs: list[str],
   if searched is not None:
     record["search_schedule"] = schedule
     record["notes"] = cmp.notes + [n for n in searched.notes if n not in cmp.notes]
+  minima = {b: c.minima for b, c in (("tuned", cmp), ("search", searched))
+            if c is not None and c.minima}
+  if minima:
+    record["minima"] = minima
   return record
+
+
+def measures_minima(task: Task) -> bool:
+  """Whether the survey measures the minima of ``task``'s reported runs: a network task
+  with its training split measured (``Task.evaluate_train``) and seed noise (reruns).
+
+  Example:
+    >>> measures_minima(get_task("digits-mlp")), measures_minima(get_task("rosenbrock"))
+    (True, False)
+  """
+  return task.kind == "nn" and task.evaluate_train is not None and not task.deterministic
 
 
 def _spread(cmp: Comparison) -> tuple[dict, dict, str, int] | None:
@@ -258,6 +274,7 @@ def _light(cmp: Comparison) -> None:
   for name in cmp.optimizers:
     runs = [cmp.grid[name]] + ([cmp.reruns[name]] if name in cmp.reruns else [])
     for r in runs:
+      r.final = None  # (the minima were measured in compare)
       if cmp.task.kind == "nn":
         r.path = r.slow_path = None
       elif cmp.task.kind == "online" and name not in ("adam", "amsgrad"):
@@ -328,7 +345,8 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
     try:
       cmp = compare(task, spec.optimizers, budget="tuned", seeds=n_seeds, steps=steps,
                     progress=progress, runs_dir=os.path.join(out, "runs", name),
-                    resume=resume, checkpoint_every=checkpoint_every, **where)
+                    resume=resume, checkpoint_every=checkpoint_every,
+                    minima=measures_minima(task), **where)
     except Interrupted as stop:
       done = f"tasks finished: {', '.join(comparisons)}; " if comparisons else ""
       raise Interrupted(f"{done}{name}: {stop}") from None
@@ -342,7 +360,7 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
         searched[name] = compare(
             task, spec.optimizers, budget="search", seeds=n_seeds, steps=steps,
             progress=progress, runs_dir=os.path.join(out, "runs-search", name),
-            resume=resume, checkpoint_every=checkpoint_every,
+            resume=resume, checkpoint_every=checkpoint_every, minima=measures_minima(task),
             **{**SURVEY_SEARCH, "schedule": schedule}, **where)
       except Interrupted as stop:
         raise Interrupted(f"{name} (search budget): {stop}") from None

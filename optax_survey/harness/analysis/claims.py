@@ -20,7 +20,7 @@ from optax_survey.harness.render import report
 from optax_survey.harness.results import Comparison
 from optax_survey.harness.runs import RunResult
 
-__all__ = ["Check", "all_claims", "claim"]
+__all__ = ["Check", "MINIMA_TASKS", "all_claims", "claim", "generalizes", "sharper"]
 
 # A check: (what it compares, values of the claimed-better side, values of the other
 # side, mode of the compared quantity).
@@ -246,6 +246,51 @@ def wilson(cmp: Comparison, main: Comparison | None = None) -> dict:
                extra=extra)
 
 
+# The network tasks whose minima the sharp-minima claims read (those of them that were run
+# with minima measured).
+MINIMA_TASKS = ("mnist1d-mlp", "mnist1d-cnn", "digits-mlp", "charlm", "wilson-separable")
+
+
+def _minimum(cmp: Comparison, name: str, quantity: str) -> np.ndarray:
+  return np.asarray(cmp.minima[name][quantity], np.float64)
+
+
+def sharper(main: Comparison) -> dict:
+  """Adam ends in a sharper minimum than SGDM: a larger λ_max of the training loss's
+  Hessian, and a larger scale-invariant (adaptive) sharpness, at ``main``'s selected
+  configurations (:attr:`Comparison.minima`)."""
+  t = main.task
+  checks: list[Check] = [
+      (f"λ_max of the training loss's Hessian {_at(main)} (SGDM lr {_lr(main, 'sgdm'):.3g}, "
+       f"Adam lr {_lr(main, 'adam'):.3g})", _minimum(main, "sgdm", "lambda_max"),
+       _minimum(main, "adam", "lambda_max"), "min"),
+      ("the adaptive (scale-invariant) sharpness λ_max(T H T), T = |w| + 0.01",
+       _minimum(main, "sgdm", "adaptive"), _minimum(main, "adam", "adaptive"), "min")]
+  extra = (f"Hessian trace: SGDM {_iv(_minimum(main, 'sgdm', 'trace'))}, Adam "
+           f"{_iv(_minimum(main, 'adam', 'trace'))}; 2/η: SGDM "
+           f"{report.fmt(main.minima['sgdm']['two_over_lr'], 3)}, Adam "
+           f"{report.fmt(main.minima['adam']['two_over_lr'], 3)}")
+  return claim(f"Adaptive methods converge to sharper minima than SGD with momentum: Adam vs "
+               f"SGDM ({t.name}, {main.steps} steps)", checks, names=("SGDM", "Adam"),
+               extra=extra)
+
+
+def generalizes(main: Comparison) -> dict:
+  """SGDM generalizes better than Adam: a smaller generalization gap (training minus
+  test metric), and a better test metric, at ``main``'s selected configurations."""
+  t = main.task
+  checks: list[Check] = [
+      (f"generalization gap of {t.metric} (training split vs test split) {_at(main)} (SGDM "
+       f"lr {_lr(main, 'sgdm'):.3g}, Adam lr {_lr(main, 'adam'):.3g})",
+       _minimum(main, "sgdm", "gap"), _minimum(main, "adam", "gap"), "min"),
+      (f"test {t.metric}", _minimum(main, "sgdm", "test"), _minimum(main, "adam", "test"),
+       t.mode)]
+  extra = (f"Training {t.metric}: SGDM {_iv(_minimum(main, 'sgdm', 'train'))}, Adam "
+           f"{_iv(_minimum(main, 'adam', 'train'))}")
+  return claim(f"Adaptive methods generalize worse than SGD with momentum: Adam vs SGDM "
+               f"({t.name}, {main.steps} steps)", checks, names=("SGDM", "Adam"), extra=extra)
+
+
 def adabound(spread: Mapping[str, np.ndarray], lrs: Mapping[str, float], task: str,
              steps: int) -> dict:
   """AdaBound's per-parameter step sizes converge (small p90/p10 spread), Adam's do not."""
@@ -262,6 +307,11 @@ def all_claims(comparisons: Mapping[str, Comparison], *, figure_runs: Mapping[st
                paper_lrs: Mapping[str, float],
                at: Mapping[str, Comparison] | None = None) -> list[dict]:
   """Every claim whose tasks and optimizers were run, in the page's order.
+
+  On the network tasks (:data:`MINIMA_TASKS`) run with their minima measured
+  (``compare(..., minima=True)``), the survey's closing question is checked in two
+  halves, each its own claim: Adam's minima are sharper than SGDM's (:func:`sharper`),
+  and Adam generalizes worse (:func:`generalizes`).
 
   With ``at`` (the search budget's comparisons, by task), every claim is checked again
   with its first check at ``at``'s selected configurations instead of the tuned rates,
@@ -314,6 +364,9 @@ def all_claims(comparisons: Mapping[str, Comparison], *, figure_runs: Mapping[st
 
     Wilson et al., `The Marginal Value of Adaptive Gradient Methods in Machine
     Learning <https://arxiv.org/abs/1705.08292>`__, NeurIPS 2017.
+
+    Keskar et al., `On Large-Batch Training for Deep Learning: Generalization Gap and
+    Sharp Minima <https://arxiv.org/abs/1609.04836>`__, ICLR 2017 (sharp minima).
   """
   out: list[dict] = []
 
@@ -352,4 +405,8 @@ def all_claims(comparisons: Mapping[str, Comparison], *, figure_runs: Mapping[st
   c, m = get("wilson-separable")
   if c is not None and _has(c, "sgdm", "adam") and _has(m, "sgdm", "adam"):
     out.append(wilson(c, m))
+  for name in MINIMA_TASKS:
+    c, m = get(name)
+    if m is not None and _has(m, "sgdm", "adam") and {"sgdm", "adam"} <= set(m.minima):
+      out += [sharper(m), generalizes(m)]
   return out

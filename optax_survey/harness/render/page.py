@@ -189,6 +189,38 @@ def _task_section(name: str, r: Mapping[str, Any], budgets: list[str]) -> list[s
   return lines
 
 
+MINIMA = (
+    "At each network task's reported runs (the tuned budget's rerun on fresh seeds, the "
+    "search budget's median study), per seed, at the final parameters "
+    "(`optax_survey.harness.analysis.minima`): the largest eigenvalue λ_max of the "
+    "training loss's Hessian (Lanczos, 20 iterations, on 5 fixed training batches, the "
+    "same for every run), which gradient descent at rate η drives to about 2/η (Cohen et al. "
+    "2021); the optimizer's own stability threshold where one is known (heavy ball "
+    "(2 + 2β)/η, Nesterov (2 + 2β)/((1 + 2β)η), Adam's family (2 + 2β₁)/((1 - β₁)η) on the "
+    "preconditioned sharpness: Cohen et al. 2022); λ_max(P⁻¹H) with the diagonal "
+    "preconditioner P = sqrt(v̂) + ε read from the optimizer's final state (SGD's P = I; "
+    "`-`: an optimizer whose step is not a fixed function of such a P: friction, bounds, "
+    "rectification); the adaptive sharpness λ_max(THT), T = |w| + 0.01 (Kwon et al. 2021: "
+    "unchanged by rescaling a ReLU layer against the next, which moves λ_max: Dinh et al. "
+    "2017); the Hessian's trace (Hutchinson, 10 probes); and the task's metric on the "
+    "training split and the test split, the gap signed so that positive means the training "
+    "split looks better. The search budget's η is its peak rate (warm-up + cosine decays it "
+    "to 0).")
+
+
+def _minima_section(tasks: Mapping[str, Any]) -> list[str]:
+  """The minima the optimizers reached, per network task and budget."""
+  measured = {name: r for name, r in tasks.items() if r.get("minima")}
+  if not measured:
+    return []
+  lines = ["", "## The minima: sharpness and generalization", "", MINIMA]
+  for name, r in measured.items():
+    for budget, minima in r["minima"].items():
+      lines += ["", f"**{name}, {budget} budget** ({r['steps']} steps)", "",
+                report.minima_table(minima, metric=r["metric"], markdown=True)]
+  return lines
+
+
 def render_page(summary: Mapping[str, Any]) -> str:
   """The Markdown results page, from ``survey.json``'s content alone.
 
@@ -311,6 +343,7 @@ def render_page(summary: Mapping[str, Any]) -> str:
               "the tuned rates, their other checks unchanged:", ""]
     for c in summary["claims_search"]:
       lines.append(f"- **{c['claim']}**: {c['verdict']}. {c['evidence']}.")
+  lines += _minima_section(summary["tasks"])
   for budget in budgets:
     lines += ["", f"## Final metric per task, {budget} budget", "",
               "Mean [95% CI] over seeds; deterministic tasks show the single value. "

@@ -18,7 +18,8 @@ from optax_survey.harness.tasks import Task
 if TYPE_CHECKING:
   from optax_survey.harness.results import Entry
 
-__all__ = ["entry_cell", "entry_table", "fmt", "fmt_interval", "header", "study_range", "summary"]
+__all__ = ["entry_cell", "entry_table", "fmt", "fmt_interval", "header", "minima_table",
+           "study_range", "summary"]
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -135,6 +136,11 @@ def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, determinist
     if timed:
       row.insert(-1, stats.target_text(e.steps_to_target) if e.steps_to_target else "-")
     body.append(row)
+  return _table(head, body, markdown)
+
+
+def _table(head: list[str], body: list[list[str]], markdown: bool) -> str:
+  """A table: Markdown, or plain text in aligned columns."""
   if markdown:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -145,6 +151,54 @@ def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, determinist
     return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
   return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
+def _values_cell(values: Sequence[float]) -> str:
+  """``mean [lo, hi]`` of per-seed values (``-`` where none was measured)."""
+  finite = [v for v in values if v is not None and math.isfinite(v)]
+  if not finite:
+    return "-"
+  return fmt_interval(stats.bootstrap_ci([float("nan") if v is None else v for v in values]))
+
+
+def minima_table(minima: Mapping[str, Mapping], *, metric: str, markdown: bool = False) -> str:
+  """The minima the optimizers' reported runs reached
+  (:func:`~optax_survey.harness.analysis.minima.minima_of`'s records), one row per
+  optimizer: its rate, 2/η and its own stability threshold, the sharpness (λ_max, the
+  preconditioned λ_max(P⁻¹H), the adaptive λ_max(THT)), the Hessian's trace, the
+  metric on the training and test splits and the gap; each ``mean [95% CI]`` over seeds.
+
+  Example:
+    >>> record = {"lr": 0.1, "two_over_lr": 20.0, "threshold": [20.0, "raw"],
+    ...           "lambda_max": [9.0, 11.0], "preconditioned": [9.0, 11.0],
+    ...           "adaptive": [0.5, 0.5], "trace": [30.0, 30.0], "train": [1.0, 1.0],
+    ...           "test": [0.9, 0.8], "gap": [0.1, 0.2]}
+    >>> head, _, row = minima_table({"sgd": record}, metric="acc", markdown=True).splitlines()
+    >>> for h, v in zip(head.strip("| ").split(" | "), row.strip("| ").split(" | ")):
+    ...   print(f"{h}: {v}")
+    optimizer: sgd
+    lr: 0.1
+    2/η: 20
+    stable below: 20
+    λ_max: 10 [9, 11]
+    λ_max(P⁻¹H): 10 [9, 11]
+    adaptive: 0.5 (all seeds equal)
+    tr H: 30 (all seeds equal)
+    train acc: 1 (all seeds equal)
+    test acc: 0.85 [0.8, 0.9]
+    gap: 0.15 [0.1, 0.2]
+  """
+  head = ["optimizer", "lr", "2/η", "stable below", "λ_max", "λ_max(P⁻¹H)", "adaptive",
+          "tr H", f"train {metric}", f"test {metric}", "gap"]
+  body = []
+  for name, r in minima.items():
+    threshold = r.get("threshold")
+    below = "-" if not threshold else (
+        fmt(threshold[0], 3) + (" (P⁻¹H)" if threshold[1] == "preconditioned" else ""))
+    body.append([name, f"{r['lr']:.3g}", fmt(r["two_over_lr"], 3), below]
+                + [_values_cell(r[k]) for k in ("lambda_max", "preconditioned", "adaptive",
+                                                "trace", "train", "test", "gap")])
+  return _table(head, body, markdown)
 
 
 def study_range(means: Sequence[float]) -> str:
