@@ -286,13 +286,13 @@ def check_task(task: Any, *, tuned: bool = True) -> Task:
       raise BadTypeError(f"task {name!r}: {field}{where} must return a dict of metrics, got "
                          f"{type(out).__name__}")
     needed = (task.metric, "loss") if field == "evaluate_train" else (task.metric,)
-    for key in needed:
-      if key not in out:
+    for metric in needed:
+      if metric not in out:
         raise TaskError(f"task {name!r}: {field}{where} does not return the metric "
-                        f"{key!r}; it returns {sorted(out)}")
-      if _scalar_shape(out[key]) != ():
-        raise TaskError(f"task {name!r}: {field}{where}[{key!r}] must be a scalar, got "
-                        f"shape {_scalar_shape(out[key])}")
+                        f"{metric!r}; it returns {sorted(out)}")
+      if _scalar_shape(out[metric]) != ():
+        raise TaskError(f"task {name!r}: {field}{where}[{metric!r}] must be a scalar, got "
+                        f"shape {_scalar_shape(out[metric])}")
   return task
 
 
