@@ -226,3 +226,20 @@ def test_bad_input_is_refused_before_any_training(kwargs, words):
 
   with pytest.raises(BadInputError, match=words):
     loss_surface(tiny_task(init_params=never), ["sgd", "adam"], **kwargs)
+
+
+def test_the_mnist1d_cnns_directions_normalise_torch_convolutions_on_their_output_axis():
+  from optax_survey.harness.surface import slice_directions
+  from optax_survey.harness.tasks import get_task
+
+  task = get_task("mnist1d-cnn")
+  params = training.initial_params(task, 0)
+  d1, _, _ = slice_directions(params, key=jax.random.PRNGKey(0),
+                              filter_axis=task.extra["filter_axis"])
+  for name in ("conv1", "conv2", "conv3"):  # [out, in, k]: a filter is a slice on axis 0
+    w, d = np.asarray(params[name]["w"]), np.asarray(d1[name]["w"])
+    np.testing.assert_allclose(np.linalg.norm(d.reshape(len(d), -1), axis=1),
+                               np.linalg.norm(w.reshape(len(w), -1), axis=1), rtol=1e-5)
+    np.testing.assert_array_equal(d1[name]["b"], 0.0)
+  w, d = np.asarray(params["linear"]["w"]), np.asarray(d1["linear"]["w"])  # [in, out]
+  np.testing.assert_allclose(np.linalg.norm(d, axis=0), np.linalg.norm(w, axis=0), rtol=1e-5)
