@@ -352,10 +352,17 @@ def _write(surface: LossSurface, out: str, *, plot: bool) -> list[str]:
   return written
 
 
+def _count(name: str, value: Any) -> int:
+  """``value`` if it is a positive integer (None is not one)."""
+  count = preflight.check_count(name, value)
+  if count is None:
+    raise BadTypeError(f"{name} must be a positive integer, got None", argument=name)
+  return count
+
+
 def _check_points(points: Any) -> int:
   """``points`` if it is an odd integer >= 3 (the final point in the middle of the grid)."""
-  count = preflight.check_count("points", points)
-  assert count is not None
+  count = _count("points", points)
   if count < 3 or count % 2 == 0:
     raise BadInputError(f"points must be an odd integer >= 3 (the final point in the middle "
                         f"of the grid), got {count}", argument="points")
@@ -391,6 +398,41 @@ def _model_objective(objective: Callable[[Any, Any], Any],
     return objective(params, state)
 
   return loss
+
+
+def _measure(task: Task, initial: tuple[Any, Any], finals: Sequence[tuple[Any, Any]], *,
+             coordinates: np.ndarray, filter_axis: int | Callable[[Any], int],
+             iterations: int, direction_seed: int) -> dict[str, Any]:
+  """The :class:`LossSurface` fields measured on the models ``(params, state)``, the
+  initial one and each run's final one: the objective, the lines, the slices, λ_max."""
+  objective, described = training_objective(task)
+  model_loss = _model_objective(objective, initial[1])
+  line = jax.jit(lambda a, b: landscape.line(model_loss, a, b, LINE_ALPHAS))
+
+  @jax.jit
+  def around(params, state, key):  # one program per solution: its slice and its λ_max
+    def at(p):
+      return objective(p, state)
+
+    d1, d2, _ = slice_directions(params, key=key, filter_axis=filter_axis)
+    plane = landscape.plane(at, params, d1, d2, coordinates, coordinates)
+    return plane, sharpness.top_eigenvalue(at, params, iterations=iterations), (d1, d2)
+
+  key = jax.random.PRNGKey(direction_seed)
+  slices = [around(params, state, key) for params, state in finals]
+  between = [np.asarray(line(a, b)) for a, b in zip(finals[:-1], finals[1:], strict=True)]
+  how = FILTER_NORMALISED if _has_filters(initial[0]) else ORTHONORMAL
+  return dict(
+      objective=described, alphas=LINE_ALPHAS.copy(),
+      lines=np.stack([np.asarray(line(initial, final)) for final in finals]),
+      between=np.stack(between) if between else np.zeros((0, len(LINE_ALPHAS))),
+      coordinates=coordinates, planes=np.stack([np.asarray(p) for p, _, _ in slices]),
+      sharpness=np.array([float(s) for _, s, _ in slices]),
+      directions=f"{how} random directions, key PRNGKey({direction_seed})",
+      initial_params=jax.device_get(initial[0]),
+      final_params=tuple(jax.device_get(params) for params, _ in finals),
+      final_states=tuple(jax.device_get(state) for _, state in finals),
+      slice_directions=tuple(jax.device_get(d) for _, _, d in slices))
 
 
 def loss_surface(
@@ -456,7 +498,7 @@ def loss_surface(
   seed = _check_seed(seed)
   points = _check_points(points)
   span = preflight.check_positive("span", span)
-  iterations = preflight.check_count("sharpness_iterations", sharpness_iterations)
+  iterations = _count("sharpness_iterations", sharpness_iterations)
   direction_seed = _check_seed(direction_seed)
   preflight.require_extras(plot=plot and out is not None)
   if out is not None:
@@ -468,47 +510,18 @@ def loss_surface(
            for name, spec in chosen.items()}
   axis = task.extra.get("filter_axis", -1) if filter_axis is None else filter_axis
 
-  objective, described = training_objective(task)
   initial = (training.initial_params(task, seed), training.initial_state(task, seed))
   finals = [_train(task, chosen[name], rates[name], steps=n_steps, seed=seed)
             for name in labels]
-  model_loss = _model_objective(objective, initial[1])
-  line = jax.jit(lambda a, b: landscape.line(model_loss, a, b, LINE_ALPHAS))
-  coordinates = np.linspace(-span, span, points)
-
-  @jax.jit
-  def measure(params, state, key):
-    def at(p):
-      return objective(p, state)
-
-    d1, d2, _ = slice_directions(params, key=key, filter_axis=axis)
-    plane = landscape.plane(at, params, d1, d2, coordinates, coordinates)
-    return plane, sharpness.top_eigenvalue(at, params, iterations=iterations), (d1, d2)
-
-  key = jax.random.PRNGKey(direction_seed)
-  measured = [measure(params, state, key) for params, state in finals]
-  pairs = tuple(zip(labels[:-1], labels[1:], strict=True))
-  index = {name: k for k, name in enumerate(labels)}
-  between = [line(finals[index[a]], finals[index[b]]) for a, b in pairs]
-  how = FILTER_NORMALISED if _has_filters(initial[0]) else ORTHONORMAL
+  measured = _measure(task, initial, finals, coordinates=np.linspace(-span, span, points),
+                      filter_axis=axis, iterations=iterations, direction_seed=direction_seed)
   notes = tuple(f"{name} diverged at lr {rates[name]:g}: its surface is NaN"
                 for name, (params, _) in zip(labels, finals, strict=True)
                 if not bool(runs.all_finite(params)))
   surface = LossSurface(
-      task=task.name, objective=described, optimizers=tuple(labels),
-      lrs=tuple(rates[name] for name in labels), steps=n_steps, seed=seed,
-      alphas=LINE_ALPHAS.copy(),
-      lines=np.stack([np.asarray(line(initial, final)) for final in finals]),
-      pairs=pairs,
-      between=(np.stack([np.asarray(b) for b in between]) if between
-               else np.zeros((0, len(LINE_ALPHAS)))),
-      coordinates=coordinates, planes=np.stack([np.asarray(m[0]) for m in measured]),
-      sharpness=np.array([float(m[1]) for m in measured]),
-      directions=f"{how} random directions, key PRNGKey({direction_seed})",
-      initial_params=jax.device_get(initial[0]),
-      final_params=tuple(jax.device_get(params) for params, _ in finals),
-      final_states=tuple(jax.device_get(state) for _, state in finals),
-      slice_directions=tuple(jax.device_get(m[2]) for m in measured), notes=notes)
+      task=task.name, optimizers=tuple(labels), lrs=tuple(rates[name] for name in labels),
+      steps=n_steps, seed=seed, pairs=tuple(zip(labels[:-1], labels[1:], strict=True)),
+      notes=notes, **measured)
   if out is not None:
     surface = dataclasses.replace(surface, written=tuple(_write(surface, out, plot=plot)))
   return surface
