@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from optax_survey.harness import cli, errors, registry
@@ -200,7 +201,7 @@ def test_version(capsys):
 def test_every_option_of_every_command_has_help_and_no_markup(capsys):
   parser = cli.build_parser()
   parsers = {"": parser, **parser.subcommands}
-  assert set(parser.subcommands) == {"list", "tasks", "compare", "survey"}
+  assert set(parser.subcommands) == {"list", "tasks", "compare", "survey", "landscape"}
   for command, p in parsers.items():
     for action in p._actions:
       if isinstance(action, argparse._SubParsersAction):
@@ -305,6 +306,18 @@ def test_python_dash_m_runs_the_command_and_says_a_task_is_deterministic(tmp_pat
         (["compare", "--task", "quadratic", "--budget", "search", "--pruner", "halving",
           "--steps", "2"], "--pruner: pruner='halving' needs at least 2 rungs", "reduction"),
         (["frobnicate"], "'frobnicate'", "compare"),
+        (["landscape", "--task", "quadratic", "--lr", "adam0.1"], "--lr: 'adam0.1'",
+         "NAME=VALUE"),
+        (["landscape", "--task", "quadratic", "--lr", "adam=fast"], "'adam=fast'",
+         "positive finite"),
+        (["landscape", "--task", "quadratic", "--lr", "adamw=0.1"], "'adamw'",
+         "sgdm, adam, adagrad"),
+        (["landscape", "--task", "quadratic", "--optimizers", "sgd,nosuch"], "'nosuch'",
+         "choose from"),
+        (["landscape", "--task", "quadratc"], "'quadratc'", "rosenbrock"),
+        (["landscape", "--task", "quadratic", "--points", "4"], "--points", "odd integer"),
+        (["landscape", "--task", "quadratic", "--points", "0"], "--points", "positive"),
+        (["landscape", "--task", "quadratic", "--seed", "-1"], "--seed", ">= 0"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_value_and_choices_exit_2(argv, bad, choice, capsys):
@@ -319,6 +332,11 @@ def test_bad_input_is_one_line_naming_the_value_and_choices_exit_2(argv, bad, ch
 def test_bad_input_exit_status_2_in_a_subprocess():
   proc = run_cli("compare", "--task", "mnist2d", module=False)
   assert_one_line_error(proc, "'mnist2d'", "mnist1d-mlp")
+
+
+def test_landscape_bad_input_exit_status_2_in_a_subprocess():
+  proc = run_cli("landscape", "--task", "quadratic", "--lr", "adam0.1", "--steps", FOREVER)
+  assert_one_line_error(proc, "--lr", "'adam0.1'", "NAME=VALUE")
 
 
 def test_a_forgotten_command_gets_a_hint():
@@ -533,3 +551,35 @@ def test_compare_writes_tensorboard_logs_while_it_runs(tmp_path):
                 for p in (tmp_path / "tb").rglob("events.*")) == [
       "adam/lr=0.001/seed=0", "adam/lr=0.001/seed=1", "sgd/lr=0.001/seed=0",
       "sgd/lr=0.001/seed=1"]
+
+
+def test_landscape_writes_the_surfaces_numbers_and_figures(tmp_path, capsys):
+  # the quadratic 0.05 x^2 + 2 y^2: its Hessian diag(0.1, 4) everywhere, f(-9, 1.5) = 8.55
+  code = cli.main(["landscape", "--task", "quadratic", "--optimizers", "sgd,adam",
+                   "--lr", "adam=0.05", "--steps", "30", "--points", "5", "--out",
+                   str(tmp_path)])
+  assert code == 0
+  out = capsys.readouterr().out
+  assert "sgd -> adam" in out and "lambda_max" in out and f"wrote {tmp_path}" in out
+  data = json.loads((tmp_path / "landscape_quadratic.json").read_text())
+  assert [(e["name"], e["lr"]) for e in data["optimizers"]] == [
+      ("sgd", get_task("quadratic").lr_for("sgd")), ("adam", 0.05)]
+  for entry in data["optimizers"]:
+    assert entry["sharpness"] == pytest.approx(4.0, rel=1e-5)
+    assert entry["initial_loss"] == pytest.approx(8.55, rel=1e-6)
+    plane = np.asarray(data["planes"][entry["name"]])
+    assert plane.shape == (5, 5) and plane[2, 2] == entry["final_loss"]
+    assert data["lines"][entry["name"]][data["alphas"].index(0.0)] == entry["initial_loss"]
+  assert data["steps"] == 30 and data["between"][0]["barrier"] == 0.0  # convex: none
+  for name in ("landscape_quadratic_planes.png", "landscape_quadratic_lines.png"):
+    assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_landscape_checks_its_out_folder_before_any_training(tmp_path, capsys):
+  a_file = tmp_path / "results.txt"
+  a_file.write_text("not a folder")
+  with pytest.raises(SystemExit) as info:
+    cli.main(["landscape", "--task", "quadratic", "--steps", FOREVER, "--out", str(a_file)])
+  assert info.value.code == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "--out" in err and "not a folder" in err

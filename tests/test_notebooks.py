@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 COLAB = os.path.join(ROOT, "colab")
 NOTEBOOKS = ["quickstart.ipynb", "survey_tour.ipynb", "build_your_own.ipynb"]
-IMAGES = {"quickstart.ipynb": 2, "survey_tour.ipynb": 23, "build_your_own.ipynb": 1}
+IMAGES = {"quickstart.ipynb": 2, "survey_tour.ipynb": 25, "build_your_own.ipynb": 1}
 
 
 def run(nb, cwd):
@@ -110,12 +110,15 @@ def test_survey_tour(tmp_path):
   for name, (rosen, beale) in table.items():
     assert rosen < 24.2 and beale < 41.3, name
   assert table["adam"][1] < 1e-2 and table["sgdm"][0] < 1.0
-  # 18 per-optimizer figures, 2 grids, the curves, the lookahead figure, the comparison
-  assert images == 23
+  # 18 per-optimizer figures, 2 grids, the curves, the lookahead figure, the comparison,
+  # the loss surface's slices and lines
+  assert images == 25
   # your own task: tuned on validation, both budgets, intervals
   assert "tuned: best of the learning-rate grid on validation" in text
   assert "one-shot: published default learning rate" in text and "[95% bootstrap CI]" in text
   assert "P.bound_step_size(learning_rate, final_lr, gamma" in text  # the recipes shown
+  # the loss surface: a table of the three solutions and the barriers between them
+  assert "lambda_max" in text and "sgdm -> adam:" in text and "adam -> adagrad:" in text
 
 
 def test_build_your_own(tmp_path):

@@ -30,6 +30,9 @@ The pipeline, one module a stage (``docs/design.md`` draws it):
 * :mod:`~optax_survey.harness.render`: ``report`` (text tables), ``figures``
   (every PNG), ``page`` (the results page, from its JSON alone).
 * :mod:`~optax_survey.harness.survey`: the presets and :func:`run_survey`.
+* :mod:`~optax_survey.harness.surface`: the loss surface around and between the
+  optimizers' solutions on a task (``loss_surface``: lines, filter-normalised
+  slices, the sharpness λ_max).
 * :mod:`~optax_survey.harness.errors`: one family of one-line errors;
   :mod:`~optax_survey.harness.preflight`: the checks made before any work;
   :mod:`~optax_survey.harness.progress`: the progress bar.

@@ -1,7 +1,8 @@
 """``optax-survey``: the command line, a thin shell over the harness's library functions.
 
-It parses the arguments and calls :func:`~optax_survey.harness.protocol.compare`
-or :func:`~optax_survey.harness.survey.run_survey`, which check every input
+It parses the arguments and calls :func:`~optax_survey.harness.protocol.compare`,
+:func:`~optax_survey.harness.survey.run_survey` or
+:func:`~optax_survey.harness.surface.loss_surface`, which check every input
 once, before any training; it checks nothing itself, and translates their
 :class:`~optax_survey.harness.errors.HarnessError` into one line on stderr,
 ``optax-survey: error: ...`` naming its own flags (``--lr-grid`` for
@@ -26,9 +27,11 @@ import optax
 import optax_survey
 from optax_survey.harness import registry, search
 from optax_survey.harness.checkpoints import Interrupted
-from optax_survey.harness.errors import HarnessError, MissingExtraError
+from optax_survey.harness.errors import BadInputError, HarnessError, MissingExtraError
 from optax_survey.harness.protocol import DEFAULT_OPTIMIZERS, SEARCH_DEFAULTS, compare
 from optax_survey.harness.runs import PRUNERS, SELECTIONS
+from optax_survey.harness.surface import DEFAULT_OPTIMIZERS as SURFACE_OPTIMIZERS
+from optax_survey.harness.surface import loss_surface
 from optax_survey.harness.survey import PRESETS, run_survey
 from optax_survey.harness.tasks import CATALOGUE, load_task, task_names
 
@@ -47,6 +50,7 @@ examples:
   optax-survey compare --task my_module:make_task        (your own Task, see README)
   optax-survey compare --task path/to/file.py:make_task --budget one-shot
   optax-survey survey --preset full --out benchmarks/results   (the results page)
+  optax-survey landscape --task mnist1d-mlp --optimizers sgdm,adam --lr adam=0.003
 
 'python -m optax_survey ...' is the same command. Bad input gets a one-line error
 naming the bad value and the choices, exit status 2.
@@ -66,7 +70,8 @@ FLAGS = {"task": "--task", "optimizers": "--optimizers", "budget": "--budget",
          "studies": "--studies", "trial_seeds": "--trial-seeds", "schedule": "--schedule",
          "sequence": "--sequence",
          "select": "--select", "space": "--space", "pruner": "--pruner",
-         "reduction": "--reduction"}
+         "reduction": "--reduction", "lrs": "--lr", "seed": "--seed", "points": "--points",
+         "span": "--span"}
 
 
 def user_traceback(error: BaseException) -> str:
@@ -246,6 +251,36 @@ def build_parser() -> _Parser:
                         "warm-up + cosine; default: the preset's, on for full)")
   srv.add_argument("--no-progress", action="store_true", help="do not show progress bars")
   _add_layout_arguments(srv)
+
+  lnd = sub.add_parser(
+      "landscape", help="the loss surface around and between optimizers' solutions",
+      description="Train each optimizer on one task (seed --seed, as compare trains it) and "
+                  "measure the training loss on the straight line from the initial to each "
+                  "final point, on the line between consecutive optimizers' solutions (linear "
+                  "mode connectivity), and on a 2-D slice around each final point along "
+                  "filter-normalised random directions (Li et al. 2018), with the sharpness "
+                  "(the largest Hessian eigenvalue) there; writes landscape_TASK_planes.png, "
+                  "landscape_TASK_lines.png and landscape_TASK.json.")
+  lnd.add_argument("--task", default="mnist1d-mlp", metavar="TASK",
+                   help="the task: one of the survey's (see 'tasks') or your own, "
+                        "MODULE:FUNCTION or path/to/file.py:FUNCTION (default: %(default)s)")
+  lnd.add_argument("--optimizers", default=",".join(SURFACE_OPTIMIZERS), metavar="NAMES",
+                   help="comma-separated optimizer names, as compare takes them; the lines "
+                        "between solutions join consecutive ones (default: %(default)s)")
+  lnd.add_argument("--lr", action="append", default=None, metavar="NAME=VALUE",
+                   help="an optimizer's learning rate, e.g. --lr adam=0.003 (repeat for "
+                        "others; default: the centre of its grid on the task, see 'tasks')")
+  lnd.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="training steps (default: the task's)")
+  lnd.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="the seed whose run is measured (default: %(default)s)")
+  lnd.add_argument("--points", type=int, default=21, metavar="N",
+                   help="grid points per axis of the 2-D slices, odd (default: %(default)s)")
+  lnd.add_argument("--span", type=float, default=1.0, metavar="X",
+                   help="the slices cover [-X, X] along each direction (default: %(default)s)")
+  lnd.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: out/landscape/TASK)")
+  lnd.add_argument("--no-plot", action="store_true", help="write the JSON alone, no PNGs")
   parser.subcommands = dict(sub.choices)
   return parser
 
@@ -354,6 +389,33 @@ def cmd_survey(args: argparse.Namespace) -> None:
       resume=args.resume, checkpoint_every=args.checkpoint_every)
 
 
+def _assignments(texts: Sequence[str] | None) -> dict[str, str] | None:
+  """``["adam=0.01", ...]`` -> ``{"adam": "0.01", ...}`` (the library checks the values)."""
+  if texts is None:
+    return None
+  pairs: dict[str, str] = {}
+  for text in texts:
+    name, equals, value = text.partition("=")
+    if not (equals and name.strip() and value.strip()):
+      raise BadInputError(f"lrs: {text!r} is not NAME=VALUE, e.g. --lr adam=0.01",
+                          argument="lrs")
+    if name.strip() in pairs:
+      raise BadInputError(f"lrs: {name.strip()!r} is given twice", argument="lrs")
+    pairs[name.strip()] = value.strip()
+  return pairs
+
+
+def cmd_landscape(args: argparse.Namespace) -> None:
+  lrs = _assignments(args.lr)
+  task = load_task(args.task)
+  surface = loss_surface(
+      task, _items(args.optimizers) or [], lrs=lrs, steps=args.steps, seed=args.seed,
+      points=args.points, span=args.span, plot=not args.no_plot,
+      out=args.out or os.path.join("out", "landscape", task.name or "task"))
+  print(surface.summary())
+  print("\nwrote " + ", ".join(surface.written))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   """Runs the command line on ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
   argv = list(sys.argv[1:] if argv is None else argv)
@@ -372,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
       cmd_compare(args)
     elif args.command == "survey":
       cmd_survey(args)
+    elif args.command == "landscape":
+      cmd_landscape(args)
     else:
       parser.print_help()
   except HarnessError as error:

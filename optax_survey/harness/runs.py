@@ -58,8 +58,8 @@ from optax_survey.harness.training import (
 
 __all__ = ["Execution", "PRUNERS", "Program", "REDUCTION", "RunResult", "SELECTIONS",
            "SearchResult", "all_finite", "centre_lr", "check_pruner", "check_select",
-           "compiler_options", "halving_rungs", "optimizer_of", "run_optimizer", "run_search",
-           "run_tuned", "schedule_chunks", "unless_diverged"]
+           "compiler_options", "evaluated_params", "halving_rungs", "optimizer_of",
+           "run_optimizer", "run_search", "run_tuned", "schedule_chunks", "unless_diverged"]
 
 
 @dataclasses.dataclass
@@ -216,6 +216,23 @@ def _slow_params(opt_state: Any) -> Any:
   return None
 
 
+def evaluated_params(params: Any, opt_state: Any) -> Any:
+  """The weights a run is evaluated on: Lookahead's slow weights when ``opt_state`` is
+  Lookahead's, else ``params``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> tx = osv.lookahead(osv.sgd(1.0), sync_period=2, slow_step_size=0.5)
+    >>> params = jnp.zeros(1)
+    >>> updates, state = tx.update(jnp.ones(1), tx.init(params), params)
+    >>> params = optax.apply_updates(params, updates)  # fast -1, slow still 0
+    >>> params.tolist(), evaluated_params(params, state).tolist()
+    ([-1.0], [0.0])
+  """
+  slow = _slow_params(opt_state)
+  return params if slow is None else slow
+
+
 class Program(NamedTuple):
   """One run's training as traceable pieces (each vmapped over the runs of a call).
 
@@ -276,8 +293,7 @@ def _program_parts(task: Task, name: OptimizerSpec, steps: int, track_path: bool
   validate = task.validate
 
   def measure(carry):
-    slow = _slow_params(carry.opt_state)
-    params = carry.params if slow is None else slow
+    params = evaluated_params(carry.params, carry.opt_state)
     state = carry.model_state
     return (task.metrics("test", params, state),
             task.metrics("validation", params, state) if validate is not None else {})
@@ -829,8 +845,7 @@ def _final_of(task: Task, program: Program, leaves: list, hp_flat: dict,
   carry, _ = jax.tree.unflatten(treedef, leaves)
 
   def ends(hp, carry):
-    slow = _slow_params(carry.opt_state)
-    params = carry.params if slow is None else slow
+    params = evaluated_params(carry.params, carry.opt_state)
     p = minima.preconditioner(task, program.name, carry.opt_state, hp)
     train = (task.metrics("train", params, carry.model_state)
              if task.evaluate_train is not None else {})

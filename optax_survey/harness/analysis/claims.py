@@ -258,7 +258,18 @@ def _minimum(cmp: Comparison, name: str, quantity: str) -> np.ndarray:
 def sharper(main: Comparison) -> dict:
   """Adam ends in a sharper minimum than SGDM: a larger λ_max of the training loss's
   Hessian, and a larger scale-invariant (adaptive) sharpness, at ``main``'s selected
-  configurations (:attr:`Comparison.minima`)."""
+  configurations (:attr:`Comparison.minima`).
+
+  Example: on Wilson et al.'s least-squares problem every minimum has the same Hessian
+  (a quadratic loss), so the first check cannot show a difference:
+
+    >>> from optax_survey.harness import compare
+    >>> cmp = compare("wilson-separable", ["sgdm", "adam"], seeds=3, steps=20,
+    ...               minima=True, progress=False)
+    >>> result = sharper(cmp)
+    >>> result["verdict"], [c["direction"] for c in result["checks"]][:1]
+    ('not resolved at this budget', [0])
+  """
   t = main.task
   checks: list[Check] = [
       (f"λ_max of the training loss's Hessian {_at(main)} (SGDM lr {_lr(main, 'sgdm'):.3g}, "
@@ -277,7 +288,15 @@ def sharper(main: Comparison) -> dict:
 
 def generalizes(main: Comparison) -> dict:
   """SGDM generalizes better than Adam: a smaller generalization gap (training minus
-  test metric), and a better test metric, at ``main``'s selected configurations."""
+  test metric), and a better test metric, at ``main``'s selected configurations.
+
+  Example:
+    >>> from optax_survey.harness import compare
+    >>> cmp = compare("wilson-separable", ["sgdm", "adam"], seeds=3, steps=20,
+    ...               minima=True, progress=False)
+    >>> [(c["label"].split(" (")[0], c["mode"]) for c in generalizes(cmp)["checks"]]
+    [('generalization gap of acc', 'min'), ('test acc', 'max')]
+  """
   t = main.task
   checks: list[Check] = [
       (f"generalization gap of {t.metric} (training split vs test split) {_at(main)} (SGDM "

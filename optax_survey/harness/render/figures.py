@@ -3,7 +3,8 @@ grid (one panel per optimizer), 2-D trajectories and the gallery of them, perfor
 profiles, and the survey's own figures (Figures 1 and 2, Reddi et al.'s runs).
 
 Each function takes runs (:class:`~optax_survey.harness.runs.RunResult`) or
-summaries, never trains, writes one file and returns its path.
+summaries (a :class:`~optax_survey.harness.surface.LossSurface`), never trains, writes
+one file and returns its path.
 
 Every figure uses matplotlib's constrained layout (no clipped titles) and keeps
 legends outside the axes that hold data.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import textwrap
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,8 +23,12 @@ from optax_survey.harness import registry
 from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task
 
+if TYPE_CHECKING:
+  from optax_survey.harness.surface import LossSurface
+
 __all__ = ["DPI", "GRID_DPI", "color", "figure1", "figure2", "fmt_value", "gallery", "grid_curves",
-           "learning_curves", "performance_profiles", "reddi", "trajectories"]
+           "learning_curves", "performance_profiles", "reddi", "surface_lines", "surface_planes",
+           "trajectories"]
 
 DPI = 90
 GRID_DPI = 100  # the grid figure: 3.2 x 2.6 inch panels, 10 pt titles at 100 % zoom
@@ -639,6 +645,137 @@ def reddi(settings: Sequence[tuple[Task, Mapping[str, RunResult]]], path: str) -
     axes[1, j].set(xscale="log", xlabel="t", ylabel="R_t / t")
     axes[1, j].set_yscale("symlog", linthresh=0.1)
     axes[1, j].legend(fontsize=7, loc="upper right")
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return path
+
+
+def _levels(values: np.ndarray, n: int = 24):
+  """Contour levels and a colour norm for all of ``values`` (log-spaced where every finite
+  value is positive), and the range they cover."""
+  import matplotlib as mpl
+
+  finite = values[np.isfinite(values)]
+  lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+  hi = hi if hi > lo else lo + 1.0
+  if lo > 0:
+    return np.geomspace(lo, hi, n), mpl.colors.LogNorm(lo, hi), (lo, hi)
+  return np.linspace(lo, hi, n), mpl.colors.Normalize(lo, hi), (lo, hi)
+
+
+def surface_planes(surface: LossSurface, path: str, title: str | None = None) -> str:
+  """The 2-D slices of the loss around each optimizer's final parameters, one panel per
+  optimizer on one colour scale, the final point (★) in the middle; each panel's title
+  gives the learning rate, the final loss and the sharpness λ_max.
+
+  Args:
+    surface: a :class:`~optax_survey.harness.surface.LossSurface`.
+    path: the PNG file to write.
+    title: the title (default: the task and how the slices were drawn).
+
+  Returns:
+    ``path``.
+
+  Example:
+    >>> import os, tempfile
+    >>> from optax_survey.harness.surface import loss_surface
+    >>> surface = loss_surface("quadratic", ["sgd", "adam"], steps=10, points=5)
+    >>> path = surface_planes(surface, os.path.join(tempfile.mkdtemp(), "planes.png"))
+    >>> os.path.basename(path), os.path.getsize(path) > 1000
+    ('planes.png', True)
+  """
+  plt = _plt()
+  import matplotlib as mpl
+
+  c = surface.coordinates
+  levels, norm, (lo, hi) = _levels(surface.planes)
+  fig, axes = _panels(len(surface.optimizers), width=2.9, height=2.7, max_cols=4)
+  for k, ax in enumerate(axes):
+    z = np.where(np.isfinite(surface.planes[k]), np.clip(surface.planes[k], lo, hi), hi)
+    ax.contourf(c, c, z, levels=levels, norm=norm, cmap="viridis")
+    ax.contour(c, c, z, levels=levels[::2], colors="k", linewidths=0.4, alpha=0.5)
+    ax.plot(0.0, 0.0, marker="*", color="w", mec="k", ms=10, ls="")
+    ax.set_title(f"{surface.optimizers[k]} (lr {surface.lrs[k]:.3g})\nloss "
+                 f"{fmt_value(float(surface.final_loss[k]))}, λ_max "
+                 f"{fmt_value(float(surface.sharpness[k]))}", fontsize=9)
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize=7)
+  fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=list(axes),
+               label="loss", shrink=0.85, pad=0.02)
+  fig.supxlabel("x: along d₁", fontsize=9)
+  fig.supylabel("y: along d₂", fontsize=9)
+  width = int(fig.get_figwidth() * 11)
+  fig.suptitle(title or textwrap.fill(
+      f"{surface.task}: {surface.objective} on θ + x d₁ + y d₂ around each optimizer's "
+      f"final parameters θ (seed {surface.seed}, {surface.steps} steps); d₁, d₂ "
+      f"{surface.directions}; λ_max: the largest Hessian eigenvalue at θ", width),
+      fontsize=10)
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return path
+
+
+def _loss_axis(ax, values: np.ndarray) -> None:
+  """A log loss axis where every finite value is positive; a linear one else."""
+  finite = values[np.isfinite(values)]
+  if finite.size and finite.min() > 0:
+    ax.set_yscale("log")
+
+
+def surface_lines(surface: LossSurface, path: str, title: str | None = None) -> str:
+  """The loss along straight lines: from the initial parameters to each optimizer's
+  solution (left), and between consecutive optimizers' solutions (right, with each
+  pair's loss barrier); α = 0 and 1 are the lines' ends.
+
+  Args:
+    surface: a :class:`~optax_survey.harness.surface.LossSurface`.
+    path: the PNG file to write.
+    title: the title (default: the task and the objective).
+
+  Returns:
+    ``path``.
+
+  Example: one optimizer, so no pair (one panel):
+
+    >>> import os, tempfile
+    >>> from optax_survey.harness.surface import loss_surface
+    >>> alone = loss_surface("quadratic", "adam", steps=10, points=3)
+    >>> written = surface_lines(alone, os.path.join(tempfile.mkdtemp(), "lines.png"))
+    >>> alone.pairs, os.path.basename(written), os.path.getsize(written) > 1000
+    ((), 'lines.png', True)
+  """
+  plt = _plt()
+  a = surface.alphas
+  panels = 2 if surface.pairs else 1
+  fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels + 0.6, 4.4), squeeze=False,
+                           layout="constrained")
+  left = axes[0, 0]
+  for k, name in enumerate(surface.optimizers):
+    style = line_style(k)
+    left.plot(a, surface.lines[k], color=color(name), ls=style["ls"], lw=style["lw"] * 0.7,
+              marker=style["marker"], ms=3, markevery=5, label=f"{name} (lr "
+              f"{surface.lrs[k]:.3g})", zorder=2 + k)
+  left.set(xlabel="α: θ₀ + α (θ − θ₀)", ylabel="loss",
+           title="from the initial parameters θ₀ (α = 0) to each solution θ (α = 1)")
+  _loss_axis(left, surface.lines)
+  for k, ((first, second), barrier) in enumerate(zip(surface.pairs, surface.barriers,
+                                                     strict=True)):
+    style = line_style(k)
+    axes[0, 1].plot(a, surface.between[k], color=color(second), ls=style["ls"],
+                    lw=style["lw"] * 0.7, marker=style["marker"], ms=3, markevery=5,
+                    label=f"{first} → {second} (barrier {fmt_value(barrier)})", zorder=2 + k)
+  if surface.pairs:
+    axes[0, 1].set(xlabel="α: θ_a + α (θ_b − θ_a)",
+                   title="between solutions θ_a (α = 0) and θ_b (α = 1)")
+    _loss_axis(axes[0, 1], surface.between)
+  for ax in axes[0]:
+    for end in (0.0, 1.0):
+      ax.axvline(end, color="0.6", lw=0.8, zorder=1)
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+  fig.suptitle(title or f"{surface.task}: {surface.objective} along straight lines (seed "
+               f"{surface.seed}, {surface.steps} steps)", fontsize=10)
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
   return path

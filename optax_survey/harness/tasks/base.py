@@ -93,7 +93,10 @@ class Task:
     kind: ``"2d"`` (trajectories are plotted), ``"online"`` or ``"nn"``.
     deterministic: the seeds change nothing (no random initialisation, data or
       noise): every seed gives the same run, so the spread over seeds is 0.
-    extra: anything the task's figures or pages need.
+    extra: anything the task's figures or pages need; ``extra["filter_axis"]``: the
+      filter (output) axis of each weight for the loss surface's filter-normalised
+      directions (an int, or ``leaf -> axis``; default -1, ``[in, out]`` kernels:
+      :func:`~optax_survey.harness.surface.loss_surface`).
     init_state: ``init_state(key, seed)``: the model's initial non-trainable
       state (a pytree; the same ``key`` as ``init_params``), or None for a
       model without one.

@@ -99,6 +99,13 @@ def _conv(layer, h):
   return jax.nn.relu(out + layer["b"][None, :, None])
 
 
+def torch_filter_axis(leaf) -> int:
+  """The filter (output) axis of a weight: 0 for the convolutions' torch layout
+  ``[out, in, k]``, -1 for the dense layers' ``[in, out]`` (the loss surface's
+  filter-normalised directions, :func:`~optax_survey.harness.surface.slice_directions`)."""
+  return 0 if leaf.ndim == 3 else -1
+
+
 def cnn_apply(params, x):
   h = x[:, None, :]
   for name in ("conv1", "conv2", "conv3"):
@@ -122,6 +129,6 @@ def build(name: str, info: TaskInfo) -> Task:
       lrs=dict(info.learning_rates),
       sample_batch=minibatch_sampler(x, y, 100), eval_points=10, seeds=5,
       extra={"paper_accuracy": PAPER_ACCURACY[model], "paper_steps": 6000,
-             "paper_optimizer": "adam, lr 1e-2, batch 100"},
+             "paper_optimizer": "adam, lr 1e-2, batch 100", "filter_axis": torch_filter_axis},
   )
 
