@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from optax_survey.harness import cli, errors, registry
+from optax_survey.harness.analysis import stats
+from optax_survey.harness.render import report
 from optax_survey.harness.tasks import CATALOGUE, get_task, task_names
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -155,6 +157,26 @@ def test_compare_pruner_halving_says_what_it_saved_and_writes_where_trials_stopp
   assert [r["pruned_at"] for r in rows] == [s if s < 30 else None for s in stopped]
   assert all(r["diverged"] == 0 for r in rows)  # stopped, not diverged
   assert "successive halving (reduction 2)" in data["entries"][0]["selected_on"]
+
+
+def test_compare_minima_prints_and_writes_each_seeds_sharpness_and_gap(tmp_path, capsys):
+  """--minima: the table's λ_max is the mean over seeds of the written per-seed values,
+  the gap is training minus test accuracy, and the one-shot budget is refused."""
+  assert cli.main(["compare", "--task", "wilson-separable", "--optimizers", "sgdm,adam",
+                   "--lr-grid", "0.01,0.1", "--seeds", "2", "--steps", "20", "--minima",
+                   "--out", str(tmp_path), "--no-plot", "--no-progress"]) == 0
+  out = capsys.readouterr().out
+  minima = json.loads((tmp_path / "results.json").read_text())["minima"]
+  assert set(minima) == {"sgdm", "adam"} and "minima of the reported runs" in out
+  for name, record in minima.items():
+    np.testing.assert_allclose(record["gap"], np.subtract(record["train"], record["test"]),
+                               rtol=1e-12)
+    row = next(line for line in out.splitlines() if line.startswith(name + " "))
+    assert report.fmt_interval(stats.bootstrap_ci(record["lambda_max"])) in row
+  with pytest.raises(SystemExit):
+    cli.main(["compare", "--task", "wilson-separable", "--budget", "one-shot", "--minima"])
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "minima" in err
 
 
 def test_compare_takes_a_users_search_space_from_a_json_file(tmp_path, capsys):
