@@ -50,6 +50,12 @@ def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkey
   assert verdicts <= {"confirmed", "not resolved at this budget", "contradicted"}
   assert len(summary["claims"]) == 3  # reddi-theorem1, Figures 1 and 2
   assert "Kendall's τ" in page and "## Final metric per task, one-shot budget" in page
+  # how far from convergence each optimizer's tuned runs stop, stored and shown
+  slopes = summary["tasks"]["quadratic"]["end_slope"]["tuned"]
+  assert sorted(slopes["optimizers"]) == sorted(summary["optimizers"])
+  assert (slopes["metric"], slopes["split"], slopes["per_steps"]) == ("loss", "final", 1000)
+  assert slopes["to_step"] == summary["tasks"]["quadratic"]["steps"]
+  assert "## How far from convergence each task stops" in page
   # the page is rendered from the JSON alone
   assert render_page(summary) == page
 
@@ -71,7 +77,11 @@ def test_the_quick_survey_gives_its_committed_numbers(tmp_path):
   # and one-shot entries, each task's `target` and what its budget cost in runs and
   # seconds, the aggregate's Kendall's tau per pair of budgets and time-to-target score;
   # wilson-separable's target now the stored AlgoPerf-style one; then each group's
-  # aggregate, networks and test functions, issue 23): no number that was there moved.  A deliberate change of
+  # aggregate, networks and test functions, issue 23): no number that was there moved.
+  # Regenerated once more when each task's record began to say how far from convergence
+  # its reported runs stop (issue 23: `end_slope`, the slope of the validation curve over
+  # the last third of training per budget and optimizer): a new key, every number that
+  # was there the same (checked with the new key removed).  A deliberate change of
   # the numbers regenerates the file and says why here and in its commit.  The command
   # runs with jax_enable_x64 off (the test suite turns it on): so does this.
   import jax
@@ -131,3 +141,4 @@ def test_a_survey_with_the_search_budget_adds_its_column_claims_cost_and_time(
   assert "## Final metric per task, search budget" in page and "mean rank, search" in page
   assert "| search | 204 | 6,120 |" in page and "Time to result (AlgoPerf's score" in page
   assert render_page(json.loads((tmp_path / "survey.json").read_text())) == page
+

@@ -32,7 +32,7 @@ import numpy as np
 import optax
 
 from optax_survey.harness import hosts, preflight, registry, runs
-from optax_survey.harness.analysis import claims, diagnostics
+from optax_survey.harness.analysis import claims, diagnostics, stats
 from optax_survey.harness.analysis.ranking import aggregate, aggregate_groups
 from optax_survey.harness.checkpoints import Interrupted
 from optax_survey.harness.errors import BadInputError
@@ -43,7 +43,7 @@ from optax_survey.harness.results import Comparison, entries_csv, entries_of, wr
 from optax_survey.harness.runs import RunResult
 from optax_survey.harness.tasks import Task, get_task, task_names
 
-__all__ = ["PRESETS", "Preset", "check_preset", "required_tasks", "run_survey"]
+__all__ = ["PRESETS", "Preset", "check_preset", "end_slopes", "required_tasks", "run_survey"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,11 +215,56 @@ def _cost(cmp: Comparison, seconds: float) -> dict:
   return {"runs": n, "run_steps": n * cmp.steps, "seconds": seconds}
 
 
+def end_slopes(cmp: Comparison, *, fraction: float = 1 / 3, per: int = 1000) -> dict:
+  """How far from convergence each optimizer's reported runs stop on ``cmp``'s task: the
+  slope of the validation curve (the objective itself without held-out data) over the
+  last ``fraction`` of training (:func:`~optax_survey.harness.analysis.stats.end_slope`),
+  per ``per`` steps, with its mean and 95% bootstrap interval over the runs' seeds.
+
+  The runs are those behind each entry of ``cmp``'s budget
+  (:meth:`~optax_survey.harness.results.Comparison.tuned_run`: the tuned budget's rerun
+  on fresh seeds, the search budget's median study's).
+
+  Args:
+    cmp: a comparison at the tuned or the search budget.
+    fraction: the part of training the slope is fitted over.
+    per: the slope's step unit.
+
+  Returns:
+    ``{"metric", "split", "per_steps", "from_step", "to_step", "evaluations",
+    "optimizers": {name: [mean, lo, hi]}}``, the slope in the metric's units (its sign
+    the metric's: for a loss, improving is negative).
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> cmp = compare(get_task("quadratic"), ["sgd", "adam"], seeds=2, steps=30,
+    ...               progress=False)
+    >>> slopes = end_slopes(cmp)
+    >>> slopes["split"], slopes["from_step"], slopes["to_step"], sorted(slopes["optimizers"])
+    ('final', 21, 30, ['adam', 'sgd'])
+  """
+  task = cmp.task
+  out: dict[str, Any] = {"metric": task.metric,
+                         "split": "validation" if task.held_out else "final",
+                         "per_steps": per, "optimizers": {}}
+  for name in cmp.optimizers:
+    run = cmp.tuned_run(name)
+    window = stats.end_window(run.eval_steps, fraction=fraction)
+    out.update(from_step=int(run.eval_steps[window[0]]), to_step=int(run.eval_steps[-1]),
+               evaluations=int(window.size))
+    curves = (run.val_metrics if task.held_out else run.metrics) or {}
+    slopes = stats.end_slope(curves[task.metric][0], run.eval_steps, fraction=fraction,
+                             per=per)
+    out["optimizers"][name] = list(stats.bootstrap_ci(slopes))
+  return out
+
+
 def _task_record(cmp: Comparison, seconds: float, pngs: list[str],
                  searched: Comparison | None = None, search_seconds: float = 0.0,
                  schedule: str | None = None) -> dict:
   """A task's record in ``survey.json``: its settings, every entry (the search budget's
-  too: its trials' rows are left out), what each budget cost, notes and figures."""
+  too: its trials' rows are left out), what each budget cost, how far from convergence
+  each budget's reported runs stop (:func:`end_slopes`), notes and figures."""
   t = cmp.task
   entries = cmp.entries + (searched.entries if searched is not None else [])
   cost = {"tuned": _cost(cmp, seconds)}
@@ -234,8 +279,10 @@ def _task_record(cmp: Comparison, seconds: float, pngs: list[str],
       "rows": cmp.rows, "notes": cmp.notes, "start": _start_value(cmp), "figures": pngs,
       "target": t.target if math.isfinite(t.target) else None,
       "cost": cost,
+      "end_slope": {"tuned": end_slopes(cmp)},
   }
   if searched is not None:
+    record["end_slope"]["search"] = end_slopes(searched)
     record["search_schedule"] = schedule
     record["notes"] = cmp.notes + [n for n in searched.notes if n not in cmp.notes]
   return record
