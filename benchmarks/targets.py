@@ -8,7 +8,8 @@ over 45 quasi-random points (warm-up + cosine), the selected configuration rerun
 fresh seeds, each seed's best validation value, the median over seeds; the target is the
 best of the three medians.
 
-    python benchmarks/targets.py              # ~15 min on 2 cores
+    python benchmarks/targets.py              # ~10 min on 2 cores (the sum of the
+                                              # records' seconds: 565 s)
     python benchmarks/targets.py --tasks mnist1d-mlp   # one task; the others' stored
                                               # targets are kept as they are
     python benchmarks/targets.py --quick --out /tmp/t.json   # a smoke run: 3 trials,

@@ -160,6 +160,7 @@ def test_the_paper_preset_trains_the_network_tasks_at_their_reference_settings()
   assert paper.search and paper.for_gpu and not survey.PRESETS["full"].for_gpu
   for name in ("mnist1d-mlp", "mnist1d-cnn"):
     assert paper.steps[name] == mnist1d.PAPER_STEPS == 6000
+  assert survey.PRESETS["full"].steps["mnist1d-mlp"] == mnist1d.PAPER_STEPS
   plateau = json.loads((ROOT / "benchmarks" / "results" / "plateau.json").read_text())
   assert not plateau["quick"] and plateau["fraction"] == 0.01
   for name, record in plateau["tasks"].items():
