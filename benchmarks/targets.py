@@ -8,12 +8,16 @@ over 45 quasi-random points (warm-up + cosine), the selected configuration rerun
 fresh seeds, each seed's best validation value, the median over seeds; the target is the
 best of the three medians.
 
-    python benchmarks/targets.py              # ~15 min on 2 cores
+    python benchmarks/targets.py              # ~10 min on 2 cores (the sum of the
+                                              # records' seconds: 565 s)
+    python benchmarks/targets.py --tasks mnist1d-mlp   # one task; the others' stored
+                                              # targets are kept as they are
     python benchmarks/targets.py --quick --out /tmp/t.json   # a smoke run: 3 trials,
                                               # 3 seeds, 20 steps, one task
 
-Run it again whenever a network task or the full preset's steps change: the survey's
-time-to-target columns are measured against these numbers.
+Run it again whenever a network task or the full preset's steps change (for that task
+alone: ``--tasks``): the survey's time-to-target columns are measured against these
+numbers.
 """
 
 from __future__ import annotations
@@ -34,16 +38,52 @@ from optax_survey.harness.tasks import get_task, targets
 NETWORK_TASKS = ("mnist1d-mlp", "mnist1d-cnn", "digits-mlp", "charlm", "wilson-separable")
 
 
+def chosen_tasks(tasks: str | None, *, quick: bool = False) -> list[str]:
+  """The tasks to set: ``tasks`` (comma-separated, each one of :data:`NETWORK_TASKS`),
+  else every network task (``quick``: the last, the cheapest).
+
+  Example:
+    >>> chosen_tasks("mnist1d-mlp"), chosen_tasks(None, quick=True)
+    (['mnist1d-mlp'], ['wilson-separable'])
+  """
+  if tasks is None:
+    return list(NETWORK_TASKS[-1:] if quick else NETWORK_TASKS)
+  names = [t.strip() for t in tasks.split(",") if t.strip()]
+  unknown = [t for t in names if t not in NETWORK_TASKS]
+  if unknown or not names:
+    raise SystemExit(f"targets.py: --tasks must name network tasks ({', '.join(NETWORK_TASKS)}),"
+                     f" got {tasks!r}")
+  return names
+
+
+def kept_records(path: str, names: list[str]) -> dict:
+  """The records already stored in ``path`` (none if it does not exist), in
+  :data:`NETWORK_TASKS`' order, with those of ``names`` left for this run to set: the
+  other tasks' targets are kept as they are, and the file keeps its order."""
+  stored: dict = {}
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      stored = json.load(f)
+  return {name: stored.get(name) for name in NETWORK_TASKS
+          if name in names or name in stored}
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--quick", action="store_true", help="a smoke run")
   parser.add_argument("--out", default=targets.PATH, help="where (default: %(default)s)")
+  parser.add_argument("--tasks", default=None, metavar="NAMES",
+                      help="comma-separated network tasks to set again; the other tasks' "
+                           "records in --out are kept unchanged (default: every one of "
+                           f"{', '.join(NETWORK_TASKS)})")
   args = parser.parse_args(argv)
-  names = NETWORK_TASKS[-1:] if args.quick else NETWORK_TASKS
+  names = chosen_tasks(args.tasks, quick=args.quick)
   settings = ({"trials": 3, "seeds": 3} if args.quick else {})
   out = args.out
   command = "python benchmarks/targets.py" + (" --quick" if args.quick else "")
-  records = {}
+  if args.tasks is not None:
+    command += f" --tasks {','.join(names)}"
+  records = kept_records(out, names) if args.tasks is not None else {}
   reference = target_setting.REFERENCE_OPTIMIZERS
   print(f"| task | metric | steps | target | set by | {' | '.join(reference)} | seconds |")
   print("|---" * (6 + len(reference)) + "|")
@@ -62,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {name} | {record['metric']} ({record['mode']}) | {steps} | "
           f"{record['target']:.4g} | {record['set_by']} | {medians} | {record['seconds']} |",
           flush=True)
-  os.makedirs(os.path.dirname(out), exist_ok=True)
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   with open(out, "w", encoding="utf-8") as f:
     json.dump(records, f, indent=1)
     f.write("\n")

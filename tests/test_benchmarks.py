@@ -15,11 +15,22 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 def test_gpu_script_dry_run_writes_its_results(tmp_path):
   env = dict(os.environ, OUT_DIR=str(tmp_path))
   proc = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "gpu.sh"), "--dry-run"],
-                        env=env, capture_output=True, text=True, timeout=600)
+                        env=env, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
   assert sorted(os.listdir(tmp_path)) == [
       "env.txt", "harness_scaling.json", "harness_scaling.md", "harness_scaling.png",
-      "log.txt", "step_time.json", "train_step.json"]
+      "log.txt", "paper", "step_time.json", "train_step.json"]
+  # the paper preset, tiny: its note before training, its runs over 2 forced host devices
+  log = (tmp_path / "log.txt").read_text()
+  assert "The paper preset is meant for a GPU: on a 2-core x86_64 CPU it would take" in log
+  assert "JAX runs on cpu here (2 device(s))" in log
+  paper = json.loads((tmp_path / "paper" / "survey.json").read_text())
+  from optax_survey.harness.survey import PRESETS
+  assert paper["preset"] == "paper" and paper["optimizers"] == ["sgdm", "adam"]
+  assert {name: record["steps"] for name, record in paper["tasks"].items()} == {
+      name: round(steps / 100) for name, steps in PRESETS["paper"].steps.items()}
+  assert (tmp_path / "paper" / "survey.md").read_text().startswith(
+      "# The survey in numbers (paper preset)")
   scaling = json.loads((tmp_path / "harness_scaling.json").read_text())
   assert [r["runs"] for r in scaling["rows"]] == [1, 4]
   for row in scaling["rows"]:

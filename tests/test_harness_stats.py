@@ -231,3 +231,37 @@ def test_the_profile_score_is_the_area_under_the_counted_profile():
   rho = (ratios[:, :, None] <= taus[None, None, :]).mean(axis=0)  # [optimizers, taus]
   area = rho[:, :-1].sum(axis=1) * (taus[1] - taus[0]) / 3.0
   np.testing.assert_allclose(stats.profile_score(ratios), area, atol=1e-4)
+
+
+@pytest.mark.parametrize("n_evals", [3, 6, 11, 17])
+def test_the_slope_at_the_end_is_numpys_polyfit_over_the_last_third(n_evals):
+  """Against ``np.polyfit(steps, curve, 1)`` on the evaluations at or after two thirds of
+  training, on synthetic curves (noisy saturating, linear, a NaN before the window) over
+  uneven evaluation steps; a NaN inside the window gives NaN."""
+  rng = np.random.default_rng(n_evals)
+  steps = np.sort(rng.choice(np.arange(1, 6000), n_evals - 1, replace=False))
+  steps = np.concatenate([[0], steps])
+  curves = np.stack([0.7 - 0.6 * np.exp(-steps / 900.0) + 0.01 * rng.normal(size=n_evals),
+                     0.3 + 2e-5 * steps, np.full(n_evals, 0.5)])
+  curves[2, 0] = np.nan  # before the window: no effect
+  got = stats.end_slope(curves, steps)
+  inside = steps >= steps[-1] - (steps[-1] - steps[0]) / 3
+  if inside.sum() < 2:
+    inside[-2:] = True
+  expected = [np.polyfit(steps[inside], c[inside], 1)[0] * 1000 for c in curves]
+  np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+  np.testing.assert_allclose(got[1], 0.02, rtol=1e-9)  # linear: its own slope
+  curves[1, -1] = np.nan
+  assert np.isnan(stats.end_slope(curves, steps)[1])
+
+
+def test_the_slope_window_and_unit_can_change():
+  steps = np.arange(0, 1100, 100)
+  curve = np.where(steps < 500, steps / 1000.0, 0.5)  # flat from step 500 on
+  assert stats.end_slope(curve, steps, fraction=0.5)[()] == pytest.approx(0.0, abs=1e-12)
+  assert stats.end_slope(curve, steps, fraction=1.0, per=1)[()] == pytest.approx(
+      np.polyfit(steps, curve, 1)[0])
+  with pytest.raises(ValueError, match="fraction"):
+    stats.end_window(steps, fraction=0.0)
+  with pytest.raises(ValueError, match="evaluations"):
+    stats.end_slope(curve[:-1], steps)

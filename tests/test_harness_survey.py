@@ -5,11 +5,13 @@ import json
 import pathlib
 import sys
 
+import pytest
 from circumstances import measured
 
 from optax_survey.harness import cli
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkeypatch, capsys):
@@ -50,6 +52,12 @@ def test_survey_writes_a_results_page_and_builds_each_task_once(tmp_path, monkey
   assert verdicts <= {"confirmed", "not resolved at this budget", "contradicted"}
   assert len(summary["claims"]) == 3  # reddi-theorem1, Figures 1 and 2
   assert "Kendall's τ" in page and "## Final metric per task, one-shot budget" in page
+  # how far from convergence each optimizer's tuned runs stop, stored and shown
+  slopes = summary["tasks"]["quadratic"]["end_slope"]["tuned"]
+  assert sorted(slopes["optimizers"]) == sorted(summary["optimizers"])
+  assert (slopes["metric"], slopes["split"], slopes["per_steps"]) == ("loss", "final", 1000)
+  assert slopes["to_step"] == summary["tasks"]["quadratic"]["steps"]
+  assert "## How far from convergence each task stops" in page
   # the page is rendered from the JSON alone
   assert render_page(summary) == page
 
@@ -73,8 +81,12 @@ def test_the_quick_survey_gives_its_committed_numbers(tmp_path):
   # wilson-separable's target now the stored AlgoPerf-style one; then each group's
   # aggregate, networks and test functions, issue 23): no number that was there moved.
   # Then wilson-separable's minima (issue 23: the sharpness and the generalization gap of
-  # its reported runs) and their two claims were added; nothing else moved.  A deliberate
-  # change of the numbers regenerates the file and says why here and in its commit.  The command
+  # its reported runs) and their two claims were added; nothing else moved.
+  # Regenerated once more when each task's record began to say how far from convergence
+  # its reported runs stop (issue 23: `end_slope`, the slope of the validation curve over
+  # the last third of training per budget and optimizer): a new key, every number that
+  # was there the same (checked with the new key removed).  A deliberate change of
+  # the numbers regenerates the file and says why here and in its commit.  The command
   # runs with jax_enable_x64 off (the test suite turns it on): so does this.
   import jax
 
@@ -133,3 +145,60 @@ def test_a_survey_with_the_search_budget_adds_its_column_claims_cost_and_time(
   assert "## Final metric per task, search budget" in page and "mean rank, search" in page
   assert "| search | 204 | 6,120 |" in page and "Time to result (AlgoPerf's score" in page
   assert render_page(json.loads((tmp_path / "survey.json").read_text())) == page
+
+
+def test_the_paper_preset_trains_the_network_tasks_at_their_reference_settings():
+  """The paper preset (issue 23): the network tasks (those with a validation target),
+  every optimizer, the search budget, meant for a GPU; MNIST-1D at the reference code's
+  6000 steps (the full preset's MLP too); digits-mlp, charlm and wilson-separable at the
+  plateau benchmarks/plateau.py measured; its CPU estimate from the measured costs
+  that benchmarks/preset_cost.py wrote."""
+  from optax_survey.harness import registry, survey
+  from optax_survey.harness.tasks import mnist1d, targets
+
+  paper = survey.PRESETS["paper"]
+  assert set(paper.tasks) == set(targets.targets())
+  assert paper.optimizers == tuple(registry.OPTIMIZERS)
+  assert paper.search and paper.for_gpu and not survey.PRESETS["full"].for_gpu
+  for name in ("mnist1d-mlp", "mnist1d-cnn"):
+    assert paper.steps[name] == mnist1d.PAPER_STEPS == 6000
+  assert survey.PRESETS["full"].steps["mnist1d-mlp"] == mnist1d.PAPER_STEPS
+  plateau = json.loads((ROOT / "benchmarks" / "results" / "plateau.json").read_text())
+  assert not plateau["quick"] and plateau["fraction"] == 0.01
+  for name, record in plateau["tasks"].items():
+    assert paper.steps[name] == record["preset_steps"], name
+  cost = json.loads((ROOT / "benchmarks" / "results" / "preset_cost.json").read_text())
+  assert {t: {b: tuple(v) for b, v in c.items()} for t, c in cost["cost"].items()} == {
+      t: dict(c) for t, c in survey.CPU_COST.items()}
+  assert set(survey.CPU_COST) == set(paper.tasks)
+  seconds = survey.cpu_estimate("paper")
+  assert seconds == cost["estimates_s"]["paper"]
+  assert f"about {seconds / 3600:.1f} h" in survey.gpu_note("paper", seconds)
+
+
+def test_a_preset_for_a_gpu_says_so_with_its_cpu_estimate(tmp_path, monkeypatch, capsys):
+  """run_survey prints the note of a preset meant for a GPU before training, with the
+  estimate from the measured costs (NumPy's sum of the same parts); --optimizers runs a
+  subset of the preset's, in its order, and names a stranger."""
+  from optax_survey.harness import survey
+  from optax_survey.harness.tasks import get_task
+
+  monkeypatch.setitem(survey.PRESETS, "quick", survey.Preset(
+      tasks=("quadratic",), optimizers=("sgd", "sgdm", "adam"), for_gpu=True))
+  monkeypatch.setattr(survey, "CPU_COST", {"quadratic": {"tuned": (4.0, 2.0, 1e-4)}})
+  code = cli.main(["survey", "--steps-scale", "0.1", "--seeds", "2", "--out", str(tmp_path),
+                   "--optimizers", "adam,sgd", "--no-progress"])
+  assert code == 0
+  out = capsys.readouterr().out
+  task = get_task("quadratic")
+  runs_ = [survey.budget_runs(task, survey.learning_rates(task, o, "tuned"), "tuned", 2)
+           for o in ("sgd", "adam")]
+  expected = 4.0 + 2.0 + sum(runs_) * 20 * 1e-4  # 200 steps scaled by 0.1
+  assert out.startswith(survey.gpu_note("quick", expected)), out[:300]
+  summary = json.loads((tmp_path / "survey.json").read_text())
+  assert summary["optimizers"] == ["sgd", "adam"]
+  assert summary["command"] == "optax-survey --optimizers sgd,adam --seeds 2 --steps-scale 0.1"
+  with pytest.raises(SystemExit) as info:
+    cli.main(["survey", "--optimizers", "adam,lion", "--out", str(tmp_path / "x")])
+  assert info.value.code == 2
+  assert "--optimizers: lion: not an optimizer of the preset" in capsys.readouterr().err

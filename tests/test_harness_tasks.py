@@ -80,6 +80,40 @@ def test_mnist1d_is_generated_offline_and_the_models_have_the_papers_shapes():
   assert [p["w"].shape for p in mlp] == [(40, 100), (100, 100), (100, 10)]
 
 
+# The MNIST-1D paper's MLP accuracy and what its reference code itself printed at the
+# paper's settings (Adam lr 1e-2, batch 100, 6000 steps, seed 42): the paper reports 68%,
+# one run, no spread (Greydanus 2020, arXiv 2011.14439, Table 1; the repository's
+# README); the reference notebooks' MLP runs end at 64.6% and 66.5%
+# (building_mnist1d.ipynb, 2020: the data and its shuffled copy) and 65.1% and 66.0%
+# (notebooks/mnist1d-classification.ipynb, 2024).  Their range is the spread we test
+# against, there being none reported.
+MNIST1D_MLP_REFERENCE_RANGE = (0.646, 0.68)
+
+
+def test_adam_reaches_the_mnist1d_papers_mlp_accuracy_as_the_paper_trains():
+  """Adam at lr 1e-2 on the MLP, 6000 steps of batch 100 drawn by the task's sampler from
+  the paper's 4000 training sequences (``mnist1d.as_in_the_paper``), 3 seeds in one
+  vmapped program: the 95% interval of the test accuracy over seeds overlaps the range
+  of the paper's 68% and its reference code's own runs (the criterion, the paper reporting
+  no spread).  Measured: 10 seeds end at 66.0% (standard deviation 1.5 points).  The
+  survey's task trains on the 3001 sequences its validation split leaves and ends lower,
+  62.7% (10 seeds, standard deviation 0.75): the held-out quarter costs about 3 points."""
+  from optax_survey.harness.analysis.stats import bootstrap_ci
+  from optax_survey.harness.tasks import mnist1d
+
+  task = mnist1d.as_in_the_paper(get_task("mnist1d-mlp"))
+  assert task.extra["paper_steps"] == mnist1d.PAPER_STEPS == 6000
+  x, _ = task.sample_batch(jax.random.PRNGKey(0), 0)
+  assert x.shape == (100, 40)
+  run = runs.run_optimizer(task, "adam", lrs=[1e-2], steps=mnist1d.PAPER_STEPS, seeds=3,
+                           execution=runs.Execution(layout="vmap"))  # no layout timing: 5 s
+  accuracy = run.final_values("acc")[0]
+  interval = bootstrap_ci(accuracy)
+  low, high = MNIST1D_MLP_REFERENCE_RANGE
+  assert mnist1d.PAPER_ACCURACY["mlp"] == high
+  assert interval.lo <= high and interval.hi >= low, (accuracy, interval)
+
+
 def test_charlm_corpus_is_local_and_the_initial_loss_is_near_uniform():
   task = get_task("charlm")
   from optax_survey.harness.tasks import charlm

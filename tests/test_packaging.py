@@ -6,6 +6,7 @@ two fresh-machine commands (the second is what `.ci/run` runs)."""
 import glob
 import json
 import os
+import sys
 import re
 import tomllib
 
@@ -82,8 +83,8 @@ def test_notebooks_extra_installs_what_the_notebooks_and_jupyter_lab_need():
     for cell in json.load(open(path))["cells"]:
       if cell["cell_type"] == "code":
         imported |= set(re.findall(r"^\s*(?:import|from) (\w+)", "".join(cell["source"]), re.M))
-  third_party = imported - {"os", "sys", "importlib", "inspect", "optax_survey", "jax", "optax",
-                            "numpy"}
+  third_party = {m for m in imported if m not in sys.stdlib_module_names} - {
+      "optax_survey", "jax", "optax", "numpy"}
   assert third_party <= notebooks, third_party - notebooks  # flax, matplotlib
 
 

@@ -231,13 +231,16 @@ def build_parser() -> _Parser:
       "survey", help="every optimizer on several tasks: the results page",
       description="Every optimizer on several tasks, the survey's figures and claims "
                   "checked: writes survey.md, survey.csv, survey.json and PNGs.")
-  quick, full = PRESETS["quick"], PRESETS["full"]
+  quick, full, paper = PRESETS["quick"], PRESETS["full"], PRESETS["paper"]
   srv.add_argument("--preset", choices=list(PRESETS), default="quick",
                    help=f"quick: {len(quick.optimizers)} optimizers on {len(quick.tasks)} "
                         f"tasks, the command's default; full: all {len(full.optimizers)} on "
-                        f"all {len(full.tasks)} tasks, README's results page; both run the "
-                        "tuned and the one-shot budget, full the search budget too "
-                        "(default: %(default)s)")
+                        f"all {len(full.tasks)} tasks, README's results page; paper: all "
+                        f"{len(paper.optimizers)} on the {len(paper.tasks)} network tasks at "
+                        "their reference settings (MNIST-1D 6000 steps, batch 100; digits and "
+                        "charlm to a measured plateau), meant for a GPU, it prints its CPU "
+                        "time when it starts; each runs the tuned and the one-shot budget, "
+                        "full and paper the search budget too (default: %(default)s)")
   srv.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: out/survey-PRESET)")
   srv.add_argument("--seeds", type=int, default=None, metavar="N",
@@ -246,6 +249,9 @@ def build_parser() -> _Parser:
                    metavar="X",
                    help="multiply every task's step count, e.g. 0.1 for a smoke test "
                         "(default: 1)")
+  srv.add_argument("--optimizers", default=None, metavar="NAMES",
+                   help="comma-separated optimizers of the preset to run, e.g. adam,sgdm for "
+                        "a smoke test (default: all of the preset's)")
   srv.add_argument("--search", action=argparse.BooleanOptionalAction, default=None,
                    help="run the search budget too (15 quasi-random trials x 3 studies, "
                         "warm-up + cosine; default: the preset's, on for full)")
@@ -384,6 +390,8 @@ def _search_arguments(args: argparse.Namespace) -> dict:
 def cmd_survey(args: argparse.Namespace) -> None:
   run_survey(args.preset, args.out or os.path.join("out", f"survey-{args.preset}"),
              seeds=args.seeds, steps_scale=args.steps_scale, search=args.search,
+             optimizers=None if args.optimizers is None else [
+                 n.strip() for n in args.optimizers.split(",") if n.strip()],
              progress=not args.no_progress,
              mesh=args.devices, layout=args.layout, max_parallel_runs=args.max_parallel_runs,
       resume=args.resume, checkpoint_every=args.checkpoint_every)

@@ -16,6 +16,8 @@ numbers is byte-identical.
 * :func:`kendall_tau`: Kendall's tau-b between two rankings.
 * :func:`select_lr`: the learning rate with the best validation score
   (:func:`best_mean_index`: the same rule for ``jax.numpy`` arrays).
+* :func:`end_slope`: how far from convergence a run stops (the least-squares slope of
+  its validation curve over the last part of training).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 
 __all__ = [
     "CONFIRMED", "CONTRADICTED", "NOT_RESOLVED", "Interval", "best_mean_index", "beyond_noise",
-    "bootstrap_ci",
+    "bootstrap_ci", "end_slope", "end_window",
     "kendall_tau", "performance_profile", "profile_distance", "ranks_with_ties", "select_lr",
     "profile_score", "select_by_time_to_target", "standard_error", "steps_to_target",
     "target_text", "tied_with_best", "time_ratios", "verdict",
@@ -581,3 +583,59 @@ def profile_score(ratios: np.ndarray, *, tau_max: float = 4.0) -> np.ndarray:
     raise ValueError(f"tau_max must be > 1, got {tau_max}")
   gain = np.where(r <= tau_max, tau_max - np.maximum(r, 1.0), 0.0)
   return gain.mean(axis=0) / (tau_max - 1.0)
+
+
+def end_window(eval_steps: Sequence[int] | np.ndarray, *, fraction: float = 1 / 3) -> np.ndarray:
+  """The evaluations in the last ``fraction`` of training: the indices of ``eval_steps``
+  at or after ``last - fraction * (last - first)``, at least the last two.
+
+  Example:
+    >>> end_window([0, 600, 1200, 1800, 2400, 3000]).tolist()  # steps 2000 .. 3000
+    [4, 5]
+    >>> end_window([0, 100, 200, 300, 400, 500, 600]).tolist()  # steps 400 .. 600
+    [4, 5, 6]
+  """
+  if not 0.0 < fraction <= 1.0:
+    raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+  steps = np.asarray(eval_steps, np.float64)
+  if steps.ndim != 1 or steps.size < 2:
+    raise ValueError(f"eval_steps must hold at least 2 evaluations, got shape {steps.shape}")
+  start = steps[-1] - fraction * (steps[-1] - steps[0])
+  inside = np.flatnonzero(steps >= start - 1e-9 * max(1.0, abs(start)))
+  return inside if inside.size >= 2 else np.arange(steps.size - 2, steps.size)
+
+
+def end_slope(curves: np.ndarray, eval_steps: Sequence[int] | np.ndarray, *,
+              fraction: float = 1 / 3, per: float = 1000.0) -> np.ndarray:
+  """How far from convergence each run stops: the least-squares slope of its curve over
+  the evaluations of the last ``fraction`` of training (:func:`end_window`), in the
+  metric's units per ``per`` steps.  Near 0: the curve has flattened; a slope the size of
+  the curve's differences between runs: training was stopped while still moving.
+
+  Args:
+    curves: ``[..., E]``, a metric at the evaluations ``eval_steps`` (the validation
+      curve; a NaN in the window, a diverged run, gives NaN).
+    eval_steps: ``[E]``, the steps of the evaluations.
+    fraction: the part of training the slope is fitted over, in (0, 1].
+    per: the slope's step unit.
+
+  Returns:
+    ``[...]`` float64: each run's slope (NumPy's ``polyfit(steps, curve, 1)[0] * per``
+    over the window).
+
+  Example: an accuracy still climbing by 0.01 per 100 steps, and a flat one:
+
+    >>> import numpy as np
+    >>> steps = np.arange(0, 700, 100)
+    >>> curves = np.stack([0.5 + 1e-4 * steps, np.full(7, 0.9)])
+    >>> end_slope(curves, steps).round(6).tolist()  # per 1000 steps
+    [0.1, 0.0]
+  """
+  c = np.asarray(curves, np.float64)
+  steps = np.asarray(eval_steps, np.float64)
+  if c.shape[-1] != steps.shape[0]:
+    raise ValueError(f"curves have {c.shape[-1]} evaluations, eval_steps {steps.shape[0]}")
+  window = end_window(steps, fraction=fraction)
+  x = steps[window] - steps[window].mean()
+  y = c[..., window]
+  return (y - y.mean(axis=-1, keepdims=True)) @ x / (x @ x) * per

@@ -145,6 +145,59 @@ def _cost(summary: Mapping[str, Any]) -> list[str]:
           "configuration; the wall time includes compiling):", ""] + lines + [""]
 
 
+END_SLOPE = ("The least-squares slope of each "
+             "reported run's validation curve (the objective itself on a task without "
+             "held-out data) over the evaluations in the last third of training "
+             "(`optax_survey.harness.analysis.stats.end_slope`), per 1000 steps, signed so "
+             "that a positive number is still improving and a negative one getting worse "
+             "(overfitting, or noise); mean [95% CI] over the fresh seeds of each "
+             "optimizer's reported runs. Near 0, the curve has flattened; a number "
+             "comparable to the gaps between optimizers means the ranking was taken while "
+             "they were still moving.")
+
+
+def _improvement(slope: list, mode: str) -> stats.Interval:
+  """A stored slope ``[mean, lo, hi]`` as the improvement it means (``mode`` "min":
+  the slope's opposite)."""
+  mean, lo, hi = (math.nan if v is None else v for v in slope)
+  return stats.Interval(mean, lo, hi) if mode == "max" else stats.Interval(-mean, -hi, -lo)
+
+
+def _end_slopes(summary: Mapping[str, Any], budgets: list[str]) -> list[str]:
+  """The table of how far from convergence each task stops (the tasks whose record has
+  ``end_slope``; none: no lines, as on a page made before it was measured)."""
+  tasks = {t: r for t, r in summary["tasks"].items() if "end_slope" in r}
+  if not tasks:
+    return []
+  shown = [b for b in budgets if any(b in r["end_slope"] for r in tasks.values())]
+  head = ["task", "curve", "window (steps)"]
+  for b in shown:
+    head += [f"{b}: the best optimizer", f"{b}: the most still improving"]
+  lines = ["## How far from convergence each task stops", "", END_SLOPE, "",
+           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for name, r in tasks.items():
+    first = next(iter(r["end_slope"].values()))
+    curve = "validation" if first["split"] == "validation" else "objective"
+    cols = [name, f"{curve} {first['metric']}",
+            f"{first['from_step']}–{first['to_step']}"]
+    for b in shown:
+      if b not in r["end_slope"]:
+        cols += ["-", "-"]
+        continue
+      slopes = r["end_slope"][b]["optimizers"]
+      entries = [e for e in entries_of(r["entries"]) if e.budget == b and e.optimizer in slopes]
+      sign = 1.0 if r["mode"] == "max" else -1.0
+      best = min(entries, key=lambda e: (e.rank if e.rank is not None else math.inf,
+                                         -sign * e.ci.mean)).optimizer
+      gains = {o: _improvement(v, r["mode"]) for o, v in slopes.items()}
+      moving = max(gains, key=lambda o: (-math.inf if math.isnan(gains[o].mean)
+                                         else gains[o].mean))
+      for o in (best, moving):
+        cols.append(f"{o} {report.fmt_interval(gains[o], deterministic=r['deterministic'])}")
+    lines.append("| " + " | ".join(cols) + " |")
+  return lines
+
+
 def _search_protocol(search: Mapping[str, Any], seeds: int) -> str:
   """The search budget's paragraph of the protocol."""
   return (
@@ -354,6 +407,9 @@ def render_page(summary: Mapping[str, Any]) -> str:
         lines += _headline(summary, budget, agg, agg["tasks"])
     else:
       lines += _headline(summary, budget, summary["aggregate"], list(summary["tasks"]))
+  end = _end_slopes(summary, budgets)
+  if end:
+    lines += [""] + end
   if summary["figures"]:
     lines += ["", "## Figures", ""]
     lines += [f"![{title}]({f})" for title, f in summary["figures"]]

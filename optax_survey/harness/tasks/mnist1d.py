@@ -12,14 +12,23 @@ paper's baselines (``notebooks/models.py`` of greydanus/mnist1d):
 * CNN: three Conv1d layers with 25 channels (kernel 5 stride 2 padding 1, then
   kernel 3 stride 2 padding 1 twice), ReLU, a linear layer 125 -> 10.
 
-The paper trains with Adam (lr 1e-2, batch 100, 6000 steps) and reports test
-accuracies of 68% (MLP) and 94% (CNN) (logistic regression 32%, GRU 91%,
-human 96%); we train fewer steps (``steps`` below) and give every optimizer
-the same budget.
+The paper trains with Adam (lr 1e-2, batch 100, 6000 steps) on all 4000 training
+sequences and reports test accuracies of 68% (MLP) and 94% (CNN) (logistic regression
+32%, GRU 91%, human 96%), one run each, no spread; the reference code's own printed
+runs at those settings end the MLP at 64.6% and 66.5% (2020, ``building_mnist1d.ipynb``,
+the data and its spatially shuffled copy, which an MLP sees as another draw) and at
+65.1% and 66.0% (2024, ``notebooks/mnist1d-classification.ipynb``).  Trained so
+(:func:`as_in_the_paper`), Adam reaches 66.0% here (mean of 10 seeds, standard deviation
+1.5 points; ``tests/test_harness_tasks.py`` checks 3 seeds against that range).  The
+survey's task trains on the 3001 sequences left after the validation split, and there
+Adam at the same settings reaches 62.7% (10 seeds, standard deviation 0.75 points).
+The survey's presets train their own steps (``PRESETS``) and give every optimizer the
+same budget.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -40,6 +49,7 @@ from optax_survey.harness.tasks.targets import target_of
 
 PAPER_ACCURACY = {"logistic regression": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91,
                   "human": 0.96}
+PAPER_STEPS = 6000  # the reference code's training steps (batch 100, Adam lr 1e-2)
 
 
 @functools.lru_cache(maxsize=1)
@@ -115,6 +125,29 @@ def cnn_apply(params, x):
 
 
 
+def as_in_the_paper(task: Task) -> Task:
+  """``task`` trained on the paper's training set: minibatches of 100 drawn (as the
+  task draws them) from all 4000 training sequences, its validation split included, so
+  that its validation metrics are no longer held out; the test split is the paper's.
+
+  Args:
+    task: "mnist1d-mlp" or "mnist1d-cnn".
+
+  Returns:
+    The task with the paper's training set.
+
+  Example:
+    >>> from optax_survey.harness.tasks import get_task
+    >>> import jax
+    >>> x, _ = as_in_the_paper(get_task("mnist1d-mlp")).sample_batch(jax.random.key(0), 0)
+    >>> x.shape
+    (100, 40)
+  """
+  x, y, x_val, y_val, _, _ = load()
+  return dataclasses.replace(task, sample_batch=minibatch_sampler(
+      np.concatenate([x, x_val]), np.concatenate([y, y_val]), 100))
+
+
 def build(name: str, info: TaskInfo) -> Task:
   """The MNIST-1D task ``name`` ("mnist1d-mlp" or "mnist1d-cnn")."""
   x, y, x_val, y_val, x_test, y_test = load()
@@ -128,7 +161,7 @@ def build(name: str, info: TaskInfo) -> Task:
       target=target_of(name), steps=3000 if model == "mlp" else 2000,
       lrs=dict(info.learning_rates),
       sample_batch=minibatch_sampler(x, y, 100), eval_points=10, seeds=5,
-      extra={"paper_accuracy": PAPER_ACCURACY[model], "paper_steps": 6000,
+      extra={"paper_accuracy": PAPER_ACCURACY[model], "paper_steps": PAPER_STEPS,
              "paper_optimizer": "adam, lr 1e-2, batch 100", "filter_axis": torch_filter_axis},
   )
 
