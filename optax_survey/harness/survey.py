@@ -170,7 +170,8 @@ def task_cpu_seconds(task: Task, steps: int, *, optimizers: Sequence[str], seeds
     cost: ``{task: {budget: (first, each, per_run_step)}}`` seconds.
 
   Returns:
-    The estimated seconds (the claims' diagnostics and the figures not counted).
+    The estimated seconds (the claims' diagnostics, the minima's sharpness and the
+    figures not counted).
 
   Example:
     >>> from optax_survey.harness.tasks import get_task
