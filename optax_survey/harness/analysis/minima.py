@@ -48,8 +48,9 @@ from optax_survey.harness.tasks import Task
 if TYPE_CHECKING:
   from optax_survey.harness.runs import RunResult
 
-__all__ = ["HESSIAN_BATCHES", "PRECONDITIONERS", "QUANTITIES", "gap", "hessian_loss",
-           "measure", "minima_of", "preconditioner", "stability_threshold"]
+__all__ = ["HESSIAN_BATCHES", "LANCZOS_ITERATIONS", "PRECONDITIONERS", "QUANTITIES",
+           "TRACE_PROBES", "gap", "hessian_loss", "measure", "minima_of", "preconditioner",
+           "stability_threshold"]
 
 # Which diagonal preconditioner P each optimizer divides its step by, read from its
 # state: (the state's second-moment field, whether it is bias-corrected), P = sqrt(v
@@ -68,8 +69,9 @@ PRECONDITIONERS: dict[str, tuple[str, bool] | str | None] = {
     "adabound": None, "amsbound": None, "adamod": None,
 }
 # The fixed training batches the Hessian is taken on, and the Lanczos and Hutchinson
-# sizes: measured on 2 CPU cores, the diagnostics of a task's reported runs cost about
-# as much as training them (benchmarks/results/survey.md says how long).
+# sizes.  Measured on 2 CPU cores that other work shared, 10 runs (2 optimizers x 5
+# seeds) took 30 s on charlm (and 36 s to compile), 11 s on mnist1d-cnn, 2 s on
+# digits-mlp: a few minutes a task for the survey's 18 optimizers at two budgets.
 HESSIAN_BATCHES = 5
 LANCZOS_ITERATIONS = 20
 TRACE_PROBES = 10

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from optax_survey.harness.analysis import stats
+from optax_survey.harness.analysis import minima, stats
 from optax_survey.harness.render import report
 from optax_survey.harness.results import Entry, entries_of
 
@@ -246,16 +246,18 @@ MINIMA = (
     "At each network task's reported runs (the tuned budget's rerun on fresh seeds, the "
     "search budget's median study), per seed, at the final parameters "
     "(`optax_survey.harness.analysis.minima`): the largest eigenvalue λ_max of the "
-    "training loss's Hessian (Lanczos, 20 iterations, on 5 fixed training batches, the "
-    "same for every run), which gradient descent at rate η drives to about 2/η (Cohen et al. "
-    "2021); the optimizer's own stability threshold where one is known (heavy ball "
+    f"training loss's Hessian (Lanczos, {minima.LANCZOS_ITERATIONS} iterations, on "
+    f"{minima.HESSIAN_BATCHES} fixed training batches, the same for every run), which "
+    "gradient descent at rate η drives to about 2/η (Cohen et al. 2021); the optimizer's "
+    "own stability threshold where one is known (heavy ball "
     "(2 + 2β)/η, Nesterov (2 + 2β)/((1 + 2β)η), Adam's family (2 + 2β₁)/((1 - β₁)η) on the "
     "preconditioned sharpness: Cohen et al. 2022); λ_max(P⁻¹H) with the diagonal "
     "preconditioner P = sqrt(v̂) + ε read from the optimizer's final state (SGD's P = I; "
     "`-`: an optimizer whose step is not a fixed function of such a P: friction, bounds, "
     "rectification); the adaptive sharpness λ_max(THT), T = |w| + 0.01 (Kwon et al. 2021: "
     "unchanged by rescaling a ReLU layer against the next, which moves λ_max: Dinh et al. "
-    "2017); the Hessian's trace (Hutchinson, 10 probes); and the task's metric on the "
+    f"2017); the Hessian's trace (Hutchinson, {minima.TRACE_PROBES} probes); and the task's "
+    "metric on the "
     "training split and the test split, the gap signed so that positive means the training "
     "split looks better. The search budget's η is its peak rate (warm-up + cosine decays it "
     "to 0).")
@@ -268,9 +270,9 @@ def _minima_section(tasks: Mapping[str, Any]) -> list[str]:
     return []
   lines = ["", "## The minima: sharpness and generalization", "", MINIMA]
   for name, r in measured.items():
-    for budget, minima in r["minima"].items():
+    for budget, records in r["minima"].items():
       lines += ["", f"**{name}, {budget} budget** ({r['steps']} steps)", "",
-                report.minima_table(minima, metric=r["metric"], markdown=True)]
+                report.minima_table(records, metric=r["metric"], markdown=True)]
   return lines
 
 
