@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from optax_survey.harness.analysis import minima, stats
+from optax_survey.harness.analysis.ranking import SURVEY_BUDGETS
 from optax_survey.harness.render import report
 from optax_survey.harness.results import Entry, entries_of
 
@@ -48,16 +49,19 @@ def _headline(summary: Mapping[str, Any], budget: str, agg: Mapping[str, Any],
     alone = sum(bool(e.tied_best) for e in es) == 1
     for e in es:
       cells[(t, e.optimizer)] = _cell(e, r["deterministic"], alone)
-  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-  for o in sorted(optimizers, key=lambda o: (mean_rank[o], o)):
-    cols = [o] + [cells[(t, o)] for t in tasks] + [f"{mean_rank[o]:.2f}"]
-    lines.append("| " + " | ".join(cols) + " |")
-  return lines
+  body = [[o] + [cells[(t, o)] for t in tasks] + [f"{mean_rank[o]:.2f}"]
+          for o in sorted(optimizers, key=lambda o: (mean_rank[o], o))]
+  return _markdown(head, body)
+
+
+def _markdown(head: list[str], body: list[list[str]]) -> list[str]:
+  """The lines of a Markdown table."""
+  return report.table(head, body, markdown=True).split("\n")
 
 
 def _budgets(summary: Mapping[str, Any]) -> list[str]:
   """The budgets the page shows (every task's), in the aggregate's order."""
-  return list(summary["aggregate"].get("budgets", ("tuned", "one-shot")))
+  return list(summary["aggregate"].get("budgets", SURVEY_BUDGETS))
 
 
 def _rank_change(agg: Mapping[str, Any], optimizers: list[str], n: int) -> list[str]:
@@ -65,7 +69,7 @@ def _rank_change(agg: Mapping[str, Any], optimizers: list[str], n: int) -> list[
   mr = agg["mean_rank"]
   tau = agg["kendall_tau"]
   moves = agg["moves"]
-  budgets = list(agg.get("budgets", ("tuned", "one-shot")))
+  budgets = list(agg.get("budgets", SURVEY_BUDGETS))
   up = [o for o in sorted(optimizers, key=lambda o: -moves[o]) if moves[o] > 0][:3]
   down = [o for o in sorted(optimizers, key=lambda o: moves[o]) if moves[o] < 0][:3]
   changed = agg["best_changed"]
@@ -88,14 +92,12 @@ def _rank_change(agg: Mapping[str, Any], optimizers: list[str], n: int) -> list[
   head = (["optimizer"] + [f"mean rank, {b}" for b in shown]
           + [f"tasks within 1% of the best, {shown[0]}"] + shown[1:]
           + [f"within 10%, {shown[0]}"] + shown[1:])
-  lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   pa = agg["profile_at"]
-  for o in sorted(optimizers, key=lambda o: (mr["tuned"][o], o)):
-    cols = ([o] + [f"{mr[b][o]:.2f}" for b in shown]
-            + [f"{round(pa[b][o]['0.01'] * n)}/{n}" for b in shown]
-            + [f"{round(pa[b][o]['0.1'] * n)}/{n}" for b in shown])
-    lines.append("| " + " | ".join(cols) + " |")
-  return lines
+  body = [[o] + [f"{mr[b][o]:.2f}" for b in shown]
+          + [f"{round(pa[b][o]['0.01'] * n)}/{n}" for b in shown]
+          + [f"{round(pa[b][o]['0.1'] * n)}/{n}" for b in shown]
+          for o in sorted(optimizers, key=lambda o: (mr["tuned"][o], o))]
+  return lines + _markdown(head, body)
 
 
 TIME_TO_TARGET = ("Steps to each task's target (`Task.target`: on the network tasks the best of "
@@ -120,13 +122,11 @@ def _time_to_target(agg: Mapping[str, Any], optimizers: list[str]) -> list[str]:
   budgets = list(agg["budgets"])
   n = len(timing["tasks"])
   score, reached = timing["score"], timing["reached"]
-  lines = [f"Time to result (AlgoPerf's score, below) over {n} tasks:", "",
-           "| optimizer | " + " | ".join(f"score, {b} | reached, {b}" for b in budgets) + " |",
-           "|---|" + "---|---|" * len(budgets)]
-  for o in sorted(optimizers, key=lambda o: (-score[budgets[0]][o], o)):
-    lines.append(f"| {o} | " + " | ".join(f"{score[b][o]:.2f} | {reached[b][o]}/{n}"
-                                           for b in budgets) + " |")
-  return lines + [""]
+  head = ["optimizer"] + [h for b in budgets for h in (f"score, {b}", f"reached, {b}")]
+  body = [[o] + [c for b in budgets for c in (f"{score[b][o]:.2f}", f"{reached[b][o]}/{n}")]
+          for o in sorted(optimizers, key=lambda o: (-score[budgets[0]][o], o))]
+  return ([f"Time to result (AlgoPerf's score, below) over {n} tasks:", ""]
+          + _markdown(head, body) + [""])
 
 
 def _cost(summary: Mapping[str, Any]) -> list[str]:
@@ -134,15 +134,16 @@ def _cost(summary: Mapping[str, Any]) -> list[str]:
   costs = [r["cost"] for r in summary["tasks"].values() if "cost" in r]
   if not costs:
     return []
-  lines = ["| budget | runs | run-steps | wall time |", "|---|---|---|---|"]
+  body = []
   for budget, label in (("tuned", "tuned (one-shot included)"), ("search", "search")):
     parts = [c[budget] for c in costs if budget in c]
     if parts:
-      lines.append(f"| {label} | {sum(p['runs'] for p in parts):,} | "
-                   f"{sum(p['run_steps'] for p in parts):,} | "
-                   f"{sum(p['seconds'] for p in parts) / 60:.1f} min |")
-  return ["What each budget cost, over every task (a run is one seed of one "
-          "configuration; the wall time includes compiling):", ""] + lines + [""]
+      body.append([label, f"{sum(p['runs'] for p in parts):,}",
+                   f"{sum(p['run_steps'] for p in parts):,}",
+                   f"{sum(p['seconds'] for p in parts) / 60:.1f} min"])
+  return (["What each budget cost, over every task (a run is one seed of one "
+           "configuration; the wall time includes compiling):", ""]
+          + _markdown(["budget", "runs", "run-steps", "wall time"], body) + [""])
 
 
 END_SLOPE = ("The least-squares slope of each "
@@ -173,8 +174,7 @@ def _end_slopes(summary: Mapping[str, Any], budgets: list[str]) -> list[str]:
   head = ["task", "curve", "window (steps)"]
   for b in shown:
     head += [f"{b}: the best optimizer", f"{b}: the most still improving"]
-  lines = ["## How far from convergence each task stops", "", END_SLOPE, "",
-           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  body = []
   for name, r in tasks.items():
     first = next(iter(r["end_slope"].values()))
     curve = "validation" if first["split"] == "validation" else "objective"
@@ -194,8 +194,8 @@ def _end_slopes(summary: Mapping[str, Any], budgets: list[str]) -> list[str]:
                                          else gains[o].mean))
       for o in (best, moving):
         cols.append(f"{o} {report.fmt_interval(gains[o], deterministic=r['deterministic'])}")
-    lines.append("| " + " | ".join(cols) + " |")
-  return lines
+    body.append(cols)
+  return ["## How far from convergence each task stops", "", END_SLOPE, ""] + _markdown(head, body)
 
 
 def _search_protocol(search: Mapping[str, Any], seeds: int) -> str:

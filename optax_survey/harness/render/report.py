@@ -19,7 +19,7 @@ if TYPE_CHECKING:
   from optax_survey.harness.results import Entry
 
 __all__ = ["entry_cell", "entry_table", "fmt", "fmt_interval", "header", "minima_table",
-           "study_range", "summary"]
+           "study_range", "summary", "table"]
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -136,18 +136,32 @@ def entry_table(entries: Sequence[Entry], *, metric: str, mode: str, determinist
     if timed:
       row.insert(-1, stats.target_text(e.steps_to_target) if e.steps_to_target else "-")
     body.append(row)
-  return _table(head, body, markdown)
+  return table(head, body, markdown=markdown)
 
 
-def _table(head: list[str], body: list[list[str]], markdown: bool) -> str:
-  """A table: Markdown, or plain text in aligned columns."""
+def table(head: Sequence[str], body: Sequence[Sequence[str]], *,
+          markdown: bool = False) -> str:
+  """A table of the rows ``body`` under ``head``: Markdown (the results page), or plain
+  text in aligned columns (the terminal).
+
+  Example:
+    >>> print(table(["optimizer", "rank"], [["adam", "1"], ["sgd", "2"]]))
+    optimizer  rank
+    ---------  ----
+    adam       1
+    sgd        2
+    >>> print(table(["optimizer", "rank"], [["adam", "1"]], markdown=True))
+    | optimizer | rank |
+    |---|---|
+    | adam | 1 |
+  """
   if markdown:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     return "\n".join(lines)
   widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
 
-  def line(cells: list[str]) -> str:
+  def line(cells: Sequence[str]) -> str:
     return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
   return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
@@ -198,7 +212,7 @@ def minima_table(minima: Mapping[str, Mapping], *, metric: str, markdown: bool =
     body.append([name, f"{r['lr']:.3g}", fmt(r["two_over_lr"], 3), below]
                 + [_values_cell(r[k]) for k in ("lambda_max", "preconditioned", "adaptive",
                                                 "trace", "train", "test", "gap")])
-  return _table(head, body, markdown)
+  return table(head, body, markdown=markdown)
 
 
 def study_range(means: Sequence[float]) -> str:
