@@ -110,7 +110,7 @@ def test_a_failed_call_leaves_no_empty_folder(tmp_path):
   out = tmp_path / "new" / "results"
   with pytest.raises(ValueError, match="loss is -inf"):
     compare(task, ["sgd"], out=str(out), progress=False)
-  assert not out.exists()
+  assert not (tmp_path / "new").exists()
   with pytest.raises(BadInputError, match="resume continues the runs kept in an output"):
     compare("quadratic", ["sgd"], resume=True, progress=False)
 

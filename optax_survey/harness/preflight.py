@@ -17,12 +17,14 @@ optax_survey.harness.errors.BadInputError: seeds must be a positive integer, got
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
+import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +38,7 @@ from optax_survey.harness.errors import (
 from optax_survey.harness.layout import check_layout, make_mesh
 
 __all__ = ["BUDGETS", "check_budget", "check_count", "check_lr_grid", "check_output_dir",
-           "check_positive", "is_installed", "require_extras"]
+           "check_positive", "is_installed", "no_empty_folder_left", "require_extras"]
 
 BUDGETS = ("tuned", "one-shot", "search")
 
@@ -155,7 +157,8 @@ def is_installed(module: str) -> bool:
 
 
 def require_extras(*, modules: Mapping[str, str] | None = None, plot: bool = False,
-                   progress: bool = False, tensorboard: bool = False) -> None:
+                   progress: bool = False, tensorboard: bool = False,
+                   search: bool = False) -> None:
   """Raises :class:`~optax_survey.harness.errors.MissingExtraError` if a package that the
   request needs is missing.
 
@@ -166,6 +169,7 @@ def require_extras(*, modules: Mapping[str, str] | None = None, plot: bool = Fal
     plot: PNG figures will be written (matplotlib).
     progress: a progress bar will be shown (tqdm).
     tensorboard: TensorBoard logs will be written (tensorboardX).
+    search: the search budget's trials will be drawn (scipy's ``stats.qmc``).
 
   Example:
     >>> require_extras(modules={"no_such_module_xyz": "the example"})  # doctest: +ELLIPSIS
@@ -182,6 +186,9 @@ def require_extras(*, modules: Mapping[str, str] | None = None, plot: bool = Fal
     needs.setdefault("tqdm", ([], "progress"))[0].append("the progress bar")
   if tensorboard:
     needs.setdefault("tensorboardX", ([], "log"))[0].append("the TensorBoard logs")
+  if search:
+    needs.setdefault("scipy", ([], None))[0].append("the search budget's trials "
+                                                    "(scipy.stats.qmc)")
   missing = [(m, purposes, switch) for m, (purposes, switch) in needs.items()
              if not is_installed(m)]
   if missing:
@@ -220,3 +227,50 @@ def check_output_dir(path: str, *, argument: str = "out") -> str:
     reason = error.strerror or type(error).__name__
     raise OutputDirError(f"cannot write to {path!r}: {reason}", argument=argument) from None
   return path
+
+
+@contextlib.contextmanager
+def no_empty_folder_left(*paths: str | None) -> Iterator[None]:
+  """A block after which, if it raises, no folder that it created for ``paths`` (each
+  path's missing parents too) is left behind empty: a failed call leaves the file
+  system as it found it (a folder holding a file, a checkpoint for ``resume``, is
+  kept).
+
+  Example:
+    >>> import os, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "results", "run1")
+    >>> try:
+    ...   with no_empty_folder_left(out):
+    ...     out = check_output_dir(out)  # creates the folder and its parent
+    ...     raise RuntimeError("the training failed")
+    ... except RuntimeError:
+    ...   pass
+    >>> os.path.exists(os.path.dirname(out))
+    False
+  """
+  created = [_first_missing(p) for p in paths if p is not None and not os.path.exists(p)]
+  try:
+    yield
+  except BaseException:
+    for path in reversed(created):
+      _remove_if_empty(path)
+    raise
+
+
+def _first_missing(path: str) -> str:
+  """The outermost folder of ``path`` that does not exist (``path`` itself if its
+  parent does)."""
+  path = os.path.abspath(path)
+  while not os.path.exists(os.path.dirname(path)):
+    path = os.path.dirname(path)
+  return path
+
+
+def _remove_if_empty(path: str) -> None:
+  """Removes the folder ``path`` (and its empty subfolders) if it holds no file."""
+  if not os.path.isdir(path):
+    return
+  for _, _, files in os.walk(path):
+    if files:
+      return
+  shutil.rmtree(path, ignore_errors=True)

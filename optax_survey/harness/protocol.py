@@ -44,7 +44,6 @@ import dataclasses
 import functools
 import math
 import os
-import shutil
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -701,17 +700,12 @@ def compare(
   if minima and budget == "one-shot":
     raise BadInputError("minima are measured on the tuned or search budget's reruns on "
                         "fresh seeds: pass budget='tuned' or 'search'", argument="minima")
-  created = [p for p in (out, runs_dir) if p is not None and not os.path.exists(p)]
-  try:
+  with preflight.no_empty_folder_left(out, runs_dir, log_dir):
     return _compare(task, chosen, names, budget=budget, n_seeds=n_seeds, n_steps=n_steps,
                     lr_grid=lr_grid, out=out, plot=plot, progress=progress, prefix=prefix,
                     log_dir=log_dir, where=where, resume=resume, runs_dir=runs_dir,
                     checkpoint_every=checkpoint_every, searching=searching,
                     minima=minima)
-  except BaseException:
-    for path in reversed(created):  # a failed call leaves no empty folder behind
-      _remove_if_empty(path)
-    raise
 
 
 def _check_search(budget: str, names: Sequence[str], *, trials, studies, trial_seeds,
@@ -728,7 +722,7 @@ def _check_search(budget: str, names: Sequence[str], *, trials, studies, trial_s
                           f"(--budget search), or leave {'it' if len(given) == 1 else 'them'} "
                           "out", argument=given[0])
     return None
-  preflight.require_extras(modules={"scipy": "the search budget's trials (scipy.stats.qmc)"})
+  preflight.require_extras(search=True)
   trials, studies, trial_seeds = (preflight.check_count(k, v) for k, v in (
       ("trials", trials), ("studies", studies), ("trial_seeds", trial_seeds)))
   if schedule not in search.SCHEDULES:
@@ -785,16 +779,6 @@ def search_run_steps(task: Task, searching: dict, *, steps: int, seeds: int) -> 
   trained = sum(alive * (end - before) for (alive, end), (_, before)
                 in zip(rungs, [(0, 0), *rungs[:-1]], strict=True))
   return searching["studies"] * (trained * searching["trial_seeds"] + seeds * steps)
-
-
-def _remove_if_empty(path: str) -> None:
-  """Removes the folder ``path`` (and its empty subfolders) if it holds no file."""
-  if not os.path.isdir(path):
-    return
-  for _, _, files in os.walk(path):
-    if files:
-      return
-  shutil.rmtree(path, ignore_errors=True)
 
 
 def task_config(task: Task, initial_loss: float) -> dict:

@@ -575,7 +575,7 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
   preflight.check_output_dir(out)
   searching = spec.search if search is None else bool(search)
   if searching:
-    preflight.require_extras(modules={"scipy": "the search budget's trials (scipy.stats.qmc)"})
+    preflight.require_extras(search=True)
   tasks = {name: get_task(name) for name in required_tasks(preset)}
   if spec.for_gpu:
     print(gpu_note(preset, cpu_estimate(preset, seeds=n_seeds, steps_scale=steps_scale,
