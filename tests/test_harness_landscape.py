@@ -17,20 +17,22 @@ def numpy_quartic(w, b):
   return np.sum(w ** 4) + np.sum(np.sin(b))
 
 
-def test_a_line_and_a_plane_are_the_function_at_numpys_points():
+@pytest.mark.parametrize("chunk", [None, 5])  # one vmap; jax.lax.map, 5 points at a time
+def test_a_line_and_a_plane_are_the_function_at_numpys_points(chunk):
   rng = np.random.default_rng(0)
   a = {"w": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}
   b = {"w": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}
   alphas = np.linspace(-0.5, 1.5, 9)
   got = landscape.line(quartic, jax.tree.map(jnp.asarray, a), jax.tree.map(jnp.asarray, b),
-                       alphas)
+                       alphas, chunk=chunk)
   expected = [numpy_quartic(a["w"] + t * (b["w"] - a["w"]), a["b"] + t * (b["b"] - a["b"]))
               for t in alphas]
   np.testing.assert_allclose(got, expected, rtol=1e-12)
   d1 = {"w": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}
   d2 = {"w": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}
   xs, ys = np.linspace(-1, 1, 4), np.linspace(-2, 2, 3)
-  grid = landscape.plane(quartic, *(jax.tree.map(jnp.asarray, t) for t in (a, d1, d2)), xs, ys)
+  grid = landscape.plane(quartic, *(jax.tree.map(jnp.asarray, t) for t in (a, d1, d2)), xs, ys,
+                         chunk=chunk)
   assert grid.shape == (3, 4)
   for i, y in enumerate(ys):
     for j, x in enumerate(xs):

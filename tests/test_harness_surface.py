@@ -59,8 +59,9 @@ def at(alpha):
 
 @pytest.fixture(scope="module")
 def surface():
+  # chunk 7: the lines' 41 points and the slices' 25 in chunks, the last one shorter
   return loss_surface(tiny_task(), ["sgd", "adam"], lrs={"sgd": 0.1, "adam": 0.02}, steps=20,
-                      points=5, span=0.5, sharpness_iterations=30)
+                      points=5, span=0.5, sharpness_iterations=30, chunk=7)
 
 
 def test_the_final_parameters_are_a_hand_loop_of_optax_and_the_harness_replay(surface):
@@ -217,6 +218,7 @@ def test_the_json_holds_the_numbers_and_the_figures_are_written(tmp_path):
     (dict(seed=-1), "seed must be an integer >= 0"),
     (dict(span=0.0), "span must be a number > 0"),
     (dict(steps=0), "steps must be a positive integer"),
+    (dict(chunk=0), "chunk must be a positive integer"),
 ])
 def test_bad_input_is_refused_before_any_training(kwargs, words):
   def never(key, seed):
@@ -224,6 +226,14 @@ def test_bad_input_is_refused_before_any_training(kwargs, words):
 
   with pytest.raises(BadInputError, match=words):
     loss_surface(tiny_task(init_params=never), ["sgd", "adam"], **kwargs)
+
+
+def test_a_failed_call_leaves_no_empty_folder(tmp_path):
+  out = tmp_path / "new" / "landscape"
+  log_loss = tiny_task(loss=lambda p, batch: jnp.sum(jnp.log(-jnp.abs(p["b2"]))))
+  with pytest.raises(ValueError, match="loss is"):
+    loss_surface(log_loss, ["sgd"], out=str(out))
+  assert not (tmp_path / "new").exists()
 
 
 def test_the_mnist1d_cnns_directions_normalise_torch_convolutions_on_their_output_axis():

@@ -63,7 +63,7 @@ from optax_survey.harness.render import figures
 from optax_survey.harness.results import write_json
 from optax_survey.harness.tasks import Task, check_task, load_task
 
-__all__ = ["DEFAULT_OPTIMIZERS", "FILTER_NORMALISED", "LINE_ALPHAS",
+__all__ = ["CHUNK", "DEFAULT_OPTIMIZERS", "FILTER_NORMALISED", "LINE_ALPHAS",
            "LossSurface", "ORTHONORMAL", "check_lrs", "loss_barrier", "loss_surface",
            "slice_directions", "training_objective"]
 
@@ -72,6 +72,9 @@ DEFAULT_OPTIMIZERS = ("sgdm", "adam", "adagrad")
 
 # The lines' α: from half a segment before its start to half a segment past its end.
 LINE_ALPHAS = np.round(np.linspace(-0.5, 1.5, 41), 10)
+# The points of a line or a slice evaluated at once (``jax.lax.map``'s batch): a large
+# grid on a large model costs time, not memory.
+CHUNK = 64
 
 # How the slices' directions are drawn (:func:`slice_directions`).
 FILTER_NORMALISED = "filter-normalised (Li et al. 2018)"
@@ -375,12 +378,12 @@ def _model_objective(objective: Callable[[Any, Any], Any],
 
 def _measure(task: Task, initial: tuple[Any, Any], finals: Sequence[tuple[Any, Any]], *,
              coordinates: np.ndarray, filter_axis: int | Callable[[Any], int],
-             iterations: int, direction_seed: int) -> dict[str, Any]:
+             iterations: int, direction_seed: int, chunk: int) -> dict[str, Any]:
   """The :class:`LossSurface` fields measured on the models ``(params, state)``, the
   initial one and each run's final one: the objective, the lines, the slices, λ_max."""
   objective, described = training_objective(task)
   model_loss = _model_objective(objective, initial[1])
-  line = jax.jit(lambda a, b: landscape.line(model_loss, a, b, LINE_ALPHAS))
+  line = jax.jit(lambda a, b: landscape.line(model_loss, a, b, LINE_ALPHAS, chunk=chunk))
 
   @jax.jit
   def around(params, state, key):  # one program per solution: its slice and its λ_max
@@ -388,7 +391,7 @@ def _measure(task: Task, initial: tuple[Any, Any], finals: Sequence[tuple[Any, A
       return objective(p, state)
 
     d1, d2, _ = slice_directions(params, key=key, filter_axis=filter_axis)
-    plane = landscape.plane(at, params, d1, d2, coordinates, coordinates)
+    plane = landscape.plane(at, params, d1, d2, coordinates, coordinates, chunk=chunk)
     return plane, sharpness.top_eigenvalue(at, params, iterations=iterations), (d1, d2)
 
   key = jax.random.PRNGKey(direction_seed)
@@ -420,6 +423,7 @@ def loss_surface(
     sharpness_iterations: int = 30,
     direction_seed: int = 0,
     filter_axis: int | Callable[[Any], int] | None = None,
+    chunk: int = CHUNK,
     out: str | None = None,
     plot: bool = True,
 ) -> LossSurface:
@@ -443,6 +447,8 @@ def loss_surface(
     direction_seed: the slices' directions' key, ``PRNGKey(direction_seed)``.
     filter_axis: each weight's filter axis (:func:`slice_directions`); default the
       task's ``extra["filter_axis"]``, else -1 (``[in, out]`` kernels).
+    chunk: the points of a line or slice evaluated at once (``jax.lax.map``'s batch):
+      the memory of ``chunk`` evaluations of the objective, whatever ``points``.
     out: if given, the folder for the JSON and (``plot``) the PNGs (checked first).
     plot: draw the PNGs when ``out`` is given (matplotlib).
 
@@ -473,12 +479,26 @@ def loss_surface(
   span = preflight.check_positive("span", span)
   iterations = _count("sharpness_iterations", sharpness_iterations)
   direction_seed = _check_seed(direction_seed)
+  chunk = _count("chunk", chunk)
   preflight.require_extras(plot=plot and out is not None)
-  if out is not None:
-    preflight.check_output_dir(out)
+  with preflight.no_empty_folder_left(out):
+    if out is not None:
+      preflight.check_output_dir(out)
+    return _loss_surface(task, chosen, given, steps=n_steps, seed=seed, points=points,
+                         span=span, iterations=iterations, direction_seed=direction_seed,
+                         filter_axis=filter_axis, chunk=chunk, out=out, plot=plot)
+
+
+def _loss_surface(task: Task | str, chosen: Mapping[str, registry.OptimizerSpec],
+                  given: Mapping[str, float], *, steps: int | None, seed: int, points: int,
+                  span: float, iterations: int, direction_seed: int,
+                  filter_axis: int | Callable[[Any], int] | None, chunk: int,
+                  out: str | None, plot: bool) -> LossSurface:
+  """:func:`loss_surface` after its argument checks."""
+  labels = list(chosen)
   task = check_task(load_task(task) if isinstance(task, str) else task, tuned=False)
   check_initial_loss(task)
-  n_steps = task.steps if n_steps is None else n_steps
+  n_steps = task.steps if steps is None else steps
   rates = {name: given.get(name, runs.centre_lr(task, name, spec))
            for name, spec in chosen.items()}
   axis = task.extra.get("filter_axis", -1) if filter_axis is None else filter_axis
@@ -487,7 +507,8 @@ def loss_surface(
   finals = [_train(task, chosen[name], rates[name], steps=n_steps, seed=seed)
             for name in labels]
   measured = _measure(task, initial, finals, coordinates=np.linspace(-span, span, points),
-                      filter_axis=axis, iterations=iterations, direction_seed=direction_seed)
+                      filter_axis=axis, iterations=iterations, direction_seed=direction_seed,
+                      chunk=chunk)
   notes = tuple(f"{name} diverged at lr {rates[name]:g}: its surface is NaN"
                 for name, (params, _) in zip(labels, finals, strict=True)
                 if not bool(runs.all_finite(params)))

@@ -1,5 +1,6 @@
 """The loss surface around and between solutions: 1-D lines and 2-D filter-normalised
-slices, each evaluated as one ``jax.vmap``-ped program over its points.
+slices, each evaluated as one program over its points (``jax.vmap``, or ``jax.lax.map``
+over chunks of them to bound the memory).
 
 * :func:`line`: the loss along ``a + α (b - a)`` (from the initial parameters to a
   solution, or between two solutions: linear mode connectivity, Frankle et al. 2020);
@@ -32,8 +33,10 @@ import jax.numpy as jnp
 __all__ = ["filter_normalized", "line", "plane"]
 
 
-def line(loss: Callable[[Any], Any], a: Any, b: Any, alphas: Sequence[float] | Any) -> Any:
-  """``loss(a + α (b - a))`` at each ``α`` of ``alphas`` (one vmapped program).
+def line(loss: Callable[[Any], Any], a: Any, b: Any, alphas: Sequence[float] | Any, *,
+         chunk: int | None = None) -> Any:
+  """``loss(a + α (b - a))`` at each ``α`` of ``alphas`` (one vmapped program; ``chunk``:
+  that many points at a time).
 
   Example:
     >>> line(lambda w: jnp.sum(w ** 2), jnp.zeros(2), jnp.ones(2),
@@ -43,7 +46,16 @@ def line(loss: Callable[[Any], Any], a: Any, b: Any, alphas: Sequence[float] | A
   def at(alpha):
     return loss(jax.tree.map(lambda x, y: x + alpha * (y - x), a, b))
 
-  return jax.vmap(at)(jnp.asarray(alphas))
+  return _at_points(at, (jnp.asarray(alphas),), chunk)
+
+
+def _at_points(at: Callable[..., Any], points: tuple[Any, ...], chunk: int | None) -> Any:
+  """``at`` at each point of ``points`` (arrays along their first axis): one ``jax.vmap``,
+  or (``chunk``) ``jax.lax.map`` vmapping ``chunk`` points at a time, so that the memory
+  is bounded by a chunk's, not the grid's."""
+  if chunk is None or chunk >= len(points[0]):
+    return jax.vmap(at)(*points)
+  return jax.lax.map(lambda p: at(*p), points, batch_size=chunk)
 
 
 def filter_normalized(key: Any, params: Any, *,
@@ -80,9 +92,10 @@ def filter_normalized(key: Any, params: Any, *,
   return jax.tree.unflatten(treedef, out)
 
 
-def plane(loss: Callable[[Any], Any], center: Any, d1: Any, d2: Any, xs: Any, ys: Any) -> Any:
+def plane(loss: Callable[[Any], Any], center: Any, d1: Any, d2: Any, xs: Any, ys: Any, *,
+          chunk: int | None = None) -> Any:
   """``loss(center + x d1 + y d2)`` on the grid ``ys x xs`` (rows ``y``), one vmapped
-  program over all the points.
+  program over all the points (``chunk``: that many points at a time).
 
   Example:
     >>> grid = plane(lambda w: jnp.sum(w ** 2), jnp.zeros(2), jnp.array([1.0, 0.0]),
@@ -96,4 +109,4 @@ def plane(loss: Callable[[Any], Any], center: Any, d1: Any, d2: Any, xs: Any, ys
   def at(x, y):
     return loss(jax.tree.map(lambda c, u, v: c + x * u + y * v, center, d1, d2))
 
-  return jax.vmap(at)(gx.ravel(), gy.ravel()).reshape(gy.shape)
+  return _at_points(at, (gx.ravel(), gy.ravel()), chunk).reshape(gy.shape)
