@@ -46,8 +46,11 @@ def section(s, paper_paragraph):
   cost = {b: sum(r["cost"][b]["runs"] for r in s["tasks"].values()) for b in ("tuned", "search")}
   secs = {b: sum(r["cost"][b]["seconds"] for r in s["tasks"].values()) / 60
           for b in ("tuned", "search")}
-  fewer = [f"`{t}` {s['tasks'][t]['steps']} (default {get_task(t).steps})" for t in net["tasks"]
-           if s["tasks"][t]["steps"] < get_task(t).steps]
+  def steps(sign):  # the network tasks trained fewer (-1) or more (+1) steps than default
+    return [f"`{t}` {s['tasks'][t]['steps']} (default {get_task(t).steps})"
+            for t in net["tasks"] if sign * (s["tasks"][t]["steps"] - get_task(t).steps) > 0]
+
+  fewer, more = steps(-1), steps(+1)
   lines = [
       "## The survey in numbers", "",
       f"Every optimizer on all {len(s['tasks'])} tasks at three budgets, {s['seeds']} seeds per "
@@ -60,6 +63,7 @@ def section(s, paper_paragraph):
       "--out benchmarks/results`. "
       + (f"{len(fewer)} network tasks train fewer steps than their defaults there, for their "
          f"cost: {', '.join(fewer)}; " if fewer else "")
+      + (f"{' and '.join(more)} as the reference code trains it; " if more else "")
       + "the page gives every task's steps, how far from convergence each stops, and how each "
       "run was selected.", ""]
   if paper_paragraph:
