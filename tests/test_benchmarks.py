@@ -8,6 +8,7 @@ what keeps it ready: every benchmark it calls runs, and writes its results.
 import json
 import os
 import subprocess
+import sys
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -45,6 +46,20 @@ def test_gpu_script_dry_run_writes_its_results(tmp_path):
     assert {"loops", "copies", "temp_bytes_per_element"} <= set(row["hlo"]["osv"])
   step = json.loads((tmp_path / "step_time.json").read_text())
   assert {r["optimizer"] for r in step["rows"]} == {"adam", "diffgrad"}
+
+
+def test_preset_cost_rechecks_its_stored_costs_against_the_survey_alone(tmp_path):
+  """``--against-survey`` measures nothing: it rewrites the check of the stored costs
+  against the committed full survey, and only that."""
+  stored = json.loads(open(os.path.join(ROOT, "benchmarks", "results",
+                                        "preset_cost.json")).read())
+  copy = tmp_path / "cost.json"
+  copy.write_text(json.dumps({**stored, "against_full_survey": {}}))
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "preset_cost.py"),
+                         "--against-survey", "--out", str(copy)],
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+  assert json.loads(copy.read_text()) == stored
 
 
 # The step-cost work (benchmarks/results/perf.md, section 6) removed XLA copies
