@@ -4,6 +4,7 @@ poisoned with NaN changes no selection); every bad input fails before training.
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -162,10 +163,30 @@ def test_a_sampler_that_ignores_key_and_step_is_warned_about():
 
   one_batch = make_task(steps=2, seeds=2, sample_batch=lambda key, t: (
       jnp.ones((4, 4)), jnp.ones(4)))
-  with pytest.warns(UserWarning, match="sample_batch returned the same batch") as record:
+  with pytest.warns(UserWarning, match="batch depends on neither its key nor its step") \
+      as record:
     compare(one_batch, ["sgd"], budget="one-shot", progress=False)
   assert "sample_batch=None" in str(record[0].message)
   assert record[0].filename == __file__  # it points at the call, not inside the harness
   with warnings.catch_warnings():  # a sampler that draws with its key: no warning
     warnings.simplefilter("error")
     compare(make_task(steps=2, seeds=2), ["sgd"], budget="one-shot", progress=False)
+
+
+@pytest.mark.parametrize("sampler", [
+    lambda key, t: jnp.ones(4) * t,  # indexes its data with the step alone
+    lambda key, t: jax.random.normal(key, (4,)),  # draws with its key alone
+    # one of two values, the same one in two steps at most keys (a comparison of two
+    # draws would call it one batch), as Reddi et al.'s stochastic problem
+    lambda key, t: jnp.where(jax.random.uniform(key) < 0.01, 1010.0, -10.0),
+])
+def test_a_sampler_that_reads_its_key_or_its_step_is_not_warned_about(sampler):
+  import warnings
+
+  from optax_survey.harness.protocol import check_sample_batch
+  from optax_survey.harness.tasks import get_task
+
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    check_sample_batch(make_task(sample_batch=sampler))
+    check_sample_batch(get_task("reddi-stochastic"))  # the full survey's log warned once
