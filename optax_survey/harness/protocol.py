@@ -52,7 +52,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.extend.core import Literal
 
 from optax_survey.harness import checkpoints, hosts, preflight, registry, runs, search, training
 from optax_survey.harness.analysis import diagnostics, stats
@@ -195,11 +194,11 @@ def _depends_on_arguments(fn: Callable[..., Any], *args: Any) -> bool:
   jaxpr: an operation with an argument-derived operand (a nested program's included)
   counts as depending on them, so a ``False`` is certain."""
   jaxpr = jax.make_jaxpr(fn)(*args).jaxpr
-  derived = set(jaxpr.invars)
+  derived = {id(v) for v in jaxpr.invars}  # the variables, alive with the jaxpr
   for eqn in jaxpr.eqns:
-    if any(v in derived for v in eqn.invars if not isinstance(v, Literal)):
-      derived.update(eqn.outvars)
-  return any(v in derived for v in jaxpr.outvars if not isinstance(v, Literal))
+    if any(id(v) in derived for v in eqn.invars):
+      derived.update(id(v) for v in eqn.outvars)
+  return any(id(v) in derived for v in jaxpr.outvars)
 
 
 def learning_rates(task: Task, name: str, budget: str, lr_grid: Sequence[float] | None = None,
