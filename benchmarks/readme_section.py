@@ -101,7 +101,9 @@ def section(s, paper_paragraph):
         f"and the test metric, and the test metric) {_count(worse)}. The page has every "
         "optimizer's λ_max beside 2/η and its own stability threshold, the preconditioned "
         "sharpness, the Hessian's trace and the gap, and the verdicts at the searched "
-        "configurations.", ""]
+        "configurations. Where the runs fit their training split, a cross-entropy's "
+        "Hessian shrinks with its loss, so a smaller λ_max there can mean a lower loss "
+        "rather than a wider basin ([docs/gallery.md](docs/gallery.md) has such a case).", ""]
   lines += [
       f"On the test functions the order is another: Kendall's τ one-shot vs tuned "
       f"**{tf['kendall_tau']:.2f}** over those {len(tf['tasks'])} tasks, and the best mean "

@@ -93,11 +93,10 @@ QUICK_OPTIMIZERS = ("sgd", "sgdm", "adam", "amsgrad", "adabound", "lookahead")
 # step costs 4.3 ms on charlm and 2.7 ms on the MNIST-1D CNN inside that program, which
 # compiles in 30 s and 12 s; so these two train fewer steps than their task's default
 # (400 and 2000).  With the search budget (15 trials x 3 studies, one run each, + 3 x 5
-# reruns: 60 runs an optimizer and task) the full preset measured 57 min on 2 cores
-# (benchmarks/results/survey.md), with mnist1d-mlp at 500 steps.  mnist1d-mlp now trains
-# the reference code's 6000 steps (issue 23: it is cheap): from the measured costs of
-# CPU_COST, its share grows from 8 to 31 min (task_cpu_seconds; it measured 6.6 min at
-# 500 steps), so the full preset takes about 80 min: an estimate until the next full run.
+# reruns: 60 runs an optimizer and task) the full preset measured 67 min on 2 cores, run
+# alone (benchmarks/results/survey.md: the tuned and one-shot budgets 24 min, the search
+# budget 43 min, the minima's sharpness included), mnist1d-mlp 20 min of it at the
+# reference code's 6000 steps (issue 23: it is cheap; 6.6 min at its former 500).
 # The paper preset (issue 23, "train as the papers trained"): the five network tasks
 # (those the page ranks as networks: wilson-separable is a linear model, kept so that the
 # networks' ranking has the same tasks as the full preset's), every optimizer, the search
@@ -137,8 +136,9 @@ PRESETS = {
 # per task and budget, Adam's seconds besides training the first time (compiling, the
 # "auto" layout's timing) and the next (compiling), and its seconds per run-step of
 # training; every optimizer is costed as Adam.  Against the committed full survey's
-# measured seconds on these tasks (every optimizer) the estimate reads 2539 s for 3067 s:
-# under on charlm (1000 for 1474) and the CNN (702 for 830), over on the MLP (479 for 397).
+# measured seconds on these tasks (every optimizer, the minima included; preset_cost.json's
+# "against_full_survey") the estimate reads 3915 s for 3645 s: under on charlm (1000 for
+# 1205) and the CNN (702 for 885), over on the MLP (1855 for 1173).
 CPU_COST_TASKS = PAPER_TASKS
 CPU_COST: dict[str, dict[str, tuple[float, float, float]]] = {
     "mnist1d-mlp": {"tuned": (44.71, 8.99, 0.0001491), "search": (31.18, 7.38, 0.0001294)},

@@ -260,7 +260,11 @@ MINIMA = (
     "metric on the "
     "training split and the test split, the gap signed so that positive means the training "
     "split looks better. The search budget's η is its peak rate (warm-up + cosine decays it "
-    "to 0).")
+    "to 0). Where the runs fit their training split (a training accuracy of 1), a "
+    "cross-entropy's softmax saturates and its Hessian shrinks with the loss: a smaller "
+    "λ_max there can mean a lower loss rather than a wider basin (the loss-surface slices "
+    "of `optax-survey landscape` show the width: docs/gallery.md has a case where the "
+    "minimum with the smallest λ_max is the narrowest).")
 
 
 def _minima_section(tasks: Mapping[str, Any]) -> list[str]:
