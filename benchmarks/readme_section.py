@@ -65,7 +65,12 @@ def section(s, paper_paragraph):
          f"cost: {', '.join(fewer)}; " if fewer else "")
       + (f"{' and '.join(more)} as the reference code trains it; " if more else "")
       + "the page gives every task's steps, how far from convergence each stops, and how each "
-      "run was selected.", ""]
+      "run was selected. Rerun on the same machine, its numbers may move by float32 "
+      "round-off that training amplifies, sometimes into another selected trial (the "
+      "search budget's did on two networks between the last two runs, where every tuned "
+      "and one-shot number of the tasks run alike came out the same), since the default "
+      "layout is picked by timing: `--layout vmap` fixes it "
+      "([docs/distributed.md](docs/distributed.md)).", ""]
   if paper_paragraph:
     lines += [paper_paragraph, ""]
   lines += [
