@@ -210,3 +210,16 @@ def test_a_preset_for_a_gpu_says_so_with_its_cpu_estimate(tmp_path, monkeypatch,
     cli.main(["survey", "--optimizers", "adam,lion", "--out", str(tmp_path / "x")])
   assert info.value.code == 2
   assert "--optimizers: lion: not an optimizer of the preset" in capsys.readouterr().err
+
+
+def test_a_survey_that_fails_before_writing_leaves_no_empty_folder(tmp_path, monkeypatch):
+  from optax_survey.harness import survey
+
+  def no_task(name):
+    raise RuntimeError(f"cannot build {name}")
+
+  monkeypatch.setattr(survey, "get_task", no_task)
+  out = tmp_path / "new" / "survey"
+  with pytest.raises(RuntimeError, match="cannot build"):
+    survey.run_survey("quick", str(out), progress=False)
+  assert not (tmp_path / "new").exists()

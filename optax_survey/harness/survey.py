@@ -572,10 +572,22 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
   out = out or os.path.join("out", f"survey-{preset}")
   preflight.require_extras(plot=True, progress=progress)
   where = preflight.check_execution(mesh, layout, max_parallel_runs)
-  preflight.check_output_dir(out)
   searching = spec.search if search is None else bool(search)
   if searching:
     preflight.require_extras(search=True)
+  command = _command(preset, seeds, steps_scale, search,
+                     None if optimizers is None else spec.optimizers)
+  with preflight.no_empty_folder_left(out):
+    preflight.check_output_dir(out)
+    return _survey(preset, spec, out, n_seeds=n_seeds, steps_scale=steps_scale,
+                   searching=searching, command=command, progress=progress, resume=resume,
+                   checkpoint_every=checkpoint_every, where=where)
+
+
+def _survey(preset: str, spec: Preset, out: str, *, n_seeds: int, steps_scale: float,
+            searching: bool, command: str, progress: bool, resume: bool,
+            checkpoint_every: float, where: Mapping[str, Any]) -> dict:
+  """:func:`run_survey` after its checks."""
   tasks = {name: get_task(name) for name in required_tasks(preset)}
   if spec.for_gpu:
     print(gpu_note(preset, cpu_estimate(preset, seeds=n_seeds, steps_scale=steps_scale,
@@ -641,8 +653,7 @@ def run_survey(preset: str = "quick", out: str | None = None, *, seeds: int | No
 
   summary: dict[str, Any] = {
       "format": 2, "preset": preset,
-      "command": _command(preset, seeds, steps_scale, search,
-                          None if optimizers is None else spec.optimizers),
+      "command": command,
       "seconds": total, "machine": _machine(),
       "python": platform.python_version(), "versions": _versions(),
       "date": datetime.date.today().isoformat(), "seeds": n_seeds,
