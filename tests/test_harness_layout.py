@@ -6,6 +6,7 @@ is a multiple of the devices.
 """
 
 import math
+import os
 
 import jax
 import pytest
@@ -52,6 +53,25 @@ def test_one_run_that_does_not_fit_says_what_it_needs_and_has():
                      r"device has 8.0 MB to give \(80% of 10 MB\)") as info:
     L.plan(40, _FakeMesh(1), steps_per_call=3, bytes_per_run=12_000_000, memory=10_000_000)
   assert info.value.argument == "device_memory" and isinstance(info.value, MemoryError)
+
+
+def test_a_cpus_memory_counts_the_page_cache_as_available(tmp_path, monkeypatch):
+  """Linux's MemAvailable, not the free pages: after a run that wrote gigabytes of
+  checkpoints the cache fills the memory and MemFree reads a few kB (CI once refused a
+  201 kB run with "a device has 77 kB to give" this way)."""
+  meminfo = tmp_path / "meminfo"
+  meminfo.write_text("MemTotal:       24684544 kB\nMemFree:             96 kB\n"
+                     "MemAvailable:   23000000 kB\nBuffers:          10000 kB\n")
+  monkeypatch.setattr(L, "MEMINFO", str(meminfo))
+  devices = len(jax.local_devices(backend="cpu"))
+  assert L.device_memory(L.make_mesh(1)) == 23_000_000 * 1024 // devices
+  # a kernel without MemAvailable, or no /proc/meminfo: the free pages (they move a bit
+  # between two readings)
+  meminfo.write_text("MemTotal:       24684544 kB\nMemFree:             96 kB\n")
+  for path in (meminfo, tmp_path / "none"):
+    monkeypatch.setattr(L, "MEMINFO", str(path))
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // devices
+    assert abs(L.device_memory(L.make_mesh(1)) - free) <= 64 * 2 ** 20 // devices
 
 
 def test_loop_and_measured_layouts():

@@ -191,8 +191,9 @@ def check_layout(layout: Any) -> str | int:
 
 def device_memory(mesh: Mesh) -> int | None:
   """Bytes one device of ``mesh`` has for the runs: the accelerator's ``bytes_limit``
-  (``Device.memory_stats()``), or on a CPU the host's available memory shared by its
-  CPU devices; None if neither is known.
+  (``Device.memory_stats()``), or on a CPU the host's available memory (Linux's
+  ``MemAvailable``: the page cache counts as available) shared by its CPU devices; None
+  if neither is known.
 
   Example:
     >>> memory = device_memory(make_mesh(1))
@@ -207,12 +208,34 @@ def device_memory(mesh: Mesh) -> int | None:
   if stats and stats.get("bytes_limit"):
     return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
   if device.platform == "cpu":
-    try:
-      available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
+    available = _host_available()
+    if available is None:
       return None
     return available // max(1, len(jax.local_devices(backend="cpu")))
   return None
+
+
+# Linux's account of memory, read for MemAvailable (a module constant: tests point it at
+# a file of their own).
+MEMINFO = "/proc/meminfo"
+
+
+def _host_available() -> int | None:
+  """The host's memory available to new work, in bytes: Linux's ``MemAvailable`` (free
+  pages plus the page cache and reclaimable memory the kernel gives back on demand),
+  else the free pages alone (``SC_AVPHYS_PAGES``: on a machine whose cache fills its
+  memory, a few kB, so not where ``MemAvailable`` is known); None if neither is known."""
+  try:
+    with open(MEMINFO) as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          return int(line.split()[1]) * 1024  # kB
+  except (OSError, ValueError, IndexError):
+    pass
+  try:
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+  except (ValueError, OSError, AttributeError):
+    return None
 
 
 def bytes_of(compiled: Any, runs_per_device: int) -> int | None:
