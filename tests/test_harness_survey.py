@@ -174,7 +174,8 @@ def test_the_paper_preset_trains_the_network_tasks_at_their_reference_settings()
   seconds = survey.cpu_estimate("paper")
   assert seconds == cost["estimates_s"]["paper"]
   # its check against the committed full survey is redone after each full survey
-  # (`python benchmarks/preset_cost.py --against-survey`): the measured seconds are its
+  # (`python benchmarks/preset_cost.py --against-survey`): its measured seconds must be
+  # that survey's
   full = json.loads((ROOT / "benchmarks" / "results" / "survey.json").read_text())
   assert set(cost["against_full_survey"]) == set(paper.tasks)
   for name, check in cost["against_full_survey"].items():

@@ -93,10 +93,10 @@ QUICK_OPTIMIZERS = ("sgd", "sgdm", "adam", "amsgrad", "adabound", "lookahead")
 # step costs 4.3 ms on charlm and 2.7 ms on the MNIST-1D CNN inside that program, which
 # compiles in 30 s and 12 s; so these two train fewer steps than their task's default
 # (400 and 2000).  With the search budget (15 trials x 3 studies, one run each, + 3 x 5
-# reruns: 60 runs an optimizer and task) the full preset measured 67 min on 2 cores, run
-# alone (benchmarks/results/survey.md: the tuned and one-shot budgets 24 min, the search
-# budget 43 min, the minima's sharpness included), mnist1d-mlp 20 min of it at the
-# reference code's 6000 steps (issue 23: it is cheap; 6.6 min at its former 500).
+# reruns: 60 runs an optimizer and task) the full preset measured 67 min on 2 cores with
+# little else running (benchmarks/results/survey.md: the tuned and one-shot budgets
+# 24 min, the search budget 43 min, the minima's sharpness included), mnist1d-mlp 20 min
+# of it at the reference code's 6000 steps (issue 23: it is cheap; 6.6 min at its 500).
 # The paper preset (issue 23, "train as the papers trained"): the five network tasks
 # (those the page ranks as networks: wilson-separable is a linear model, kept so that the
 # networks' ranking has the same tasks as the full preset's), every optimizer, the search
